@@ -1,0 +1,1 @@
+"""thinkwire: interleaved thinking, end to end."""

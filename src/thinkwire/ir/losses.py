@@ -1,0 +1,60 @@
+"""Structured losses: what an encoder could not carry into the target dialect.
+
+A loss is never silent: encoders return their losses beside the wire data, the CLI prints
+one line per loss, and ``--strict`` turns any loss into a failure.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Literal, TypeVar
+
+import msgspec
+
+LossKind = Literal[
+    "signature",  # a signature / encrypted state the target cannot carry
+    "redacted",  # redacted or encrypted-only reasoning the target cannot carry
+    "order",  # thinking moved relative to text or tool calls (target has fixed slots)
+    "field",  # a wire field of another dialect with no place in the target
+    "block",  # a block the target cannot carry (opaque item, image in a tool result, ...)
+    "origin",  # re-emission details (ids, formats, summary parts) the target has no place for
+    "value",  # a value the target could only approximate
+]
+
+
+class Loss(msgspec.Struct, frozen=True, kw_only=True):
+    """One thing the target could not carry: where (a path into the IR), what kind, and why."""
+
+    path: str
+    kind: LossKind
+    detail: str
+
+    def __str__(self) -> str:
+        return f"loss[{self.kind}] {self.path}: {self.detail}"
+
+
+T = TypeVar("T")
+
+
+class Encoded(msgspec.Struct, Generic[T], frozen=True):
+    """Wire data plus the losses incurred producing it."""
+
+    value: T
+    losses: tuple[Loss, ...] = ()
+
+
+class LossLog:
+    """Collects losses during one encode call."""
+
+    def __init__(self) -> None:
+        self.items: list[Loss] = []
+
+    def add(self, path: str, kind: LossKind, detail: str) -> None:
+        self.items.append(Loss(path=path, kind=kind, detail=detail))
+
+    def foreign_extra(self, path: str, extra: dict[str, dict[str, object]], dialect: str) -> dict[str, object]:
+        """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost."""
+        for other, fields in extra.items():
+            if other != dialect:
+                for key in fields:
+                    self.add(f"{path}.{key}" if path else key, "field", f"{other} field has no place in {dialect}")
+        return extra.get(dialect, {})
