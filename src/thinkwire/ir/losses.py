@@ -14,6 +14,7 @@ LossKind = Literal[
     "signature",  # a signature / encrypted state the target cannot carry
     "redacted",  # redacted or encrypted-only reasoning the target cannot carry
     "order",  # thinking moved relative to text or tool calls (target has fixed slots)
+    "shape",  # thinking blocks merged into one (target has a single reasoning slot)
     "field",  # a wire field of another dialect with no place in the target
     "block",  # a block the target cannot carry (opaque item, image in a tool result, ...)
     "origin",  # re-emission details (ids, formats, summary parts) the target has no place for

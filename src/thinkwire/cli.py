@@ -1,0 +1,172 @@
+"""The ``thinkwire`` command."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, BinaryIO, NoReturn
+
+import orjson
+import typer
+
+from thinkwire import __version__
+from thinkwire.convert import StreamConverter, convert
+from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
+from thinkwire.errors import DecodeError, ThinkwireError
+from thinkwire.ir.losses import Loss
+
+app = typer.Typer(
+    name="thinkwire",
+    help="Interleaved thinking for LLM agents, end to end.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class DialectName(str, Enum):
+    anthropic = "anthropic"
+    openai_chat = "openai-chat"
+    openai_responses = "openai-responses"
+
+
+class CarrierName(str, Enum):
+    reasoning_content = "reasoning_content"
+    reasoning = "reasoning"
+    reasoning_details = "reasoning_details"
+    think_tags = "think-tags"
+
+
+class KindName(str, Enum):
+    auto = "auto"
+    request = "request"
+    response = "response"
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    sys.stderr.write(f"thinkwire: error: {message}\n")
+    raise typer.Exit(code)
+
+
+def _report(losses: list[Loss] | tuple[Loss, ...], strict: bool) -> None:
+    for loss in losses:
+        sys.stderr.write(f"thinkwire: {loss}\n")
+    if strict and losses:
+        sys.stderr.write(f"thinkwire: --strict: {len(losses)} loss(es); failing\n")
+        raise typer.Exit(1)
+
+
+def _open(file: Path | None) -> BinaryIO:
+    if file is None or str(file) == "-":
+        return sys.stdin.buffer
+    try:
+        return file.open("rb")
+    except OSError as exc:
+        _fail(f"{file}: {exc.strerror}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"thinkwire {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Interleaved thinking for LLM agents, end to end."""
+
+
+@app.command("convert")
+def convert_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON (or SSE with --stream) to convert; stdin when omitted or '-'.")
+    ] = None,
+    source: Annotated[DialectName, typer.Option("--from", help="Dialect of the input.")] = ...,  # type: ignore[assignment]
+    target: Annotated[DialectName, typer.Option("--to", help="Dialect to write.")] = ...,  # type: ignore[assignment]
+    carrier: Annotated[
+        CarrierName | None,
+        typer.Option(
+            help="Where OpenAI Chat output puts reasoning. Default: the field each block came in, "
+            "else reasoning_content."
+        ),
+    ] = None,
+    kind: Annotated[
+        KindName, typer.Option(help="Request or response; auto decides from the top-level fields.")
+    ] = KindName.auto,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Input is a server-sent-event response stream; output one too.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when anything could not be carried (after writing it).")
+    ] = False,
+    compact: Annotated[bool, typer.Option("--compact", help="One-line JSON output.")] = False,
+    provider: Annotated[
+        str | None, typer.Option(help="Who issued the input's reasoning (recorded as its origin).")
+    ] = None,
+    max_bytes: Annotated[int, typer.Option(help="Refuse JSON input larger than this.")] = DEFAULT_MAX_BYTES,
+) -> None:
+    """Convert a request, response or stream between API dialects, keeping every thinking block.
+
+    Each loss (something the target cannot carry, such as a signature for another provider)
+    is one line on stderr. Exit 0 on success, 1 with --strict when anything was lost,
+    2 on invalid input, with a message naming the JSON path.
+
+    Example: thinkwire convert --from anthropic --to openai-chat --carrier reasoning_details reply.json
+    """
+    if carrier is not None and target is not DialectName.openai_chat:
+        _fail("--carrier applies only with --to openai-chat")
+    carrier_value = None if carrier is None else carrier.value
+    try:
+        with _open(file) as handle:
+            if stream:
+                if kind is KindName.request:
+                    _fail("--stream converts response streams; requests are never streamed")
+                converter = StreamConverter(
+                    source=source.value, target=target.value, carrier=carrier_value, provider=provider
+                )
+                out = sys.stdout.buffer
+                while chunk := handle.read1(65536) if hasattr(handle, "read1") else handle.read(65536):
+                    out.write(converter.feed(chunk))
+                    out.flush()
+                out.write(converter.close())
+                out.flush()
+                _report(converter.losses, strict)
+                return
+            data = loads(handle.read(max_bytes + 1), max_bytes=max_bytes)
+    except DecodeError as exc:
+        _fail(f"invalid {source.value} input: {exc}")
+    except UnicodeDecodeError as exc:
+        _fail(f"input is not UTF-8 text: {exc.reason} at byte {exc.start}")
+    try:
+        result = convert(
+            data,
+            source=source.value,
+            target=target.value,
+            kind=kind.value,
+            carrier=carrier_value,
+            provider=provider,
+        )
+    except DecodeError as exc:
+        _fail(f"invalid {source.value} {'' if kind is KindName.auto else kind.value + ' '}input: {exc}")
+    except ThinkwireError as exc:
+        _fail(str(exc))
+    option = 0 if compact else orjson.OPT_INDENT_2
+    sys.stdout.buffer.write(orjson.dumps(result.value, option=option) + b"\n")
+    sys.stdout.flush()
+    _report(result.losses, strict)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("thinkwire: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

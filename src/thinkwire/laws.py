@@ -1,0 +1,139 @@
+"""The codec laws as functions: what a conversion must keep, checked on two IR values.
+
+``cross_dialect_problems(before, after, losses)`` compares a conversation before and after a
+trip through another dialect (A -> IR -> B -> IR) and lists every way thinking or tool calls
+changed that the reported losses do not account for. An empty list means the law holds.
+Used by the tests, the property tests and ``thinkwire convert --check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import msgspec
+
+from thinkwire.ir.blocks import Opaque, RedactedThinking, Text, Thinking, ToolCall, ToolResult
+from thinkwire.ir.conversation import Message
+from thinkwire.ir.losses import Loss
+
+Token = tuple[Any, ...]
+_SEPARATOR: Token = ("|",)
+
+
+def _arguments(call: ToolCall) -> Any:
+    try:
+        return msgspec.json.decode(call.arguments) if call.arguments else {}
+    except msgspec.DecodeError:
+        return ("raw", call.arguments)
+
+
+def assistant_trace(messages: Iterable[Message]) -> list[Token]:
+    """Assistant blocks in order, runs of assistant messages separated by ``("|",)``.
+
+    Adjacent text is merged (dialects split text differently); thinking blocks stay apart.
+    """
+    out: list[Token] = []
+    for message in messages:
+        if message.role != "assistant":
+            if out and out[-1] != _SEPARATOR:
+                out.append(_SEPARATOR)
+            continue
+        for block in message.blocks:
+            if isinstance(block, Text):
+                if out and out[-1][0] == "text":
+                    out[-1] = ("text", out[-1][1] + block.text)
+                else:
+                    out.append(("text", block.text))
+            elif isinstance(block, Thinking):
+                out.append(("thinking", block.text))
+            elif isinstance(block, RedactedThinking):
+                out.append(("redacted", block.data))
+            elif isinstance(block, ToolCall):
+                out.append(("call", block.id, block.name, _arguments(block)))
+            elif isinstance(block, Opaque):
+                out.append(("opaque",))
+    while out and out[-1] == _SEPARATOR:
+        out.pop()
+    return out
+
+
+def tool_results(messages: Iterable[Message]) -> list[Token]:
+    return [
+        ("result", b.call_id, b.content_text(), b.is_error)
+        for m in messages
+        for b in m.blocks
+        if isinstance(b, ToolResult)
+    ]
+
+
+def _signatures(messages: Iterable[Message]) -> list[str | None]:
+    return [b.signature for m in messages for b in m.blocks if isinstance(b, Thinking)]
+
+
+def _merge_thinking(trace: list[Token]) -> list[Token]:
+    out: list[Token] = []
+    for token in trace:
+        if token[0] == "thinking" and out and out[-1][0] == "thinking":
+            out[-1] = ("thinking", out[-1][1] + token[1])
+        else:
+            out.append(token)
+    return out
+
+
+def _visible_text(messages: Iterable[Message]) -> str:
+    return "\n".join(b.text for m in messages for b in m.blocks if isinstance(b, Text))
+
+
+def cross_dialect_problems(
+    before: Sequence[Message], after: Sequence[Message], losses: Iterable[Loss]
+) -> list[str]:
+    """Every change from ``before`` to ``after`` that ``losses`` do not report."""
+    kinds = {loss.kind for loss in losses}
+    problems: list[str] = []
+    calls_before = [t for t in assistant_trace(before) if t[0] == "call"]
+    calls_after = [t for t in assistant_trace(after) if t[0] == "call"]
+    if calls_before != calls_after:
+        problems.append(f"tool calls changed: {calls_before} -> {calls_after}")
+    if tool_results(before) != tool_results(after):
+        problems.append("tool results changed")
+
+    trace_before, trace_after = assistant_trace(before), assistant_trace(after)
+    if "redacted" in kinds:
+        trace_before = [t for t in trace_before if t[0] != "redacted"]
+        trace_after = [t for t in trace_after if t[0] != "redacted"]
+    if "shape" in kinds:
+        trace_before, trace_after = _merge_thinking(trace_before), _merge_thinking(trace_after)
+    if trace_before != trace_after:
+        if "order" not in kinds:
+            problems.append(f"assistant blocks changed: {trace_before} -> {trace_after}")
+        else:
+            reasoning = ("thinking", "redacted")
+            if [t for t in trace_before if t[0] in reasoning] != [t for t in trace_after if t[0] in reasoning]:
+                problems.append("thinking changed (beyond a reported reorder)")
+            if [t for t in trace_before if t[0] not in reasoning] != [
+                t for t in trace_after if t[0] not in reasoning
+            ]:
+                problems.append("visible blocks changed (beyond a reported reorder)")
+
+    signed_before = [s for s in _signatures(before) if s]
+    signed_after = [s for s in _signatures(after) if s]
+    if signed_before != signed_after and "signature" not in kinds:
+        problems.append(f"signatures changed without a reported loss: {signed_before} -> {signed_after}")
+
+    visible_before, visible_after = _visible_text(before), _visible_text(after)
+    for message in before:
+        for block in message.blocks:
+            secret = (
+                block.text
+                if isinstance(block, Thinking)
+                else block.data
+                if isinstance(block, RedactedThinking)
+                else None
+            )
+            if secret and len(secret) >= 8 and secret in visible_after and secret not in visible_before:
+                problems.append(f"reasoning leaked into visible text: {secret[:40]!r}")
+            signature = block.signature if isinstance(block, Thinking) else None
+            if signature and signature in visible_after:
+                problems.append("a signature leaked into visible text")
+    return problems
