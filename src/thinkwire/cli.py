@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
 
@@ -22,23 +22,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 
 
-class DialectName(str, Enum):
+class DialectName(StrEnum):
     anthropic = "anthropic"
     openai_chat = "openai-chat"
     openai_responses = "openai-responses"
 
 
-class CarrierName(str, Enum):
+class CarrierName(StrEnum):
     reasoning_content = "reasoning_content"
     reasoning = "reasoning"
     reasoning_details = "reasoning_details"
     think_tags = "think-tags"
 
 
-class KindName(str, Enum):
+class KindName(StrEnum):
     auto = "auto"
     request = "request"
     response = "response"

@@ -109,7 +109,9 @@ def cross_dialect_problems(
             problems.append(f"assistant blocks changed: {trace_before} -> {trace_after}")
         else:
             reasoning = ("thinking", "redacted")
-            if [t for t in trace_before if t[0] in reasoning] != [t for t in trace_after if t[0] in reasoning]:
+            if [t for t in trace_before if t[0] in reasoning] != [
+                t for t in trace_after if t[0] in reasoning
+            ]:
                 problems.append("thinking changed (beyond a reported reorder)")
             if [t for t in trace_before if t[0] not in reasoning] != [
                 t for t in trace_after if t[0] not in reasoning

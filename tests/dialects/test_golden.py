@@ -112,7 +112,7 @@ def test_cross_dialect_keeps_thinking_or_reports_loss(dialect: str, case: Path, 
         else:
             encoded = dest.encode_response(ir, carrier=carrier)
             back = dest.decode_response(json.loads(json.dumps(encoded.value)))
-            before, after = (ir.to_message(),), (back.to_message(),)  # type: ignore[union-attr]
+            before, after = (ir.to_message(),), (back.to_message(),)
         problems = cross_dialect_problems(before, after, encoded.losses)
         assert problems == [], f"{dialect} -> {target} ({carrier}): {problems}"
 

@@ -7,7 +7,7 @@ Decoders call these instead of indexing dicts directly, so a wrong type anywhere
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -70,10 +70,10 @@ def check(value: Any, kind: type[T], path: str) -> T:
     """``value`` if it is of ``kind`` (bool is not an int here), else a DecodeError at ``path``."""
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return value  # type: ignore[return-value]
+        ok = True
     if not ok:
         raise DecodeError(path, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {describe(value)}")
-    return value  # type: ignore[return-value]
+    return cast(T, value)
 
 
 def obj(value: Any, path: str) -> dict[str, Any]:

@@ -102,9 +102,7 @@ class Opaque(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag=
     data: dict[str, Any]
 
 
-class ToolResult(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="tool_result"
-):
+class ToolResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="tool_result"):
     """The result of a tool call. ``content`` is a plain string or a list of blocks."""
 
     call_id: str

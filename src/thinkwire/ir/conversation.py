@@ -9,9 +9,7 @@ import msgspec
 from thinkwire.ir.blocks import Block, Extra, Opaque, Text
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
-StopReason = Literal[
-    "end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn", "error"
-]
+StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn", "error"]
 """Stop reasons, in Anthropic's vocabulary; codecs map their own onto these."""
 
 

@@ -52,10 +52,14 @@ class LossLog:
     def add(self, path: str, kind: LossKind, detail: str) -> None:
         self.items.append(Loss(path=path, kind=kind, detail=detail))
 
-    def foreign_extra(self, path: str, extra: dict[str, dict[str, object]], dialect: str) -> dict[str, object]:
+    def foreign_extra(
+        self, path: str, extra: dict[str, dict[str, object]], dialect: str
+    ) -> dict[str, object]:
         """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost."""
         for other, fields in extra.items():
             if other != dialect:
                 for key in fields:
-                    self.add(f"{path}.{key}" if path else key, "field", f"{other} field has no place in {dialect}")
+                    self.add(
+                        f"{path}.{key}" if path else key, "field", f"{other} field has no place in {dialect}"
+                    )
         return extra.get(dialect, {})

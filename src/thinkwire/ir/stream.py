@@ -148,7 +148,9 @@ class Folder:
             if isinstance(delta, SignatureDelta):
                 self._signatures.setdefault(event.index, []).append(delta.signature)
             else:
-                self._pieces[event.index].append(delta.json if isinstance(delta, ArgumentsDelta) else delta.text)
+                self._pieces[event.index].append(
+                    delta.json if isinstance(delta, ArgumentsDelta) else delta.text
+                )
         elif isinstance(event, MessageDelta):
             if event.stop_reason is not None:
                 self.stop_reason = event.stop_reason
@@ -204,7 +206,9 @@ def response_events(response: Response) -> list[StreamEvent]:
             if block.text:
                 events.append(BlockDelta(index=index, delta=TextDelta(block.text)))
         elif isinstance(block, Thinking):
-            events.append(BlockStart(index=index, block=msgspec.structs.replace(block, text="", signature=None)))
+            events.append(
+                BlockStart(index=index, block=msgspec.structs.replace(block, text="", signature=None))
+            )
             if block.text:
                 events.append(BlockDelta(index=index, delta=ThinkingDelta(block.text)))
             if block.signature is not None:
@@ -217,7 +221,9 @@ def response_events(response: Response) -> list[StreamEvent]:
             events.append(BlockStart(index=index, block=block))
         events.append(BlockStop(index=index))
     events.append(
-        MessageDelta(stop_reason=response.stop_reason, stop_sequence=response.stop_sequence, usage=response.usage)
+        MessageDelta(
+            stop_reason=response.stop_reason, stop_sequence=response.stop_sequence, usage=response.usage
+        )
     )
     events.append(MessageStop())
     return events

@@ -1,0 +1,151 @@
+"""Codec throughput against bare JSON, measured in one run.
+
+Builds a ~1 MB, 200-turn interleaved conversation (user text, assistant thinking + tool call,
+tool result, assistant thinking + text), writes it in each dialect, then for every pair
+(source -> target) times ``orjson.loads`` + decode + encode + ``orjson.dumps`` against a bare
+``orjson.loads`` + ``orjson.dumps`` of the same bytes. Target: ratio <= 3.0.
+
+    python benchmarks/codecs.py            # full run (best of 7)
+    python benchmarks/codecs.py --quick    # fewer repeats (CI smoke)
+    python benchmarks/codecs.py --check    # exit 1 when a pair misses the target
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+
+import orjson
+
+from thinkwire.dialects.base import get_codec
+from thinkwire.ir import DIALECTS, Message, Request, Text, Thinking, Tool, ToolCall, ToolResult
+
+TARGET = 3.0
+WORDS = (
+    "the",
+    "user",
+    "wants",
+    "a",
+    "forecast",
+    "so",
+    "first",
+    "I",
+    "check",
+    "the",
+    "city",
+    "then",
+    "the",
+    "unit",
+    "and",
+    "compare",
+    "with",
+    "yesterday",
+    "because",
+    "the",
+    "tool",
+    "may",
+    "fail",
+    "and",
+    "then",
+    "I",
+    "should",
+    "retry",
+    "with",
+    "a",
+    "different",
+    "query",
+)
+
+
+def _prose(rng: random.Random, size: int) -> str:
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)
+
+
+def conversation(turns: int = 200, seed: int = 7) -> Request:
+    """A deterministic interleaved tool-using conversation of about 5 KB per turn."""
+    rng = random.Random(seed)
+    messages: list[Message] = []
+    for turn in range(turns):
+        call_id = f"call_{turn:04d}_{rng.getrandbits(40):010x}"
+        signature = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef0123456789+/") for _ in range(240))
+        arguments = orjson.dumps({"city": rng.choice(["Paris", "Tokyo", "Lima"]), "day": turn}).decode()
+        messages += [
+            Message(role="user", blocks=(Text(text=_prose(rng, 900)),)),
+            Message(
+                role="assistant",
+                blocks=(
+                    Thinking(text=_prose(rng, 1400), signature=signature),
+                    ToolCall(id=call_id, name="get_weather", arguments=arguments),
+                ),
+            ),
+            Message(role="tool", blocks=(ToolResult(call_id=call_id, content=_prose(rng, 900)),)),
+            Message(
+                role="assistant",
+                blocks=(Thinking(text=_prose(rng, 900), signature=signature), Text(text=_prose(rng, 500))),
+            ),
+        ]
+    tool = Tool(
+        name="get_weather",
+        description="Forecast for a city and day.",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}, "day": {"type": "integer"}}},
+    )
+    return Request(model="bench-model", messages=tuple(messages), tools=(tool,))
+
+
+def best(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 when a ratio exceeds {TARGET}")
+    parser.add_argument("--turns", type=int, default=200)
+    args = parser.parse_args()
+    repeats = 3 if args.quick else 7
+
+    ir = conversation(args.turns)
+    wires = {d: orjson.dumps(get_codec(d).encode_request(ir).value) for d in DIALECTS}
+    print(f"conversation: {args.turns} turns, {len(ir.messages)} messages")
+    print(f"{'source -> target':40} {'MB':>6} {'codec MB/s':>11} {'json MB/s':>10} {'ratio':>6}")
+    worst = 0.0
+    for source in DIALECTS:
+        data = wires[source]
+        megabytes = len(data) / 1e6
+        bare = best(lambda data=data: orjson.dumps(orjson.loads(data)), repeats)  # type: ignore[misc]
+        for target in DIALECTS:
+            src, dst = get_codec(source), get_codec(target)
+
+            def trip(data: bytes = data, src=src, dst=dst) -> bytes:  # type: ignore[no-untyped-def]
+                return orjson.dumps(dst.encode_request(src.decode_request(orjson.loads(data))).value)
+
+            codec = best(trip, repeats)
+            ratio = codec / bare
+            worst = max(worst, ratio)
+            print(
+                f"{source + ' -> ' + target:40} {megabytes:6.2f} {megabytes / codec:11.1f} "
+                f"{megabytes / bare:10.1f} {ratio:6.2f}"
+            )
+    verdict = "meets" if worst <= TARGET else "MISSES"
+    print(f"worst ratio {worst:.2f}: {verdict} the target of {TARGET:.1f}x bare JSON")
+    return 1 if args.check and worst > TARGET else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from thinkwire.cli import main
+
+main()
