@@ -14,6 +14,7 @@ from thinkwire import __version__
 from thinkwire.convert import StreamConverter, convert
 from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
 from thinkwire.errors import DecodeError, ThinkwireError
+from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.ir.losses import Loss
 
 app = typer.Typer(
@@ -37,6 +38,9 @@ class CarrierName(StrEnum):
     reasoning = "reasoning"
     reasoning_details = "reasoning_details"
     think_tags = "think-tags"
+
+
+_CARRIER: dict[CarrierName, Carrier] = {CarrierName(c): c for c in CARRIERS}
 
 
 class KindName(StrEnum):
@@ -121,7 +125,7 @@ def convert_command(
     """
     if carrier is not None and target is not DialectName.openai_chat:
         _fail("--carrier applies only with --to openai-chat")
-    carrier_value = None if carrier is None else carrier.value
+    carrier_value = None if carrier is None else _CARRIER[carrier]
     try:
         with _open(file) as handle:
             if stream:

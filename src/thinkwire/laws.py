@@ -52,7 +52,7 @@ def assistant_trace(messages: Iterable[Message]) -> list[Token]:
             elif isinstance(block, ToolCall):
                 out.append(("call", block.id, block.name, _arguments(block)))
             elif isinstance(block, Opaque):
-                out.append(("opaque",))
+                out.append(("opaque", block.dialect))
     while out and out[-1] == _SEPARATOR:
         out.pop()
     return out
@@ -69,6 +69,42 @@ def tool_results(messages: Iterable[Message]) -> list[Token]:
 
 def _signatures(messages: Iterable[Message]) -> list[str | None]:
     return [b.signature for m in messages for b in m.blocks if isinstance(b, Thinking)]
+
+
+def _turns(trace: list[Token]) -> list[list[Token]]:
+    turns: list[list[Token]] = [[]]
+    for token in trace:
+        if token == _SEPARATOR:
+            turns.append([])
+        else:
+            turns[-1].append(token)
+    return turns if trace else []
+
+
+def _of(turn: list[Token], kind: str) -> list[Any]:
+    return [token[1:] if kind == "call" else token[1] for token in turn if token[0] == kind]
+
+
+def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> list[str]:
+    """What changed in one assistant turn that the loss kinds do not cover."""
+    if "redacted" in kinds:
+        before = [t for t in before if t[0] != "redacted"]
+        after = [t for t in after if t[0] != "redacted"]
+    if "shape" in kinds:
+        before, after = _merge_thinking(before), _merge_thinking(after)
+    problems = []
+    if _of(before, "thinking") != _of(after, "thinking"):
+        if "shape" not in kinds or "".join(_of(before, "thinking")) != "".join(_of(after, "thinking")):
+            problems.append(f"thinking changed: {_of(before, 'thinking')} -> {_of(after, 'thinking')}")
+    if _of(before, "redacted") != _of(after, "redacted"):
+        problems.append("redacted thinking changed without a reported loss")
+    if "".join(_of(before, "text")) != "".join(_of(after, "text")):
+        problems.append(f"text changed: {_of(before, 'text')} -> {_of(after, 'text')}")
+    if len(_of(before, "opaque")) != len(_of(after, "opaque")) and "block" not in kinds:
+        problems.append("opaque blocks changed without a reported loss")
+    if before != after and "order" not in kinds and not problems:
+        problems.append(f"blocks reordered without a reported loss: {before} -> {after}")
+    return problems
 
 
 def _merge_thinking(trace: list[Token]) -> list[Token]:
@@ -98,25 +134,11 @@ def cross_dialect_problems(
     if tool_results(before) != tool_results(after):
         problems.append("tool results changed")
 
-    trace_before, trace_after = assistant_trace(before), assistant_trace(after)
-    if "redacted" in kinds:
-        trace_before = [t for t in trace_before if t[0] != "redacted"]
-        trace_after = [t for t in trace_after if t[0] != "redacted"]
-    if "shape" in kinds:
-        trace_before, trace_after = _merge_thinking(trace_before), _merge_thinking(trace_after)
-    if trace_before != trace_after:
-        if "order" not in kinds:
-            problems.append(f"assistant blocks changed: {trace_before} -> {trace_after}")
-        else:
-            reasoning = ("thinking", "redacted")
-            if [t for t in trace_before if t[0] in reasoning] != [
-                t for t in trace_after if t[0] in reasoning
-            ]:
-                problems.append("thinking changed (beyond a reported reorder)")
-            if [t for t in trace_before if t[0] not in reasoning] != [
-                t for t in trace_after if t[0] not in reasoning
-            ]:
-                problems.append("visible blocks changed (beyond a reported reorder)")
+    turns_before, turns_after = _turns(assistant_trace(before)), _turns(assistant_trace(after))
+    if len(turns_before) != len(turns_after):
+        problems.append(f"assistant turns changed: {len(turns_before)} -> {len(turns_after)}")
+    for n, (turn_before, turn_after) in enumerate(zip(turns_before, turns_after, strict=False)):
+        problems += [f"assistant turn {n}: {p}" for p in _turn_problems(turn_before, turn_after, kinds)]
 
     signed_before = [s for s in _signatures(before) if s]
     signed_after = [s for s in _signatures(after) if s]

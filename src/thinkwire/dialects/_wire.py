@@ -6,7 +6,6 @@ Decoders call these instead of indexing dicts directly, so a wrong type anywhere
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -105,10 +104,11 @@ def items(d: dict[str, Any], key: str, path: str, *, required: bool = False) -> 
     return check(value, list, join(path, key))
 
 
-def extra_of(d: dict[str, Any], known: Iterable[str] | frozenset[str], dialect: str) -> Extra:
+def extra_of(d: dict[str, Any], known: frozenset[str], dialect: str) -> Extra:
     """The fields of ``d`` not in ``known``, namespaced under ``dialect`` (empty when none)."""
-    rest = {k: v for k, v in d.items() if k not in known}
-    return {dialect: rest} if rest else {}
+    if d.keys() <= known:  # the common case, decided in C
+        return {}
+    return {dialect: {k: v for k, v in d.items() if k not in known}}
 
 
 def put(out: dict[str, Any], key: str, value: Any) -> None:
