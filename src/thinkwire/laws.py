@@ -93,9 +93,10 @@ def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> 
     if "shape" in kinds:
         before, after = _merge_thinking(before), _merge_thinking(after)
     problems = []
-    if _of(before, "thinking") != _of(after, "thinking"):
-        if "shape" not in kinds or "".join(_of(before, "thinking")) != "".join(_of(after, "thinking")):
-            problems.append(f"thinking changed: {_of(before, 'thinking')} -> {_of(after, 'thinking')}")
+    thinking_before, thinking_after = _of(before, "thinking"), _of(after, "thinking")
+    merged_equal = "".join(thinking_before) == "".join(thinking_after)
+    if thinking_before != thinking_after and ("shape" not in kinds or not merged_equal):
+        problems.append(f"thinking changed: {thinking_before} -> {thinking_after}")
     if _of(before, "redacted") != _of(after, "redacted"):
         problems.append("redacted thinking changed without a reported loss")
     if "".join(_of(before, "text")) != "".join(_of(after, "text")):
@@ -125,7 +126,7 @@ def cross_dialect_problems(
     before: Sequence[Message], after: Sequence[Message], losses: Iterable[Loss]
 ) -> list[str]:
     """Every change from ``before`` to ``after`` that ``losses`` do not report."""
-    kinds = {loss.kind for loss in losses}
+    kinds: set[str] = {loss.kind for loss in losses}
     problems: list[str] = []
     calls_before = [t for t in assistant_trace(before) if t[0] == "call"]
     calls_after = [t for t in assistant_trace(after) if t[0] == "call"]
