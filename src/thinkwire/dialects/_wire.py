@@ -83,7 +83,10 @@ def req(d: dict[str, Any], key: str, kind: type[T], path: str) -> T:
     """A required field of type ``kind``."""
     if key not in d:
         raise DecodeError(join(path, key), "required field is missing")
-    return check(d[key], kind, join(path, key))
+    value = d[key]
+    if type(value) is kind:  # fast path: build the path only when reporting an error
+        return value
+    return check(value, kind, join(path, key))
 
 
 def opt(d: dict[str, Any], key: str, kind: type[T], path: str) -> T | None:
@@ -91,6 +94,8 @@ def opt(d: dict[str, Any], key: str, kind: type[T], path: str) -> T | None:
     value = d.get(key)
     if value is None:
         return None
+    if type(value) is kind:
+        return value
     return check(value, kind, join(path, key))
 
 
@@ -101,6 +106,8 @@ def items(d: dict[str, Any], key: str, path: str, *, required: bool = False) -> 
         if required:
             raise DecodeError(join(path, key), "required field is missing")
         return []
+    if type(value) is list:
+        return value
     return check(value, list, join(path, key))
 
 

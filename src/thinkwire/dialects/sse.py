@@ -94,5 +94,7 @@ def parse(chunks: bytes | Iterable[bytes]) -> Iterator[SSEEvent]:
 def format_event(data: str, event: str | None = None) -> bytes:
     """One event as SSE bytes (``event:`` line when named, then ``data:`` lines, blank line)."""
     head = f"event: {event}\n" if event is not None else ""
+    if "\n" not in data:  # compact JSON: one line
+        return f"{head}data: {data}\n\n".encode()
     body = "".join(f"data: {line}\n" for line in data.split("\n"))
     return (head + body + "\n").encode("utf-8")
