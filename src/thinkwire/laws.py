@@ -72,13 +72,14 @@ def _signatures(messages: Iterable[Message]) -> list[str | None]:
 
 
 def _turns(trace: list[Token]) -> list[list[Token]]:
+    """The trace split at separators, empty turns left out."""
     turns: list[list[Token]] = [[]]
     for token in trace:
         if token == _SEPARATOR:
             turns.append([])
         else:
             turns[-1].append(token)
-    return turns if trace else []
+    return [turn for turn in turns if turn]
 
 
 def _of(turn: list[Token], kind: str) -> list[Any]:
@@ -132,10 +133,18 @@ def cross_dialect_problems(
     calls_after = [t for t in assistant_trace(after) if t[0] == "call"]
     if calls_before != calls_after:
         problems.append(f"tool calls changed: {calls_before} -> {calls_after}")
-    if tool_results(before) != tool_results(after):
-        problems.append("tool results changed")
+    results_before, results_after = tool_results(before), tool_results(after)
+    if "field" in kinds:  # a target without an error flag (OpenAI Chat) reports it as a field loss
+        results_before = [r[:3] for r in results_before]
+        results_after = [r[:3] for r in results_after]
+    if results_before != results_after:
+        problems.append(f"tool results changed: {results_before} -> {results_after}")
 
-    turns_before, turns_after = _turns(assistant_trace(before)), _turns(assistant_trace(after))
+    trace_before, trace_after = assistant_trace(before), assistant_trace(after)
+    if "redacted" in kinds:  # a turn of nothing but dropped redacted reasoning disappears whole
+        trace_before = [t for t in trace_before if t[0] != "redacted"]
+        trace_after = [t for t in trace_after if t[0] != "redacted"]
+    turns_before, turns_after = _turns(trace_before), _turns(trace_after)
     if len(turns_before) != len(turns_after):
         problems.append(f"assistant turns changed: {len(turns_before)} -> {len(turns_after)}")
     for n, (turn_before, turn_after) in enumerate(zip(turns_before, turns_after, strict=False)):

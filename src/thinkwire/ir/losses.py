@@ -55,11 +55,15 @@ class LossLog:
     def foreign_extra(
         self, path: str, extra: dict[str, dict[str, object]], dialect: str
     ) -> dict[str, object]:
-        """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost."""
+        """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost.
+
+        Keys starting with ``$`` are a codec's private notes on wire shape (not wire fields)
+        and are never reported.
+        """
         for other, fields in extra.items():
             if other != dialect:
                 for key in fields:
-                    self.add(
-                        f"{path}.{key}" if path else key, "field", f"{other} field has no place in {dialect}"
-                    )
+                    if not key.startswith("$"):
+                        where = f"{path}.{key}" if path else key
+                        self.add(where, "field", f"{other} field has no place in {dialect}")
         return extra.get(dialect, {})
