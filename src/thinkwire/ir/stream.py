@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.blocks import Block, Extra, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, Extra, Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Response, StopReason, Usage
 
 
@@ -56,8 +56,12 @@ class BlockDelta(msgspec.Struct, frozen=True, kw_only=True, tag="block_delta"):
     delta: Delta
 
 
-class BlockStop(msgspec.Struct, frozen=True, kw_only=True, tag="block_stop"):
+class BlockStop(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="block_stop"):
+    """End of a block. ``origin``, when set, replaces the origin of a thinking block: some
+    re-emission details (a Responses item's summary parts) are known only at its end."""
+
     index: int
+    origin: Origin | None = None
 
 
 class MessageDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="message_delta"):
@@ -151,6 +155,10 @@ class Folder:
                 self._pieces[event.index].append(
                     delta.json if isinstance(delta, ArgumentsDelta) else delta.text
                 )
+        elif isinstance(event, BlockStop):
+            start = self._starts.get(event.index)
+            if event.origin is not None and isinstance(start, Thinking | RedactedThinking):
+                self._starts[event.index] = msgspec.structs.replace(start, origin=event.origin)
         elif isinstance(event, MessageDelta):
             if event.stop_reason is not None:
                 self.stop_reason = event.stop_reason
