@@ -138,12 +138,16 @@ def test_b_cross_dialect_keeps_thinking_or_reports_the_loss(
 def test_c_streamed_response_folds_to_the_whole_one(response: Response, dialect: str, carrier: Any) -> None:
     codec = get_codec(dialect)
     carrier = carrier if dialect == "openai-chat" else None
-    whole = codec.decode_response(
-        json.loads(json.dumps(codec.encode_response(response, carrier=carrier).value))
-    )
+    encoded = codec.encode_response(response, carrier=carrier)
+    whole = codec.decode_response(json.loads(json.dumps(encoded.value)))
     encoder = codec.stream_encoder(carrier=carrier)
     data = b"".join(b for event in response_events(response) for b in encoder.feed(event))
     data += b"".join(encoder.close())
     decoder = codec.stream_decoder()
     events = [e for sse in parse(data) for e in decoder.feed(sse)] + decoder.close()
-    assert _normalised(fold(events)) == _normalised(whole)
+    folded = fold(events)
+    if encoded.losses or encoder.losses:  # e.g. Chat's fixed slots reorder a whole message, not a stream
+        losses = [*encoded.losses, *encoder.losses]
+        assert cross_dialect_problems((folded.to_message(),), (whole.to_message(),), losses) == []
+    else:
+        assert _normalised(folded) == _normalised(whole)

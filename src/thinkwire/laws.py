@@ -88,11 +88,8 @@ def _of(turn: list[Token], kind: str) -> list[Any]:
 
 def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> list[str]:
     """What changed in one assistant turn that the loss kinds do not cover."""
-    if "redacted" in kinds:
-        before = [t for t in before if t[0] != "redacted"]
-        after = [t for t in after if t[0] != "redacted"]
     if "shape" in kinds:
-        before, after = _merge_thinking(before), _merge_thinking(after)
+        before, after = _merge(before, "thinking"), _merge(after, "thinking")
     problems = []
     thinking_before, thinking_after = _of(before, "thinking"), _of(after, "thinking")
     merged_equal = "".join(thinking_before) == "".join(thinking_after)
@@ -109,11 +106,12 @@ def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> 
     return problems
 
 
-def _merge_thinking(trace: list[Token]) -> list[Token]:
+def _merge(trace: list[Token], kind: str) -> list[Token]:
+    """Adjacent tokens of ``kind`` (``text`` or ``thinking``) joined into one."""
     out: list[Token] = []
     for token in trace:
-        if token[0] == "thinking" and out and out[-1][0] == "thinking":
-            out[-1] = ("thinking", out[-1][1] + token[1])
+        if token[0] == kind and out and out[-1][0] == kind:
+            out[-1] = (kind, out[-1][1] + token[1])
         else:
             out.append(token)
     return out
@@ -141,9 +139,9 @@ def cross_dialect_problems(
         problems.append(f"tool results changed: {results_before} -> {results_after}")
 
     trace_before, trace_after = assistant_trace(before), assistant_trace(after)
-    if "redacted" in kinds:  # a turn of nothing but dropped redacted reasoning disappears whole
-        trace_before = [t for t in trace_before if t[0] != "redacted"]
-        trace_after = [t for t in trace_after if t[0] != "redacted"]
+    if "redacted" in kinds:  # dropped redacted reasoning: the text around it joins up
+        trace_before = _merge([t for t in trace_before if t[0] != "redacted"], "text")
+        trace_after = _merge([t for t in trace_after if t[0] != "redacted"], "text")
     turns_before, turns_after = _turns(trace_before), _turns(trace_after)
     if len(turns_before) != len(turns_after):
         problems.append(f"assistant turns changed: {len(turns_before)} -> {len(turns_after)}")

@@ -211,7 +211,7 @@ def test_legacy_function_message_is_kept_whole() -> None:
     _round_trip({"messages": [message]})
 
 
-def test_reasoning_mirror_is_noted_and_a_differing_copy_kept_verbatim() -> None:
+def test_reasoning_mirror_is_noted_and_a_differing_field_is_reasoning_of_its_own() -> None:
     details = [{"type": "reasoning.text", "text": "abc", "format": "unknown", "index": 0}]
     same = CODEC.decode_request(
         {
@@ -231,7 +231,12 @@ def test_reasoning_mirror_is_noted_and_a_differing_copy_kept_verbatim() -> None:
         ]
     }
     differing = CODEC.decode_request(wire)
-    assert differing.messages[0].extra == {"openai-chat": {"reasoning": "other"}}
+    assert differing.messages[0].extra == {}
+    thinking = [b for b in differing.messages[0].blocks if isinstance(b, Thinking)]
+    assert [(b.text, b.origin.carrier if b.origin else None) for b in thinking] == [
+        ("abc", "reasoning_details"),
+        ("other", "reasoning"),
+    ]
     _round_trip(wire)
 
 

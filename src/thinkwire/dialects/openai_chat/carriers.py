@@ -15,10 +15,10 @@ in ``Origin.extra`` so the array is written back unchanged.
 
 Odd values in ``Origin.extra`` (all of them re-emission data, never shown to anyone):
 
-* ``"signature": None`` -- the item had a ``signature`` field. Its value is the block's
-  ``signature`` (``null`` when that is ``None``). Recording presence rather than value keeps
-  a stream, whose first piece says ``"signature": null`` and whose signature comes later,
-  identical to its non-streamed twin.
+* ``"signature": None`` -- the item had ``"signature": null`` (the block has no signature
+  but the key is written back). A block with a signature never carries this note: a stream
+  whose first piece says ``"signature": null`` and whose signature comes later drops it when
+  the signature arrives, so it folds to the same block as its non-streamed twin.
 * ``"text": None`` -- the ``reasoning.text`` item had ``"text": null`` (the block's text is
   ``""``).
 * ``"mirror": ["reasoning"]`` -- on the first reasoning block of a message: the named
@@ -178,7 +178,7 @@ def details_origin_extra(item: dict[str, Any], payload: str) -> dict[str, Any]:
     keep = {k: v for k, v in item.items() if k not in ("type", payload, "signature")}
     if item.get("type") == _SUMMARY_TYPE:
         keep["type"] = _SUMMARY_TYPE
-    if "signature" in item:
+    if "signature" in item and item["signature"] is None:
         keep["signature"] = None
     return keep
 

@@ -136,7 +136,7 @@ def decode_assistant(
     d: dict[str, Any], path: str, origins: Origins
 ) -> tuple[list[Block], bool, dict[str, Any]]:
     """An assistant message as ``(blocks, plain, rest)``; ``rest`` holds the fields to keep
-    verbatim (unknown ones, ``null`` carriers, an empty ``tool_calls``, mirrors that differ).
+    verbatim (unknown ones, ``null`` carriers, an empty ``tool_calls``).
 
     Carrier priority: ``reasoning_details`` > ``reasoning_content`` > ``reasoning`` >
     think-tags. ``reasoning_content: ""`` is a ``Thinking(text="")`` (DeepSeek wants ``""``
@@ -170,7 +170,9 @@ def decode_assistant(
             primary = "reasoning"
             blocks.append(Thinking(text=reasoning, origin=origins.get(primary)))
         if primary is not None and (content_text is not None) + (reasoning is not None) + bool(details) > 1:
-            _mirrors(blocks, {"reasoning_content": content_text, "reasoning": reasoning}, primary, rest)
+            _mirrors(
+                blocks, {"reasoning_content": content_text, "reasoning": reasoning}, primary, rest, origins
+            )
 
     plain = False
     content = d.get("content", ABSENT)
@@ -202,16 +204,21 @@ def decode_assistant(
 
 
 def _mirrors(
-    blocks: list[Block], strings: dict[Carrier, str | None], primary: Carrier, rest: dict[str, Any]
+    blocks: list[Block],
+    strings: dict[Carrier, str | None],
+    primary: Carrier,
+    rest: dict[str, Any],
+    origins: Origins,
 ) -> None:
     """Lower-priority reasoning fields that repeat the primary carrier's text become a
-    ``mirror`` note on the first reasoning block; ones that differ stay verbatim in ``rest``."""
+    ``mirror`` note on the first reasoning block; ones that differ are reasoning of their own
+    and become further thinking blocks, each recording its carrier."""
     reasoning = [b for b in blocks if isinstance(b, Thinking | RedactedThinking)]
     text = reasoning_text(reasoning)
     mirrors = [k for k, v in strings.items() if v is not None and k != primary and v == text]
     for key, value in strings.items():
         if value is not None and key != primary and key not in mirrors:
-            rest[key] = value
+            blocks.append(Thinking(text=value, origin=origins.get(key)))
     if not mirrors:
         return
     first = reasoning[0] if reasoning else None

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import msgspec
+
 from thinkwire.dialects._wire import describe, items, join, loads, obj, opt, req
 from thinkwire.dialects.openai_chat.carriers import (
     ABSENT,
@@ -125,6 +127,8 @@ class ChatStreamDecoder:
         self._current_index = -1
         self._keyed: dict[Any, int] = {}  # ("details"|"tool", wire index) -> IR index
         self._details_kind: dict[int, str] = {}
+        self._origins: dict[int, Origin] = {}  # details blocks: their start origin
+        self._stop_origins: dict[int, Origin] = {}  # details blocks: origin to apply at their stop
         self._splitter = ThinkSplitter()
         self._fielded = False  # a reasoning field was seen: content is plain text
         self._reasoned = False  # a reasoning block exists (mirrors go on the first only)
@@ -270,7 +274,8 @@ class ChatStreamDecoder:
 
     def _stop(self) -> None:
         if self._current is not None:
-            self._out.append(BlockStop(index=self._current_index))
+            origin = self._stop_origins.pop(self._current_index, None)
+            self._out.append(BlockStop(index=self._current_index, origin=origin))
             self._current = None
 
     def _origin(self, carrier: Carrier, extra: dict[str, Any]) -> Origin:
@@ -304,6 +309,10 @@ class ChatStreamDecoder:
         signature = opt(piece, "signature", str, path)
         if signature is not None:
             self._out.append(BlockDelta(index=index, delta=SignatureDelta(signature)))
+            origin = self._origins.get(index)
+            if origin is not None and "signature" in origin.extra:  # the null placeholder is moot now
+                extra = {k: v for k, v in origin.extra.items() if k != "signature"}
+                self._stop_origins[index] = msgspec.structs.replace(origin, extra=extra)
 
     def _start_detail(
         self, piece: dict[str, Any], path: str, kind: str, key: Any, mirrors: list[str]
@@ -322,6 +331,7 @@ class ChatStreamDecoder:
             self._open(key, RedactedThinking(data=req(piece, "data", str, path), origin=origin))
             return None
         index = self._open(key, Thinking(text="", origin=origin))
+        self._origins[index] = origin
         self._keyed[key] = index
         self._details_kind[index] = kind
         return index
