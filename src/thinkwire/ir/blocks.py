@@ -24,7 +24,7 @@ Extra = dict[str, dict[str, Any]]
 """Unmodelled wire fields per dialect: ``{dialect: {field: value}}``."""
 
 
-class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Origin(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """Where a thinking block came from, and what is needed to re-emit it exactly.
 
     ``dialect`` and ``carrier`` say how it arrived; ``provider`` and ``model`` who issued it
@@ -40,14 +40,14 @@ class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: dict[str, Any] = {}
 
 
-class Text(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="text"):
+class Text(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="text"):
     """Visible text."""
 
     text: str
     extra: Extra = {}
 
 
-class Thinking(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="thinking"):
+class Thinking(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="thinking"):
     """Reasoning in clear text.
 
     ``signature`` is the issuer's opaque proof (Anthropic ``signature``, a Claude signature in
@@ -62,7 +62,7 @@ class Thinking(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, ta
 
 
 class RedactedThinking(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="redacted_thinking"
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="redacted_thinking"
 ):
     """Encrypted reasoning with no clear text (Anthropic ``redacted_thinking``,
     ``reasoning.encrypted`` details, a Responses reasoning item with only
@@ -73,7 +73,7 @@ class RedactedThinking(
     extra: Extra = {}
 
 
-class ToolCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="tool_call"):
+class ToolCall(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="tool_call"):
     """A call the model makes. ``arguments`` is the exact JSON text as it arrived."""
 
     id: str
@@ -86,7 +86,7 @@ class ToolCall(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, ta
         return msgspec.json.decode(self.arguments) if self.arguments else {}
 
 
-class Image(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="image"):
+class Image(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="image"):
     """An image, inline (``data`` in base64 with ``media_type``) or by ``url``."""
 
     media_type: str | None = None
@@ -95,14 +95,14 @@ class Image(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="
     extra: Extra = {}
 
 
-class Opaque(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="opaque"):
+class Opaque(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="opaque"):
     """A wire item the IR does not model, kept verbatim for the dialect that sent it."""
 
     dialect: Dialect
     data: dict[str, Any]
 
 
-class ToolResult(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="tool_result"):
+class ToolResult(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="tool_result"):
     """The result of a tool call. ``content`` is a plain string or a list of blocks."""
 
     call_id: str

@@ -13,7 +13,7 @@ StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence", "ref
 """Stop reasons, in Anthropic's vocabulary; codecs map their own onto these."""
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Message(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """One message: a role and ordered blocks.
 
     ``plain`` records that the wire content was a bare string rather than a list of parts,
@@ -27,7 +27,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: Extra = {}
 
 
-class Tool(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Tool(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """A function tool: name, description and JSON Schema of its arguments."""
 
     name: str
@@ -36,7 +36,7 @@ class Tool(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: Extra = {}
 
 
-class ToolChoice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ToolChoice(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """``auto``, ``none``, ``required`` (any tool) or ``tool`` (the one named)."""
 
     mode: Literal["auto", "none", "required", "tool"]
@@ -45,7 +45,7 @@ class ToolChoice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: Extra = {}
 
 
-class ThinkingConfig(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class ThinkingConfig(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """What the client asked of the model's reasoning.
 
     ``mode``: ``enabled`` (budgeted), ``adaptive`` or ``disabled``. ``effort`` is the
@@ -61,7 +61,7 @@ class ThinkingConfig(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tr
     extra: Extra = {}
 
 
-class Sampling(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Sampling(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """Sampling parameters shared by the dialects."""
 
     max_tokens: int | None = None
@@ -73,7 +73,7 @@ class Sampling(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """OpenAI accepts ``stop`` as one string; this records that form."""
 
 
-class Request(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Request(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """A request to a model, in any dialect.
 
     ``system`` is the top-level instruction (Anthropic ``system``, Responses
@@ -93,7 +93,7 @@ class Request(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: Extra = {}
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Usage(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """Token counts. ``extra`` keeps the dialect's detail fields as they arrived."""
 
     input_tokens: int | None = None
@@ -103,7 +103,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     extra: Extra = {}
 
 
-class Response(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class Response(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True):
     """A model's reply: one assistant turn as ordered blocks."""
 
     id: str | None = None

@@ -22,7 +22,7 @@ LossKind = Literal[
 ]
 
 
-class Loss(msgspec.Struct, frozen=True, kw_only=True):
+class Loss(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One thing the target could not carry: where (a path into the IR), what kind, and why."""
 
     path: str

@@ -20,43 +20,43 @@ from thinkwire.ir.blocks import Block, Extra, Origin, RedactedThinking, Text, Th
 from thinkwire.ir.conversation import Response, StopReason, Usage
 
 
-class TextDelta(msgspec.Struct, frozen=True, tag="text"):
+class TextDelta(msgspec.Struct, frozen=True, gc=False, tag="text"):
     text: str
 
 
-class ThinkingDelta(msgspec.Struct, frozen=True, tag="thinking"):
+class ThinkingDelta(msgspec.Struct, frozen=True, gc=False, tag="thinking"):
     text: str
 
 
-class SignatureDelta(msgspec.Struct, frozen=True, tag="signature"):
+class SignatureDelta(msgspec.Struct, frozen=True, gc=False, tag="signature"):
     signature: str
 
 
-class ArgumentsDelta(msgspec.Struct, frozen=True, tag="arguments"):
+class ArgumentsDelta(msgspec.Struct, frozen=True, gc=False, tag="arguments"):
     json: str
 
 
 Delta = TextDelta | ThinkingDelta | SignatureDelta | ArgumentsDelta
 
 
-class MessageStart(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="message_start"):
+class MessageStart(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_start"):
     id: str | None = None
     model: str | None = None
     usage: Usage | None = None
     extra: Extra = {}
 
 
-class BlockStart(msgspec.Struct, frozen=True, kw_only=True, tag="block_start"):
+class BlockStart(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="block_start"):
     index: int
     block: Block
 
 
-class BlockDelta(msgspec.Struct, frozen=True, kw_only=True, tag="block_delta"):
+class BlockDelta(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="block_delta"):
     index: int
     delta: Delta
 
 
-class BlockStop(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="block_stop"):
+class BlockStop(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="block_stop"):
     """End of a block. ``origin``, when set, replaces the origin of a thinking block: some
     re-emission details (a Responses item's summary parts) are known only at its end."""
 
@@ -64,7 +64,7 @@ class BlockStop(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, t
     origin: Origin | None = None
 
 
-class MessageDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag="message_delta"):
+class MessageDelta(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_delta"):
     """End-of-message facts. Fields left ``None`` do not overwrite earlier values."""
 
     stop_reason: StopReason | None = None
@@ -73,15 +73,15 @@ class MessageDelta(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     extra: Extra = {}
 
 
-class MessageStop(msgspec.Struct, frozen=True, tag="message_stop"):
+class MessageStop(msgspec.Struct, frozen=True, gc=False, tag="message_stop"):
     pass
 
 
-class Ping(msgspec.Struct, frozen=True, tag="ping"):
+class Ping(msgspec.Struct, frozen=True, gc=False, tag="ping"):
     pass
 
 
-class StreamError(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
+class StreamError(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="error"):
     """An error reported inside a stream (``error`` is the dialect's error object)."""
 
     error: dict[str, Any]
