@@ -39,7 +39,9 @@ class ArgumentsDelta(msgspec.Struct, frozen=True, gc=False, tag="arguments"):
 Delta = TextDelta | ThinkingDelta | SignatureDelta | ArgumentsDelta
 
 
-class MessageStart(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_start"):
+class MessageStart(
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_start"
+):
     id: str | None = None
     model: str | None = None
     usage: Usage | None = None
@@ -64,7 +66,9 @@ class BlockStop(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaul
     origin: Origin | None = None
 
 
-class MessageDelta(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_delta"):
+class MessageDelta(
+    msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="message_delta"
+):
     """End-of-message facts. Fields left ``None`` do not overwrite earlier values."""
 
     stop_reason: StopReason | None = None
