@@ -43,6 +43,9 @@ class Encoded(msgspec.Struct, Generic[T], frozen=True):
     losses: tuple[Loss, ...] = ()
 
 
+_EMPTY: tuple[object, ...] = (None, [], {}, "")
+
+
 class LossLog:
     """Collects losses during one encode call."""
 
@@ -58,12 +61,13 @@ class LossLog:
         """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost.
 
         Keys starting with ``$`` are a codec's private notes on wire shape (not wire fields)
-        and are never reported.
+        and are never reported; nor are fields whose value is empty (``null``, ``[]``,
+        ``{}``, ``""``), which carry nothing to lose.
         """
         for other, fields in extra.items():
             if other != dialect:
-                for key in fields:
-                    if not key.startswith("$"):
+                for key, value in fields.items():
+                    if not key.startswith("$") and value not in _EMPTY:
                         where = f"{path}.{key}" if path else key
                         self.add(where, "field", f"{other} field has no place in {dialect}")
         return extra.get(dialect, {})
