@@ -72,9 +72,29 @@ def _comparable(response: Response, dialect: str) -> Any:
     return to_builtins(msgspec.structs.replace(response, blocks=blocks))
 
 
-def test_every_dialect_has_fixtures() -> None:
-    have = {c.values[0] for c in CASES}
-    assert have == set(DIALECTS)
+REQUIRED = {
+    # one Anthropic turn with thinking, tool_use, thinking, tool_use, text; redacted; omitted
+    "anthropic": {"interleaved_tools", "redacted", "omitted_thinking", "request_tool_loop"},
+    # OpenRouter Claude details with a late signature; MiniMax details and inline <think>;
+    # DeepSeek reasoning_content with tool calls (arguments in fragments, usage in the last chunk)
+    "openai-chat": {
+        "openrouter_claude_details",
+        "minimax_details",
+        "minimax_think_tags",
+        "deepseek_reasoning_content_tools",
+        "vllm_reasoning",
+        "request_deepseek_history",
+    },
+    # reasoning with encrypted_content and an empty summary
+    "openai-responses": {"reasoning_encrypted_empty_summary", "interleaved", "request_stateless_loop"},
+}
+
+
+def test_every_required_shape_has_a_fixture() -> None:
+    have = {(c.values[0], c.values[1].name) for c in CASES}
+    missing = [(d, name) for d, names in REQUIRED.items() for name in names if (d, name) not in have]
+    assert missing == []
+    assert {c.values[0] for c in STREAM_CASES} == set(DIALECTS)
 
 
 @pytest.mark.parametrize(("dialect", "case"), CASES)
