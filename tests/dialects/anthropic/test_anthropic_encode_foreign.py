@@ -203,7 +203,10 @@ def test_images_and_foreign_opaque_blocks() -> None:
                     Opaque(
                         dialect="openai-chat", data={"type": "input_audio", "input_audio": {"data": "UklGR"}}
                     ),
-                    Text(text="Explain.", extra={"openai-responses": {"annotations": []}}),
+                    Text(
+                        text="Explain.",
+                        extra={"openai-responses": {"annotations": [], "logprobs": [{"token": "E"}]}},
+                    ),
                 ),
             ),
         )
@@ -216,7 +219,7 @@ def test_images_and_foreign_opaque_blocks() -> None:
     ]
     assert _losses(encoded) == [
         ("messages[0].blocks[2]", "block"),
-        ("messages[0].blocks[3].annotations", "field"),
+        ("messages[0].blocks[3].logprobs", "field"),  # the empty annotations carry nothing
     ]
 
 

@@ -20,7 +20,7 @@ Odd values worth knowing:
 
 from __future__ import annotations
 
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import orjson
 
@@ -84,54 +84,60 @@ def decode_blocks(
     value: list[Any], where: str | int, origin: Origin, calls: set[str] | None
 ) -> tuple[Block, ...]:
     """Decode a ``content`` array (``where``: see ``content_path``). ``calls`` (requests
-    only) collects ``tool_use`` ids and rejects a ``tool_result`` that answers no earlier call."""
+    only) collects ``tool_use`` ids and rejects a ``tool_result`` that answers no earlier call.
+
+    Fast path: the common blocks with no extra fields (``text``, ``thinking``, ``tool_use``,
+    ``tool_result`` with string content, ``redacted_thinking``) are checked inline, building
+    no path strings; this carries almost all of a long conversation. Anything else, and
+    every error, goes to ``decode_block``, which gives the same block or the error with its
+    path (``tests/dialects/anthropic/test_anthropic_fast_paths.py`` checks the two agree).
+    """
     out: list[Block] = []
-    for i, item in enumerate(value):
-        block = _common_block(item, origin, calls) if type(item) is dict else None
-        if block is None:
-            block = decode_block(item, f"{content_path(where, 'content')}[{i}]", origin, calls)
-        out.append(block)
+    append = out.append
+    for d in value:
+        if type(d) is dict:
+            kind = d.get("type")
+            size = len(d)
+            if kind == "text":
+                text = d.get("text")
+                if size == 2 and type(text) is str:
+                    append(Text(text=text))
+                    continue
+            elif kind == "thinking":
+                text, signature = d.get("thinking"), d.get("signature")
+                if type(text) is str and ((size == 3 and type(signature) is str) or size == 2):
+                    append(Thinking(text=text, signature=signature, origin=origin))
+                    continue
+            elif kind == "tool_use":
+                call_id, name, args = d.get("id"), d.get("name"), d.get("input")
+                if size == 4 and type(call_id) is str and type(name) is str and type(args) is dict:
+                    try:
+                        arguments = orjson.dumps(args).decode()
+                    except TypeError:
+                        pass  # decode_block reports it with its path
+                    else:
+                        if calls is not None:
+                            calls.add(call_id)
+                        append(ToolCall(id=call_id, name=name, arguments=arguments))
+                        continue
+            elif kind == "tool_result":
+                call_id, content = d.get("tool_use_id"), d.get("content")
+                if (
+                    size == 3
+                    and type(call_id) is str
+                    and type(content) is str
+                    and (calls is None or call_id in calls)
+                ):
+                    append(ToolResult(call_id=call_id, content=content))
+                    continue
+            elif kind == "redacted_thinking":
+                data = d.get("data")
+                if size == 2 and type(data) is str:
+                    append(RedactedThinking(data=data, origin=origin))
+                    continue
+        index = len(out)  # one block is appended per item
+        append(decode_block(d, f"{content_path(where, 'content')}[{index}]", origin, calls))
     return tuple(out)
-
-
-def _common_block(d: dict[str, Any], origin: Origin, calls: set[str] | None) -> Block | None:
-    """The common shapes with no extra fields, checked inline: no path strings are built on
-    this path, which carries almost all of a long conversation. ``None`` hands the block to
-    ``decode_block``, which gives the same result or the error with its path."""
-    kind = d.get("type")
-    size = len(d)
-    if kind == "text":
-        text = d.get("text")
-        if size == 2 and type(text) is str:
-            return Text(text=text)
-    elif kind == "thinking":
-        text, signature = d.get("thinking"), d.get("signature")
-        if type(text) is str and ((size == 3 and type(signature) is str) or size == 2):
-            return Thinking(text=text, signature=signature, origin=origin)
-    elif kind == "tool_use":
-        call_id, name, value = d.get("id"), d.get("name"), d.get("input")
-        if size == 4 and type(call_id) is str and type(name) is str and type(value) is dict:
-            try:
-                arguments = orjson.dumps(value).decode()
-            except TypeError:
-                return None
-            if calls is not None:
-                calls.add(call_id)
-            return ToolCall(id=call_id, name=name, arguments=arguments)
-    elif kind == "tool_result":
-        call_id, content = d.get("tool_use_id"), d.get("content")
-        if (
-            size == 3
-            and type(call_id) is str
-            and type(content) is str
-            and (calls is None or call_id in calls)
-        ):
-            return ToolResult(call_id=call_id, content=content)
-    elif kind == "redacted_thinking":
-        data = d.get("data")
-        if size == 2 and type(data) is str:
-            return RedactedThinking(data=data, origin=origin)
-    return None
 
 
 def decode_block(value: Any, path: str, origin: Origin, calls: set[str] | None) -> Block:
@@ -218,57 +224,62 @@ def encode_blocks(
 ) -> list[dict[str, Any]]:
     """IR blocks as an Anthropic ``content`` array, in order (``where``: see
     ``content_path``). Blocks that cannot be written are left out with a loss; ``assistant``
-    turns cannot hold images or tool results."""
-    items = [_common_item(block, assistant) for block in blocks]
-    if None not in items:
-        return cast(list[dict[str, Any]], items)
+    turns cannot hold images or tool results.
+
+    Fast path: the common blocks that encode with nothing to report are written inline,
+    without building paths or asking ``carries_signature`` (a block of Anthropic or unknown
+    origin always carries; one without a signature has nothing to carry). Anything else goes
+    to ``encode_block``, which writes the same item (``test_anthropic_fast_paths.py``).
+    """
     out: list[dict[str, Any]] = []
-    for i, (block, item) in enumerate(zip(blocks, items, strict=True)):
-        if item is None:
-            item = encode_block(block, content_path(where, "blocks"), i, log, assistant=assistant)
+    append = out.append
+    for i, block in enumerate(blocks):
+        if type(block) is Text:
+            if not block.extra:
+                append({"type": "text", "text": block.text})
+                continue
+        elif type(block) is Thinking:
+            origin, signature = block.origin, block.signature
+            if not block.extra and (
+                origin is None or (not origin.extra and (signature is None or origin.dialect == DIALECT))
+            ):
+                if signature is None:
+                    append({"type": "thinking", "thinking": block.text})
+                else:
+                    append({"type": "thinking", "thinking": block.text, "signature": signature})
+                continue
+        elif type(block) is ToolCall:
+            if not block.extra:
+                try:
+                    args = orjson.loads(block.arguments) if block.arguments else {}
+                except orjson.JSONDecodeError:
+                    args = None  # encode_block reports it
+                if type(args) is dict:
+                    append({"type": "tool_use", "id": block.id, "name": block.name, "input": args})
+                    continue
+        elif type(block) is ToolResult:
+            if not assistant and not block.extra and type(block.content) is str:
+                if block.is_error:
+                    append(
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": block.call_id,
+                            "content": block.content,
+                            "is_error": True,
+                        }
+                    )
+                else:
+                    append({"type": "tool_result", "tool_use_id": block.call_id, "content": block.content})
+                continue
+        elif type(block) is RedactedThinking:
+            origin = block.origin
+            if not block.extra and (origin is None or (origin.dialect == DIALECT and not origin.extra)):
+                append({"type": "redacted_thinking", "data": block.data})
+                continue
+        item = encode_block(block, content_path(where, "blocks"), i, log, assistant=assistant)
         if item is not None:
-            out.append(item)
+            append(item)
     return out
-
-
-def _common_item(block: Block, assistant: bool) -> dict[str, Any] | None:
-    """The common blocks that encode with nothing to report, without building paths or
-    asking ``carries_signature`` (a block of Anthropic origin always carries). ``None``
-    hands the block to ``encode_block``."""
-    if isinstance(block, Text):
-        return None if block.extra else {"type": "text", "text": block.text}
-    if isinstance(block, Thinking):
-        origin = block.origin
-        if block.extra or (origin is not None and (origin.dialect != DIALECT or origin.extra)):
-            return None
-        if block.signature is None:
-            return {"type": "thinking", "thinking": block.text}
-        return {"type": "thinking", "thinking": block.text, "signature": block.signature}
-    if isinstance(block, ToolCall):
-        if block.extra:
-            return None
-        try:
-            value = orjson.loads(block.arguments) if block.arguments else {}
-        except orjson.JSONDecodeError:
-            return None
-        return (
-            {"type": "tool_use", "id": block.id, "name": block.name, "input": value}
-            if type(value) is dict
-            else None
-        )
-    if isinstance(block, ToolResult):
-        if assistant or block.extra or not isinstance(block.content, str):
-            return None
-        d: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.call_id, "content": block.content}
-        if block.is_error:
-            d["is_error"] = True
-        return d
-    if isinstance(block, RedactedThinking):
-        origin = block.origin
-        if block.extra or (origin is not None and (origin.dialect != DIALECT or origin.extra)):
-            return None
-        return {"type": "redacted_thinking", "data": block.data}
-    return None
 
 
 def encode_block(

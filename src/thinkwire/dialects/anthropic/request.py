@@ -83,9 +83,7 @@ def decode_request(data: Any, *, provider: str | None = None) -> Request:
     d = obj(data, "")
     origin = Origin(dialect=DIALECT, provider=provider)
     calls: set[str] = set()
-    messages = tuple(
-        [_message(m, i, origin, calls) for i, m in enumerate(items(d, "messages", "", required=True))]
-    )
+    messages = _messages(items(d, "messages", "", required=True), origin, calls)
     system, system_plain = _system(d.get("system"))
     rest = extra(d, _KNOWN)
     thinking, output_rest = _thinking(d)
@@ -111,14 +109,33 @@ def decode_request(data: Any, *, provider: str | None = None) -> Request:
     )
 
 
+def _messages(value: list[Any], origin: Origin, calls: set[str]) -> tuple[Message, ...]:
+    """The ``messages`` array.
+
+    Fast path: a message that is exactly ``{"role": "user" | "assistant", "content": ...}``
+    with string or array content is built inline, with no path strings; ``_message`` (the
+    general path, with every check and error path) gives the same message for it.
+    """
+    out: list[Message] = []
+    append = out.append
+    for i, m in enumerate(value):
+        if type(m) is dict and len(m) == 2:
+            raw, content = m.get("role"), m.get("content")
+            role: Literal["user", "assistant"] | None = (
+                "user" if raw == "user" else "assistant" if raw == "assistant" else None
+            )
+            if role is not None:
+                if type(content) is str:
+                    append(Message(role=role, blocks=(Text(text=content),), plain=True))
+                    continue
+                if type(content) is list:
+                    append(Message(role=role, blocks=decode_blocks(content, i, origin, calls)))
+                    continue
+        append(_message(m, i, origin, calls))
+    return tuple(out)
+
+
 def _message(value: Any, index: int, origin: Origin, calls: set[str]) -> Message:
-    if type(value) is dict and len(value) == 2:  # the common shape, checked without paths
-        raw, content = value.get("role"), value.get("content")
-        role = _ROLES.get(raw) if type(raw) is str else None
-        if role is not None and type(content) is str:
-            return Message(role=role, blocks=(Text(text=content),), plain=True)
-        if role is not None and type(content) is list:
-            return Message(role=role, blocks=decode_blocks(content, index, origin, calls))
     path = f"messages[{index}]"
     m = obj(value, path)
     raw = req(m, "role", str, path)
@@ -273,9 +290,6 @@ def _encode_messages(
     if request.system is not None:
         plain = request.system_plain
         system += _encode_system(request.system, "system", log)
-    if {message.role for message in request.messages} <= _ROLES.keys():  # nothing to hoist or merge
-        messages = [_encode_message(message, i, log) for i, message in enumerate(request.messages)]
-        return _system_value(system, plain, request), messages
     began = False  # a user, assistant or tool message has been seen
     out: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []  # the run of role-"tool" messages being merged
@@ -287,12 +301,22 @@ def _encode_messages(
             results, trailing = [], []
         if role == "user" or role == "assistant":
             began = True
-            out.append(_encode_message(message, i, log))
+            blocks = message.blocks
+            content: str | list[dict[str, Any]]
+            # a plain message of one bare text is a content string
+            if message.plain and len(blocks) == 1 and isinstance(blocks[0], Text) and not blocks[0].extra:
+                content = blocks[0].text
+            else:
+                content = encode_blocks(blocks, i, log, assistant=role == "assistant")
+            item: dict[str, Any] = {"role": role, "content": content}
+            if message.extra:
+                item.update(log.foreign_extra(f"messages[{i}]", message.extra, DIALECT))
+            out.append(item)
             continue
         path = f"messages[{i}]"
-        if message.role in ("system", "developer"):
+        if role == "system" or role == "developer":
             if began:
-                log.add(path, "order", f"{message.role} message moved to the top-level system prompt")
+                log.add(path, "order", f"{role} message moved to the top-level system prompt")
             system += _encode_system(message.blocks, f"{path}.blocks", log)
             plain = plain and message.plain
             for dialect, fields in message.extra.items():
@@ -300,11 +324,11 @@ def _encode_messages(
                     log.add(
                         f"{path}.{key}",
                         "field",
-                        f"{dialect} field of a {message.role} message has no place in anthropic",
+                        f"{dialect} field of a {role} message has no place in anthropic",
                     )
             continue
         began = True
-        _merge_tool_message(message, path, results, trailing, log)
+        _merge_tool_message(message, i, results, trailing, log)
     if results or trailing:
         out.append({"role": "user", "content": results + trailing})
     return _system_value(system, plain, request), out
@@ -338,38 +362,34 @@ def _encode_system(blocks: tuple[Block, ...], path: str, log: LossLog) -> list[d
     return out
 
 
-def _encode_message(message: Message, index: int, log: LossLog) -> dict[str, Any]:
-    """A user or assistant message; a plain message of one bare text is a content string."""
-    blocks = message.blocks
-    content: str | list[dict[str, Any]]
-    if message.plain and len(blocks) == 1 and isinstance(blocks[0], Text) and not blocks[0].extra:
-        content = blocks[0].text
-    else:
-        content = encode_blocks(blocks, index, log, assistant=message.role == "assistant")
-    out: dict[str, Any] = {"role": message.role, "content": content}
-    if message.extra:
-        out.update(log.foreign_extra(f"messages[{index}]", message.extra, DIALECT))
-    return out
-
-
 def _merge_tool_message(
-    message: Message, path: str, results: list[dict[str, Any]], trailing: list[dict[str, Any]], log: LossLog
+    message: Message, index: int, results: list[dict[str, Any]], trailing: list[dict[str, Any]], log: LossLog
 ) -> None:
     """Add a role-``tool`` message to the user message being built: its ``tool_result``
     blocks join ``results``; anything else goes after them (Anthropic wants results first)."""
-    where = f"{path}.blocks"
     for i, block in enumerate(message.blocks):
-        item = encode_block(block, where, i, log, assistant=False)
-        if item is None:
-            continue
+        item: dict[str, Any] | None
+        if type(block) is ToolResult and type(block.content) is str and not block.extra:
+            # fast path: what ``encode_block`` writes for it, without building its path
+            item = {"type": "tool_result", "tool_use_id": block.call_id, "content": block.content}
+            if block.is_error:
+                item["is_error"] = True
+        else:
+            item = encode_block(block, f"messages[{index}].blocks", i, log, assistant=False)
+            if item is None:
+                continue
         if isinstance(block, ToolResult):
             if trailing:
-                log.add(f"{where}[{i}]", "order", "tool result moved before other content of the user turn")
+                log.add(
+                    f"messages[{index}].blocks[{i}]",
+                    "order",
+                    "tool result moved before other content of the user turn",
+                )
             results.append(item)
         else:
             trailing.append(item)
     if message.extra:
-        log.foreign_extra(path, message.extra, DIALECT)
+        log.foreign_extra(f"messages[{index}]", message.extra, DIALECT)
 
 
 def _encode_tools(tools: tuple[Tool | Opaque, ...], log: LossLog) -> list[dict[str, Any]]:
