@@ -56,7 +56,7 @@ def encode_assistant(
     first, so fields made from the blocks take precedence). ``string_default`` makes several
     texts one string (a response's ``content`` is always one)."""
     if FORM not in extras:
-        fast = _common_shape(blocks, carrier, extras, plain, string_default)
+        fast = _common_shape(blocks, carrier, extras, plain, string_default, path, log)
         if fast is not None:
             return fast
     collector = _Assistant(path, carrier, log)
@@ -75,37 +75,54 @@ def encode_assistant(
 
 
 def _common_shape(
-    blocks: tuple[Block, ...], carrier: Carrier | None, extras: dict[str, Any], plain: bool, joined: bool
+    blocks: tuple[Block, ...],
+    carrier: Carrier | None,
+    extras: dict[str, Any],
+    plain: bool,
+    joined: bool,
+    path: str,
+    log: LossLog,
 ) -> dict[str, Any] | None:
-    """The message for the shapes nearly every turn has, built directly: unsigned thinking
-    with no origin extras (at most one block bound for a reasoning field, any number in
+    """The message for the shapes nearly every turn has, built directly: thinking with no
+    origin extras (at most one block bound for a reasoning field, where a signature is
+    dropped with the collector's ``signature`` loss; any number of unsigned ones in
     ``<think>`` tags), texts, then tool calls, nothing in block ``extra``. ``None`` for any
-    other shape: the collector handles it (the tests check both give the same message)."""
+    other shape: the collector handles it (the tests check both give the same message and
+    losses)."""
     field: Carrier | None = None
     thought = ""
+    signed = -1  # index of the reasoning-field block whose signature is dropped
     pieces: list[str] = []
     texts = 0
     tagged = False
     calls: list[dict[str, Any]] = []
     stage = 0
-    for block in blocks:
-        if isinstance(block, Text) and stage < 2 and not block.extra:
+    for i, block in enumerate(blocks):
+        if type(block) is Text and stage < 2 and not block.extra:
             stage = 1
             texts += 1
             pieces.append(block.text)
-        elif isinstance(block, ToolCall) and not block.extra:
+        elif type(block) is ToolCall and not block.extra:
             stage = 2
             function = {"name": block.name, "arguments": block.arguments}
             calls.append({"id": block.id, "type": "function", "function": function})
-        elif isinstance(block, Thinking) and block.signature is None and not block.extra:
-            if block.origin is not None and block.origin.extra:
-                return None
-            where = resolve_carrier(block, carrier)
-            if where == "think-tags" and stage < 2:
+        elif type(block) is Thinking and not block.extra:
+            origin = block.origin
+            where = carrier  # resolve_carrier, inlined
+            if origin is not None:
+                if origin.extra:
+                    return None
+                if where is None and origin.dialect == DIALECT:
+                    where = origin.carrier
+            if where is None:
+                where = "reasoning_content"
+            if where == "think-tags" and stage < 2 and block.signature is None:
                 stage, tagged = 1, True
                 pieces.append(f"{OPEN_TAG}{block.text}{CLOSE_TAG}")
             elif where in _STRING_CARRIERS and stage == 0 and field is None:
                 field, thought = where, block.text
+                if block.signature is not None:
+                    signed = i
             else:
                 return None
         else:
@@ -119,6 +136,9 @@ def _common_shape(
         out["content"] = "" if plain else None
     if field is not None:
         out[field] = thought
+        if signed >= 0:  # the loss the collector reports for it
+            detail = f"{field} has no place for a signature; sent unsigned"
+            log.add(block_path(path, signed), "signature", detail)
     if calls:
         out["tool_calls"] = calls
     return out

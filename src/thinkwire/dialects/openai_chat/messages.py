@@ -87,10 +87,98 @@ class Origins:
         return Origin(dialect=DIALECT, carrier=carrier, provider=self.provider, model=self.model, extra=extra)
 
 
-def decode_message(value: Any, path: str, origins: Origins, calls: set[str]) -> Message:
-    """One request message. ``calls`` collects tool-call ids so that a ``tool`` message
-    answering no earlier call is a ``DecodeError``. (Paths are only built for errors: this
-    runs once per message of long conversations.)"""
+def decode_message(value: Any, index: int, origins: Origins, calls: set[str]) -> Message:
+    """Request message ``index``. ``calls`` collects tool-call ids so that a ``tool`` message
+    answering no earlier call is a ``DecodeError``. (This runs once per message of long
+    conversations: the common shapes take a shortcut, and paths are only built off it.)"""
+    if type(value) is dict:
+        message = _decode_common(value, origins, calls)
+        if message is not None:
+            return message
+    return _decode_message(value, f"messages[{index}]", origins, calls)
+
+
+def _decode_common(d: dict[str, Any], origins: Origins, calls: set[str]) -> Message | None:
+    """The shapes nearly every message has, decoded directly: ``{"role", "content"}`` of a
+    system, developer or user message with a string or only plain text parts;
+    ``{"role": "tool", "tool_call_id", "content": str}`` answering an earlier call; and the
+    assistant shapes of ``_decode_common_assistant``. Each checks that the fields it reads are
+    all there are, so nothing can go to ``extra``. ``None`` for anything else: the general
+    path decodes it (the tests check both give the same message)."""
+    role = d.get("role")
+    if type(role) is not str:
+        return None
+    content = d.get("content")
+    if role == "assistant":
+        return _decode_common_assistant(d, content, origins, calls)
+    plain_role = _PLAIN_ROLES.get(role)
+    if plain_role is not None and len(d) == 2:
+        if type(content) is str:
+            return Message(role=plain_role, blocks=(Text(text=content),), plain=True)
+        if type(content) is list:
+            texts = []
+            for part in content:  # [{"type": "text", "text": str}, ...]
+                if type(part) is not dict or len(part) != 2 or part.get("type") != "text":
+                    return None
+                text = part.get("text")
+                if type(text) is not str:
+                    return None
+                texts.append(Text(text=text))
+            return Message(role=plain_role, blocks=tuple(texts))
+    elif role == "tool" and len(d) == 3 and type(content) is str:
+        call_id = d.get("tool_call_id")
+        if type(call_id) is str and call_id in calls:
+            return Message(role="tool", blocks=(ToolResult(call_id=call_id, content=content),))
+    return None
+
+
+def _decode_common_assistant(
+    d: dict[str, Any], content: Any, origins: Origins, calls: set[str]
+) -> Message | None:
+    """An assistant message of ``content`` (a string without ``<think>``, or null), at most
+    one of ``reasoning_content`` / ``reasoning`` (a string) and plain ``function`` tool calls,
+    decoded directly (see ``_decode_common``)."""
+    if content is None and "content" not in d:
+        return None
+    carrier: Carrier = "reasoning_content"
+    thought = d.get(carrier)
+    if thought is None:
+        carrier = "reasoning"
+        thought = d.get(carrier)
+    tool_calls = d.get("tool_calls")
+    if len(d) != 2 + (thought is not None) + (tool_calls is not None):  # another field, or a null
+        return None
+    blocks: list[Block] = []
+    if thought is not None:
+        if type(thought) is not str:
+            return None
+        blocks.append(Thinking(text=thought, origin=origins.get(carrier)))
+    if type(content) is str:
+        if thought is None and OPEN_TAG in content:
+            return None
+        if content:
+            blocks.append(Text(text=content))
+    elif content is not None:
+        return None
+    if tool_calls is not None:
+        if type(tool_calls) is not list or not tool_calls:
+            return None
+        for call in tool_calls:  # {"id": str, "type": "function", "function": {"name", "arguments"}}
+            if type(call) is not dict or len(call) != 3 or call.get("type") != "function":
+                return None
+            call_id, function = call.get("id"), call.get("function")
+            if type(call_id) is not str or type(function) is not dict or len(function) != 2:
+                return None
+            name, arguments = function.get("name"), function.get("arguments")
+            if type(name) is not str or type(arguments) is not str:
+                return None
+            blocks.append(ToolCall(id=call_id, name=name, arguments=arguments))
+            calls.add(call_id)  # harmless if the general path ends up decoding this message
+    return Message(role="assistant", blocks=tuple(blocks), plain=type(content) is str)
+
+
+def _decode_message(value: Any, path: str, origins: Origins, calls: set[str]) -> Message:
+    """Any request message (the general path)."""
     if type(value) is not dict:
         obj(value, path)
     role = value.get("role")
@@ -244,8 +332,29 @@ def encode_messages(
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, message in enumerate(messages):
-        out += encode_message(message, f"messages[{i}]", carrier, log)
+        wire = _encode_common(message)
+        if wire is not None:
+            out.append(wire)
+        else:
+            out += encode_message(message, f"messages[{i}]", carrier, log)
     return out
+
+
+def _encode_common(message: Message) -> dict[str, Any] | None:
+    """The single-block messages nearly every conversation is made of, built directly: a text
+    of a system, developer or user message, and a tool result holding a string. ``None`` for
+    anything else, assistant messages included: ``encode_message`` writes it (the tests check
+    both give the same message). Nothing here has a field to lose."""
+    blocks = message.blocks
+    if message.extra or len(blocks) != 1 or message.role == "assistant":
+        return None
+    block = blocks[0]
+    if type(block) is Text and not block.extra and message.role != "tool":
+        text = block.text
+        return {"role": message.role, "content": text if message.plain else [{"type": "text", "text": text}]}
+    if type(block) is ToolResult and not block.extra and not block.is_error and type(block.content) is str:
+        return {"role": "tool", "tool_call_id": block.call_id, "content": block.content}
+    return None
 
 
 def encode_message(

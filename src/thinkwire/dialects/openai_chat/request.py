@@ -62,8 +62,7 @@ def decode_request(data: Any, *, provider: str | None = None) -> Request:
     calls: set[str] = set()
     origins = Origins(provider, None)
     messages = tuple(
-        decode_message(m, f"messages[{i}]", origins, calls)
-        for i, m in enumerate(items(d, "messages", "", required=True))
+        [decode_message(m, i, origins, calls) for i, m in enumerate(items(d, "messages", "", required=True))]
     )
     effort = opt(d, "reasoning_effort", str, "")
     return Request(
