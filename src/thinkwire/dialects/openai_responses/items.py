@@ -344,9 +344,15 @@ def encode_part(block: Block, path: str, log: LossLog) -> dict[str, Any] | None:
 
 
 def encode_call(block: ToolCall, log: LossLog, message: int, index: int) -> dict[str, Any]:
+    if not block.extra:  # fast path: the same item, built in one go
+        return {
+            "type": "function_call",
+            "call_id": block.id,
+            "name": block.name,
+            "arguments": block.arguments,
+        }
     item: dict[str, Any] = {"type": "function_call"}
-    if block.extra:
-        item.update(own_fields(block.extra, log, message, index))
+    item.update(own_fields(block.extra, log, message, index))
     item["call_id"] = block.id
     item["name"] = block.name
     item["arguments"] = block.arguments
@@ -378,9 +384,10 @@ def encode_turn(
     """Append the items of one assistant turn. ``message`` is its index in the request (-1 for
     a response); ``response`` selects the output-item defaults."""
     parts: list[dict[str, Any]] | None = None  # content of the open message item
+    short = not response and not (plain and len(blocks) == 1)  # a Text with no extra is a bare part
     for j, block in enumerate(blocks):
         if type(block) is Text:
-            if not block.extra and not response and not (plain and len(blocks) == 1):
+            if short and not block.extra:
                 part = {"type": "output_text", "text": block.text}  # the common case, inline
                 if parts is None:
                     parts = [part]

@@ -84,6 +84,25 @@ def decode_reasoning(
     item: dict[str, Any], base: str, i: int, provider: str | None, model: str | None
 ) -> Thinking | RedactedThinking:
     """One reasoning item (at ``base[i]``; ``i`` -1 when ``base`` names it) as a block."""
+    if len(item) == 3:
+        # Fast path: exactly {"type": "reasoning", "summary": [one plain summary_text part],
+        # "encrypted_content": str}, the stateless form. Nothing to store in the origin.
+        summary = item.get("summary")
+        signature = item.get("encrypted_content")
+        if type(signature) is str and type(summary) is list and len(summary) == 1:
+            part = summary[0]
+            if type(part) is dict and len(part) == 2 and part.get("type") == "summary_text":
+                text = part.get("text")
+                if type(text) is str and text and item.get("type") == "reasoning":
+                    origin = Origin(dialect=DIALECT, provider=provider, model=model)
+                    return Thinking(text=text, signature=signature, origin=origin)
+    return decode_reasoning_general(item, base, i, provider, model)
+
+
+def decode_reasoning_general(
+    item: dict[str, Any], base: str, i: int, provider: str | None, model: str | None
+) -> Thinking | RedactedThinking:
+    """``decode_reasoning`` without its fast path (every form)."""
     store: dict[str, Any] = {}
     if "id" in item:
         store["id"] = item_id = item["id"]
@@ -206,6 +225,23 @@ def _write(
 def encode_reasoning(block: Thinking, log: LossLog, message: int, index: int) -> dict[str, Any]:
     """A ``Thinking`` block as a reasoning item (see the module docstring for the rules).
     ``message`` / ``index`` locate it for loss reports (``message`` -1 in a response)."""
+    origin = block.origin
+    if not block.extra and (origin is None or (not origin.extra and origin.dialect == DIALECT)):
+        # Fast path: a block with nothing stored (ours, or of unknown origin); its signature,
+        # if any, is carried, and the text is one summary part (what ``_write`` writes).
+        text, signature = block.text, block.signature
+        item: dict[str, Any] = {
+            "type": "reasoning",
+            "summary": [{"type": "summary_text", "text": text}] if text or signature is not None else [],
+        }
+        if signature is not None:
+            item["encrypted_content"] = signature
+        return item
+    return encode_reasoning_general(block, log, message, index)
+
+
+def encode_reasoning_general(block: Thinking, log: LossLog, message: int, index: int) -> dict[str, Any]:
+    """``encode_reasoning`` without its fast path (every form)."""
     carried = block.signature is not None and _carried(block)
     item = _write(block, block.text, carried, log, message, index)
     if carried:

@@ -138,13 +138,19 @@ def decode_input(
 ) -> tuple[Message, ...]:
     """The ``input`` items as messages (see the module docstring for the grouping)."""
     messages: list[Message] = []
-    turn: list[Block] = []
+    turn: list[Block] = []  # the assistant-side blocks collected since the last other message
     calls: set[str] = set()
     for i, item in enumerate(items):
         if type(item) is not dict:
             raise fail(f"input[{i}]", "an object", item)
         kind = item.get("type")
-        if kind is None or kind == "message":
+        if kind == "reasoning":
+            turn.append(decode_reasoning(item, "input", i, provider, model))
+        elif kind == "function_call":
+            call = decode_call(item, "input", i)
+            calls.add(call.id)
+            turn.append(call)
+        elif kind is None or kind == "message":
             role = item.get("role")
             if role == "assistant":
                 decode_assistant_message(item, "input", i, turn)
@@ -153,16 +159,12 @@ def decode_input(
                 raise _bad_role(item, i)
             if turn:
                 messages.append(_turn(turn))
+                turn = []
             messages.append(decode_message(item, "input", i, role))
-        elif kind == "reasoning":
-            turn.append(decode_reasoning(item, "input", i, provider, model))
-        elif kind == "function_call":
-            call = decode_call(item, "input", i)
-            calls.add(call.id)
-            turn.append(call)
         elif kind == "function_call_output":
             if turn:
                 messages.append(_turn(turn))
+                turn = []
             result = decode_result(item, "input", i)
             if not stateful and result.call_id not in calls:
                 raise DecodeError(
@@ -173,6 +175,7 @@ def decode_input(
             if kind in USER_SIDE or kind.endswith("_output"):
                 if turn:
                     messages.append(_turn(turn))
+                    turn = []
                 stateful = stateful or kind == "item_reference"
                 messages.append(Message(role="user", blocks=(Opaque(dialect=DIALECT, data=item),)))
             else:
@@ -185,9 +188,10 @@ def decode_input(
 
 
 def _turn(blocks: list[Block]) -> Message:
-    """The assistant message of the collected turn (and empty the collection)."""
+    """The assistant message of the collected turn."""
+    if len(blocks) > 1:  # only a single block can make a plain turn
+        return Message(role="assistant", blocks=tuple(blocks))
     final, plain = plain_turn(blocks)
-    blocks.clear()
     return (
         Message(role="assistant", blocks=final, plain=plain)
         if plain
@@ -311,10 +315,11 @@ def encode_input(messages: tuple[Message, ...], log: LossLog) -> str | list[Any]
         if message.role != "assistant":
             encode_message(message, i, log, items)
             continue
-        for dialect, fields in message.extra.items():
-            for key in fields:
-                detail = f"{dialect} message field has no place in a {DIALECT} turn"
-                log.add(f"messages[{i}].{key}", "field", detail)
+        if message.extra:
+            for dialect, fields in message.extra.items():
+                for key in fields:
+                    detail = f"{dialect} message field has no place in a {DIALECT} turn"
+                    log.add(f"messages[{i}].{key}", "field", detail)
         start = len(items)
         encode_turn(message.blocks, i, log, items, plain=message.plain, response=False)
         if len(items) > start and items[-1].get("type") == "reasoning":
