@@ -228,7 +228,10 @@ def test_foreign_response_is_written_as_one_string_with_losses() -> None:
             Thinking(text="Check the docs first.", signature="EqQBCkgI", origin=claude),
             RedactedThinking(data="EmwKAhgB", origin=claude),
             Text(text="Here is the answer"),
-            Text(text=" in two parts.", extra={"anthropic": {"citations": []}}),
+            Text(
+                text=" in two parts.",
+                extra={"anthropic": {"citations": [{"type": "char_location", "cited_text": "two"}]}},
+            ),
             ToolCall(id="toolu_01", name="search", arguments='{"q": "docs"}'),
         ),
         stop_reason="pause_turn",

@@ -55,6 +55,8 @@ def encode_assistant(
     """An assistant message. ``extras`` are this dialect's fields kept at decode (written
     first, so fields made from the blocks take precedence). ``string_default`` makes several
     texts one string (a response's ``content`` is always one)."""
+    if carrier is None:
+        carrier = _one_field(blocks)
     if FORM not in extras:
         fast = _common_shape(blocks, carrier, extras, plain, string_default, path, log)
         if fast is not None:
@@ -142,6 +144,29 @@ def _common_shape(
     if calls:
         out["tool_calls"] = calls
     return out
+
+
+_READ_ORDER: Final[dict[str, int]] = {"reasoning_details": 0, "reasoning_content": 1, "reasoning": 2}
+
+
+def _one_field(blocks: tuple[Block, ...]) -> Carrier | None:
+    """The carrier every thinking block must share, when their own carriers would mislead.
+
+    A reader takes reasoning fields in the order ``reasoning_details``, ``reasoning_content``,
+    ``reasoning``, and ``content`` as plain text once a field is present. Blocks whose own
+    carriers follow that order are written in them; otherwise (a ``<think>`` beside a field,
+    or ``reasoning`` before ``reasoning_content``) all go in the first block's field, so the
+    reasoning is read back in order (merging is reported as a ``shape`` loss). ``None``: no
+    override needed.
+    """
+    carriers = [resolve_carrier(b, None) for b in blocks if isinstance(b, Thinking | RedactedThinking)]
+    fields = [c for c in carriers if c != "think-tags"]
+    if not fields:
+        return None
+    ranks = [_READ_ORDER[c] for c in fields]
+    if len(fields) == len(carriers) and ranks == sorted(ranks):
+        return None
+    return fields[0]
 
 
 def resolve_carrier(block: Thinking | RedactedThinking, carrier: Carrier | None) -> Carrier:
@@ -249,10 +274,32 @@ class _Assistant:
                 )
             if thinking:
                 out[carrier] = "".join(b.text for _, b in thinking)
+        self._keep_apart(out)
         if self.details:
             out["reasoning_details"] = self.details
         self._mirror(out)
         return out
+
+    def _keep_apart(self, out: dict[str, Any]) -> None:
+        """A lower-priority field holding exactly the text of a higher one is read back as a
+        mirror of it (as OpenRouter's ``reasoning`` mirrors ``reasoning_details``), so blocks
+        that only happen to match must not be written that way: they join the higher field."""
+        if self.details and out.get("reasoning_content") == reasoning_text(self.details_blocks):
+            self._into_details(out, "reasoning_content")
+        if self.details and out.get("reasoning") == reasoning_text(self.details_blocks):
+            self._into_details(out, "reasoning")
+        if "reasoning" in out and out.get("reasoning_content") == out["reasoning"]:
+            where = next(w for w, b in self.strings["reasoning"] if isinstance(b, Thinking))
+            detail = "reasoning with the same text as reasoning_content joins it (else read as a mirror)"
+            self.log.add(where, "shape", detail)
+            out["reasoning_content"] += out.pop("reasoning")
+
+    def _into_details(self, out: dict[str, Any], carrier: Carrier) -> None:
+        del out[carrier]
+        for where, block in self.strings[carrier]:
+            if isinstance(block, Thinking):
+                self.details.append(encode_detail(block, len(self.details), where, self.log))
+                self.details_blocks.append(block)
 
     def _mirror(self, out: dict[str, Any]) -> None:
         """Regenerate the fields the first reasoning block noted as mirrors of its carrier."""

@@ -80,6 +80,7 @@ class ChatStreamEncoder:
         self._tools = 0
         self._mirrors: list[str] = []
         self._reasoned = False
+        self._field: Carrier | None = None  # the first reasoning field written, if any
         self._last: _Sent | None = None
         self._stop_reason: StopReason | None = None
         self._usage: Usage | None = None
@@ -182,6 +183,10 @@ class ChatStreamEncoder:
 
     def _reasoning_start(self, block: Thinking | RedactedThinking, where: str, out: list[bytes]) -> _Sent:
         carrier = resolve_carrier(block, self._carrier)
+        if carrier == "think-tags" and self._field is not None:
+            carrier = self._field  # content after a reasoning field is read as plain text
+        elif carrier != "think-tags" and self._field is None:
+            self._field = carrier
         origin = block.origin
         if not self._reasoned and self._carrier is None and origin is not None and origin.dialect == DIALECT:
             self._mirrors = [m for m in origin.extra.get("mirror", ()) if m != carrier]

@@ -34,7 +34,7 @@ budgets and several system blocks have no place and are reported.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from thinkwire.dialects.openai_responses._common import (
     DIALECT,
@@ -64,7 +64,7 @@ from thinkwire.dialects.openai_responses.items import (
 from thinkwire.dialects.openai_responses.reasoning import decode_reasoning
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Opaque, RedactedThinking, Text, Thinking
-from thinkwire.ir.conversation import Message, Request, Sampling, ThinkingConfig, Tool, ToolChoice
+from thinkwire.ir.conversation import Message, Request, Role, Sampling, ThinkingConfig, Tool, ToolChoice
 from thinkwire.ir.losses import Encoded, LossLog
 
 REQUEST_KEYS = frozenset(
@@ -155,12 +155,12 @@ def decode_input(
             if role == "assistant":
                 decode_assistant_message(item, "input", i, turn)
                 continue
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise _bad_role(item, i)
             if turn:
                 messages.append(_turn(turn))
                 turn = []
-            messages.append(decode_message(item, "input", i, role))
+            messages.append(decode_message(item, "input", i, cast(Role, role)))
         elif kind == "function_call_output":
             if turn:
                 messages.append(_turn(turn))
