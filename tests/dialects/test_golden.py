@@ -86,7 +86,14 @@ REQUIRED = {
         "request_deepseek_history",
     },
     # reasoning with encrypted_content and an empty summary
-    "openai-responses": {"reasoning_encrypted_empty_summary", "interleaved", "request_stateless_loop"},
+    "openai-responses": {
+        "reasoning_encrypted_empty_summary",
+        "reasoning_summary_message",
+        "interleaved",
+        "incomplete",
+        "request_stateless_loop",
+        "request_previous_response_id",
+    },
 }
 
 
