@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +34,7 @@ from thinkwire.ir import (
     response_events,
     to_builtins,
 )
-from thinkwire.laws import cross_dialect_problems
+from thinkwire.laws import cross_dialect_problems, with_canonical_arguments
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -99,13 +98,7 @@ def responses(draw: st.DrawFn) -> Response:
 
 
 def _normalised(response: Response) -> Any:
-    blocks = tuple(
-        msgspec.structs.replace(b, arguments=json.dumps(b.parsed_arguments(), sort_keys=True))
-        if isinstance(b, ToolCall)
-        else b
-        for b in response.blocks
-    )
-    return to_builtins(msgspec.structs.replace(response, blocks=blocks))
+    return to_builtins(with_canonical_arguments(response))
 
 
 @SETTINGS

@@ -8,13 +8,14 @@ Used by the tests, the property tests and ``thinkwire convert --check``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
 
 from thinkwire.ir.blocks import Opaque, RedactedThinking, Text, Thinking, ToolCall, ToolResult
-from thinkwire.ir.conversation import Message
+from thinkwire.ir.conversation import Message, Response
 from thinkwire.ir.losses import Loss
 
 Token = tuple[Any, ...]
@@ -169,3 +170,19 @@ def cross_dialect_problems(
             if signature and signature in visible_after:
                 problems.append("a signature leaked into visible text")
     return problems
+
+
+def with_canonical_arguments(response: Response) -> Response:
+    """``response`` with every tool call's arguments re-serialised canonically (sorted keys).
+
+    Anthropic sends tool input as an object in a whole response but as JSON text fragments
+    when streamed, so the exact text of the two differs while the value is the same; compare
+    streamed and whole Anthropic responses through this.
+    """
+    blocks = tuple(
+        msgspec.structs.replace(b, arguments=json.dumps(_arguments(b), sort_keys=True))
+        if isinstance(b, ToolCall)
+        else b
+        for b in response.blocks
+    )
+    return msgspec.structs.replace(response, blocks=blocks)

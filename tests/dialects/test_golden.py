@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from thinkwire.dialects.base import Codec, get_codec
 from thinkwire.dialects.sse import parse
-from thinkwire.ir import DIALECTS, Request, Response, StreamEvent, ToolCall, fold, to_builtins, to_json
+from thinkwire.ir import DIALECTS, Request, Response, StreamEvent, fold, to_builtins, to_json
 from thinkwire.ir.blocks import CARRIERS
-from thinkwire.laws import cross_dialect_problems
+from thinkwire.laws import cross_dialect_problems, with_canonical_arguments
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 UPDATE = os.environ.get("THINKWIRE_UPDATE_GOLDEN") == "1"
@@ -61,15 +60,7 @@ def _stream_events(codec: Codec, data: bytes, *, bytewise: bool = False) -> list
 
 def _comparable(response: Response, dialect: str) -> Any:
     """Anthropic sends tool input as an object whole but as JSON text when streamed: compare parsed."""
-    if dialect != "anthropic":
-        return to_builtins(response)
-    blocks = tuple(
-        msgspec.structs.replace(b, arguments=json.dumps(b.parsed_arguments(), sort_keys=True))
-        if isinstance(b, ToolCall)
-        else b
-        for b in response.blocks
-    )
-    return to_builtins(msgspec.structs.replace(response, blocks=blocks))
+    return to_builtins(with_canonical_arguments(response) if dialect == "anthropic" else response)
 
 
 REQUIRED = {

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +39,7 @@ from thinkwire.ir import (
     fold,
     response_events,
 )
+from thinkwire.laws import with_canonical_arguments
 
 GOLDEN = Path(__file__).parents[2] / "golden" / "anthropic"
 STREAM_CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "stream.sse").exists())
@@ -108,13 +108,7 @@ def _wire_events(data: bytes) -> list[dict[str, Any]]:
 
 def _normalised(response: Response) -> Any:
     """Tool input arrives as an object whole but as JSON text when streamed: compare parsed."""
-    blocks = tuple(
-        msgspec.structs.replace(b, arguments=json.dumps(b.parsed_arguments(), sort_keys=True))
-        if isinstance(b, ToolCall)
-        else b
-        for b in response.blocks
-    )
-    return msgspec.structs.replace(response, blocks=blocks)
+    return with_canonical_arguments(response)
 
 
 # -- decoding -----------------------------------------------------------------------------------
