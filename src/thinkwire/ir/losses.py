@@ -43,7 +43,15 @@ class Encoded(msgspec.Struct, Generic[T], frozen=True):
     losses: tuple[Loss, ...] = ()
 
 
-_EMPTY: tuple[object, ...] = (None, [], {}, "")
+def _empty(value: object) -> bool:
+    """True for ``null``, ``""``, and arrays or objects holding nothing but such values."""
+    if value is None or value == "":
+        return True
+    if isinstance(value, dict):
+        return all(_empty(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_empty(v) for v in value)
+    return False
 
 
 class LossLog:
@@ -61,13 +69,13 @@ class LossLog:
         """Return ``extra``'s fields for ``dialect``; report every other dialect's as lost.
 
         Keys starting with ``$`` are a codec's private notes on wire shape (not wire fields)
-        and are never reported; nor are fields whose value is empty (``null``, ``[]``,
-        ``{}``, ``""``), which carry nothing to lose.
+        and are never reported; nor are fields that hold nothing (``null``, ``""``, and
+        arrays or objects of only such values), which carry nothing to lose.
         """
         for other, fields in extra.items():
             if other != dialect:
                 for key, value in fields.items():
-                    if not key.startswith("$") and value not in _EMPTY:
+                    if not key.startswith("$") and not _empty(value):
                         where = f"{path}.{key}" if path else key
                         self.add(where, "field", f"{other} field has no place in {dialect}")
         return extra.get(dialect, {})

@@ -1,0 +1,27 @@
+"""Loss logging: other dialects' fields are reported, unless they carry nothing."""
+
+from __future__ import annotations
+
+from thinkwire.ir import LossLog
+
+
+def test_foreign_fields_are_reported_and_own_fields_returned() -> None:
+    log = LossLog()
+    extra = {"anthropic": {"cache_control": {"type": "ephemeral"}}, "openai-chat": {"refusal": "no"}}
+    assert log.foreign_extra("messages[1]", extra, "anthropic") == {"cache_control": {"type": "ephemeral"}}
+    assert [(loss.path, loss.kind) for loss in log.items] == [("messages[1].refusal", "field")]
+
+
+def test_empty_values_and_private_notes_are_not_losses() -> None:
+    log = LossLog()
+    extra = {
+        "openai-chat": {
+            "$form": {"content": "absent"},
+            "logprobs": None,
+            "annotations": [],
+            "choices": [{"logprobs": None, "message": {"content": ""}}],
+            "index": 0,
+        }
+    }
+    assert log.foreign_extra("", extra, "anthropic") == {}
+    assert [loss.path for loss in log.items] == ["index"]  # 0 is a value, not nothing
