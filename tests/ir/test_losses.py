@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from thinkwire.ir import LossLog
+from thinkwire.ir import Extra, LossLog
 
 
 def test_foreign_fields_are_reported_and_own_fields_returned() -> None:
     log = LossLog()
-    extra = {"anthropic": {"cache_control": {"type": "ephemeral"}}, "openai-chat": {"refusal": "no"}}
+    extra: Extra = {"anthropic": {"cache_control": {"type": "ephemeral"}}, "openai-chat": {"refusal": "no"}}
     assert log.foreign_extra("messages[1]", extra, "anthropic") == {"cache_control": {"type": "ephemeral"}}
     assert [(loss.path, loss.kind) for loss in log.items] == [("messages[1].refusal", "field")]
 
 
 def test_empty_values_and_private_notes_are_not_losses() -> None:
     log = LossLog()
-    extra = {
+    extra: Extra = {
         "openai-chat": {
             "$form": {"content": "absent"},
             "logprobs": None,
