@@ -3,7 +3,7 @@
 ``cross_dialect_problems(before, after, losses)`` compares a conversation before and after a
 trip through another dialect (A -> IR -> B -> IR) and lists every way thinking or tool calls
 changed that the reported losses do not account for. An empty list means the law holds.
-Used by the tests, the property tests and ``thinkwire convert --check``.
+Used by the golden and property tests; usable on any pair of conversations.
 """
 
 from __future__ import annotations
