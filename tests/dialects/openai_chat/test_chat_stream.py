@@ -424,3 +424,77 @@ def test_blocks_without_a_streamed_form_are_reported() -> None:
     _, back, losses = _reencode(response, None)
     assert [(loss.path, loss.kind) for loss in losses] == [("blocks[1]", "block"), ("blocks[2]", "block")]
     assert back.blocks == (Text(text="See:"),)
+
+
+def test_openrouter_mid_stream_error_chunk_with_choices_aborts_with_the_partial_reasoning() -> None:
+    error = {"code": "server_error", "message": "Provider disconnected unexpectedly"}
+    choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+    broken = {**HEAD, "error": error, "choices": [choice]}
+    thinking = _chunk({"role": "assistant", "reasoning": "Let me think"})
+    events = _decode([_sse(thinking, broken, _chunk({"content": "x"}))])
+    assert events[-1] == StreamError(error=error)
+    with pytest.raises(StreamAborted) as caught:
+        fold(events)
+    [block] = caught.value.partial.blocks
+    assert isinstance(block, Thinking)
+    assert block.text == "Let me think"
+
+
+def test_moonshot_usage_inside_the_last_choice_is_the_usage() -> None:
+    usage = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32, "cached_tokens": 0}
+    last = {**HEAD, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": usage}]}
+    folded = fold(_decode([_sse(_chunk({"role": "assistant", "content": "你好"}), last, "[DONE]")]))
+    assert folded.usage is not None
+    assert (folded.usage.input_tokens, folded.usage.output_tokens) == (19, 13)
+    assert "choices" not in folded.extra.get("openai-chat", {})
+
+
+def test_choice_usage_that_disagrees_with_the_top_level_usage_is_kept_verbatim() -> None:
+    inner = {"prompt_tokens": 19, "completion_tokens": 13, "total_tokens": 32}
+    outer = {"prompt_tokens": 19, "completion_tokens": 14, "total_tokens": 33}
+    last = {**HEAD, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": inner}]}
+    trailing = {**HEAD, "choices": [], "usage": outer}
+    folded = fold(_decode([_sse(_chunk({"content": "hi"}), last, trailing, "[DONE]")]))
+    assert folded.usage is not None
+    assert folded.usage.output_tokens == 14
+    assert folded.extra["openai-chat"]["choices"] == [{"usage": inner}]
+    same = fold(_decode([_sse(_chunk({"content": "hi"}), last, {**trailing, "usage": inner}, "[DONE]")]))
+    assert "choices" not in same.extra.get("openai-chat", {})
+
+
+def test_legacy_function_call_fragments_are_joined() -> None:
+    events = _decode(
+        [
+            _sse(
+                _chunk({"content": None, "function_call": {"name": "f", "arguments": ""}}),
+                _chunk({"function_call": {"arguments": '{"a"'}}),
+                _chunk({"function_call": {"arguments": ": 1}"}}),
+                _chunk({}, "function_call"),
+            )
+        ]
+    )
+    folded = fold(events)
+    assert folded.extra["openai-chat"]["choices"][0]["message"]["function_call"] == {
+        "name": "f",
+        "arguments": '{"a": 1}',
+    }
+
+
+def test_summary_then_encrypted_with_the_same_index_are_two_blocks() -> None:
+    head = {"id": "rs_1", "format": "openai-responses-v1", "index": 0}
+    events = _decode(
+        [
+            _sse(
+                _chunk({"reasoning_details": [{"type": "reasoning.summary", "summary": "Compare ", **head}]}),
+                _chunk({"reasoning_details": [{"type": "reasoning.summary", "summary": "parts.", **head}]}),
+                _chunk({"reasoning_details": [{"type": "reasoning.encrypted", "data": "gAAA", **head}]}),
+                _chunk({"content": "9.9"}, "stop"),
+            )
+        ]
+    )
+    thinking, redacted, text = fold(events).blocks
+    assert isinstance(thinking, Thinking)
+    assert thinking.text == "Compare parts."
+    assert isinstance(redacted, RedactedThinking)
+    assert redacted.data == "gAAA"
+    assert text == Text(text="9.9")

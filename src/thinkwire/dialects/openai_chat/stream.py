@@ -21,7 +21,8 @@ in the order of the non-streamed message: reasoning fields, ``content``, ``tool_
 
 A block stops when another starts. ``finish_reason`` closes the last block; the end (``data:
 [DONE]`` or, after a ``finish_reason``, the end of input) gives one ``MessageDelta`` with the
-stop reason, the usage (from the final ``choices: []`` chunk) and the fields kept in
+stop reason, the usage (from the final ``choices: []`` chunk, or -- Moonshot/Kimi -- from
+``usage`` inside the last chunk's choice) and the fields kept in
 ``extra`` exactly as ``decode_response`` keeps them, then ``MessageStop``. Input that ends with
 neither is a ``DecodeError``. ``{"error": {...}}`` gives a ``StreamError``. Only choice 0
 can be streamed (``n > 1`` is a ``DecodeError``). Error paths name the SSE event by position:
@@ -92,7 +93,8 @@ _PAYLOADS: Final = {"reasoning.text": "text", "reasoning.summary": "summary"}
 
 class _Fields:
     """Fields kept verbatim across chunks: the last non-null value wins; ``null`` is kept only
-    for a field that never had another value; ``refusal`` text is concatenated."""
+    for a field that never had another value; ``refusal`` text is concatenated, and so are the
+    ``arguments`` pieces of a legacy ``function_call`` (whose other keys merge)."""
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
@@ -103,6 +105,13 @@ class _Fields:
             self.nulls.add(key)
         elif key == "refusal" and isinstance(self.values.get(key), str) and isinstance(value, str):
             self.values[key] += value
+        elif key == "function_call" and isinstance(self.values.get(key), dict) and isinstance(value, dict):
+            merged = dict(self.values[key])
+            for k, v in value.items():
+                before = merged.get(k)
+                joined = k == "arguments" and isinstance(before, str) and isinstance(v, str)
+                merged[k] = before + v if joined else v
+            self.values[key] = merged
         else:
             self.values[key] = value
 
@@ -134,6 +143,7 @@ class ChatStreamDecoder:
         self._reasoned = False  # a reasoning block exists (mirrors go on the first only)
         self._stop_reason: StopReason | None = None
         self._usage: Usage | None = None
+        self._choice_usage: tuple[dict[str, Any], Usage] | None = None  # (wire, decoded)
         self._top = _Fields()
         self._top_first: dict[str, Any] = {}
         self._choice = _Fields()
@@ -202,7 +212,10 @@ class ChatStreamDecoder:
                 join(path, "index"), f"only choice 0 can be streamed (n > 1), got {describe(index)}"
             )
         for key, value in choice.items():
-            if key not in _CHOICE_KEYS:
+            if key == "usage" and isinstance(value, dict):
+                # Moonshot/Kimi put the usage in the last chunk's choice, not at the top level
+                self._choice_usage = (value, decode_usage(value, join(path, "usage")))
+            elif key not in _CHOICE_KEYS:
                 self._choice.add(key, value)
         delta = choice.get("delta")
         if delta is not None:
@@ -412,6 +425,12 @@ class ChatStreamDecoder:
         self._stop()
         message = self._message.result(skip=self._seen)
         choice = self._choice.result()
+        if self._choice_usage is not None:
+            raw, decoded = self._choice_usage
+            if self._usage is None:
+                self._usage = decoded
+            elif decoded != self._usage:  # both, and they disagree: keep the choice's verbatim
+                choice["usage"] = raw
         if message:
             choice["message"] = message
         rest = self._top.result(skip={"usage"} if self._usage is not None else frozenset())
