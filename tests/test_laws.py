@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from thinkwire.ir import Loss, Message, RedactedThinking, Text, Thinking, ToolCall, ToolResult
+from thinkwire.ir import Loss, Message, Opaque, RedactedThinking, Text, Thinking, ToolCall, ToolResult
 from thinkwire.laws import assistant_trace, cross_dialect_problems
 
 CALL = ToolCall(id="c1", name="f", arguments='{"a": 1}')
@@ -96,3 +96,11 @@ def test_trace_separates_turns_and_merges_adjacent_text() -> None:
         ]
     )
     assert trace == [("text", "ab"), ("|",), ("thinking", "t")]
+
+
+def test_a_turn_of_only_dropped_opaque_blocks_may_vanish_with_a_block_loss() -> None:
+    refusal = Opaque(dialect="openai-responses", data={"type": "message", "content": [{"type": "refusal"}]})
+    before = (Message(role="user", blocks=(Text(text="hi"),)), Message(role="assistant", blocks=(refusal,)))
+    after_ = (Message(role="user", blocks=(Text(text="hi"),)),)
+    assert cross_dialect_problems(before, after_, [])
+    assert cross_dialect_problems(before, after_, [loss("block")]) == []

@@ -100,7 +100,7 @@ def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> 
         problems.append("redacted thinking changed without a reported loss")
     if "".join(_of(before, "text")) != "".join(_of(after, "text")):
         problems.append(f"text changed: {_of(before, 'text')} -> {_of(after, 'text')}")
-    if len(_of(before, "opaque")) != len(_of(after, "opaque")) and "block" not in kinds:
+    if len(_of(before, "opaque")) != len(_of(after, "opaque")):
         problems.append("opaque blocks changed without a reported loss")
     if before != after and "order" not in kinds and not problems:
         problems.append(f"blocks reordered without a reported loss: {before} -> {after}")
@@ -140,9 +140,12 @@ def cross_dialect_problems(
         problems.append(f"tool results changed: {results_before} -> {results_after}")
 
     trace_before, trace_after = assistant_trace(before), assistant_trace(after)
-    if "redacted" in kinds:  # dropped redacted reasoning: the text around it joins up
-        trace_before = _merge([t for t in trace_before if t[0] != "redacted"], "text")
-        trace_after = _merge([t for t in trace_after if t[0] != "redacted"], "text")
+    # blocks dropped with a reported loss: the text around them joins up, and a turn that
+    # held nothing else disappears whole
+    dropped = {kind for kind, loss in (("redacted", "redacted"), ("opaque", "block")) if loss in kinds}
+    if dropped:
+        trace_before = _merge([t for t in trace_before if t[0] not in dropped], "text")
+        trace_after = _merge([t for t in trace_after if t[0] not in dropped], "text")
     turns_before, turns_after = _turns(trace_before), _turns(trace_after)
     if len(turns_before) != len(turns_after):
         problems.append(f"assistant turns changed: {len(turns_before)} -> {len(turns_after)}")
