@@ -184,10 +184,27 @@ def test_a_thinking_start_without_signature_placeholder_is_accepted() -> None:
     assert (block.text, block.signature) == ("hm", "c2ln")
 
 
-def test_unsigned_thinking_from_a_compatible_server_stays_unsigned() -> None:
+def test_unsigned_thinking_with_a_placeholder_signature_stays_unsigned() -> None:
+    # ``"signature": ""`` is the start's placeholder; with no ``signature_delta`` (a response
+    # cut off inside its thinking, or a server that signs nothing) the block is unsigned, as
+    # an unsigned block written by the encoder (which always opens with the placeholder) reads back
     raw = _sse(
         START,
         _start(0, {"type": "thinking", "thinking": "", "signature": ""}),
+        _delta(0, {"type": "thinking_delta", "thinking": "x"}),
+        _stop(0),
+        *END,
+    )
+    block = fold(_decode(raw)).blocks[0]
+    assert isinstance(block, Thinking)
+    assert block.signature is None
+
+
+def test_unsigned_thinking_from_a_compatible_server_stays_unsigned() -> None:
+    # DeepSeek's /anthropic stream opens thinking with no signature field at all
+    raw = _sse(
+        START,
+        _start(0, {"type": "thinking", "thinking": ""}),
         _delta(0, {"type": "thinking_delta", "thinking": "x"}),
         _stop(0),
         *END,
@@ -364,10 +381,11 @@ def test_message_stop_closes_blocks_a_sloppy_upstream_left_open() -> None:
             [
                 START,
                 _start(0, {"type": "text", "text": ""}),
+                _delta(0, {"type": "text_delta", "text": "x"}),
                 _delta(0, {"type": "citations_delta", "citation": {}}),
             ],
-            "events[2].delta.type",
-            "citations_delta in a block whose start declared no citations",
+            "events[3].delta.type",
+            "citations_delta after text in a block whose start declared no citations",
         ),
         (
             [START, _delta(4, {"type": "text_delta", "text": "x"})],
@@ -615,3 +633,35 @@ def test_events_are_written_exactly_as_sse_format_event_would() -> None:
     assert _event(payload) == format_event(
         json.dumps(payload, ensure_ascii=False, separators=(",", ":")), "content_block_delta"
     )
+
+
+def test_citations_before_any_text_of_an_undeclared_text_block_join_its_start() -> None:
+    # a text block that opens without ``citations`` and gets them before its first text
+    citation = {"type": "web_search_result_location", "url": "https://example.org/a", "title": "A"}
+    raw = _sse(
+        START,
+        _start(0, {"type": "text", "text": ""}),
+        _delta(0, {"type": "citations_delta", "citation": citation}),
+        _delta(0, {"type": "text_delta", "text": "Rain "}),
+        _delta(0, {"type": "text_delta", "text": "on Friday."}),
+        _stop(0),
+        *END,
+    )
+    events = _decode(raw)
+    starts = [e for e in events if isinstance(e, BlockStart)]
+    assert starts == [
+        BlockStart(index=0, block=Text(text="", extra={"anthropic": {"citations": [citation]}}))
+    ]
+    # the text still streams delta by delta
+    assert [e.delta for e in events if isinstance(e, BlockDelta)] == [
+        TextDelta("Rain "),
+        TextDelta("on Friday."),
+    ]
+    assert fold(events).blocks == (
+        Text(text="Rain on Friday.", extra={"anthropic": {"citations": [citation]}}),
+    )
+
+
+def test_a_text_block_with_no_deltas_still_starts_and_stops() -> None:
+    raw = _sse(START, _start(0, {"type": "text", "text": ""}), _stop(0), *END)
+    assert fold(_decode(raw)).blocks == (Text(text=""),)

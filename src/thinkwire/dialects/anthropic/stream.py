@@ -9,11 +9,16 @@ kinds of block are held until their ``content_block_stop`` and then emitted whol
 the IR has no delta that could carry what they receive:
 
 * text blocks whose start declares ``citations``: each ``citations_delta`` is appended to
-  the block's ``extra["anthropic"]["citations"]`` (a ``citations_delta`` for a text block
-  that declared no citations is a ``DecodeError``: it has already been passed on);
+  the block's ``extra["anthropic"]["citations"]`` (the citations may come before or after
+  the text);
 * blocks the IR keeps ``Opaque`` (``server_tool_use``, ``mcp_tool_use``, ...): their
   ``input_json_delta`` pieces are parsed into ``input`` at the stop;
 * images and tool results, should they ever stream.
+
+Other text blocks stream, but their ``BlockStart`` waits for the first text: citations that
+arrive before it (from a server that did not declare them) join the start. A
+``citations_delta`` after text was passed on in such a block is a ``DecodeError``: the IR has
+no delta that could still carry it.
 
 A thinking block's ``content_block_start`` carries ``"signature": ""`` (a placeholder, read
 as "not yet known"); the signature arrives as one ``signature_delta`` before the stop.
@@ -73,12 +78,13 @@ class _Open:
     ``kind`` is the wire type for streamed blocks (``text``, ``thinking``, ``tool_use``,
     ``redacted_thinking``) or ``held`` for a block emitted whole at its stop, whose dict is
     ``data``; ``pieces`` collects a held block's text or input JSON, ``citations`` a cited
-    text block's citations. For a tool call, ``preset`` says its start carried the whole
-    input and ``args`` that some arguments text has been passed on (``args`` is set by any
-    delta; only tool calls look at it).
+    text block's citations. A text block's ``BlockStart`` waits in ``start`` until its first
+    text (citations that come first join it). For a tool call, ``preset`` says its start
+    carried the whole input and ``args`` that some arguments text has been passed on
+    (``args`` is set by any delta; only tool calls look at it).
     """
 
-    __slots__ = ("args", "citations", "data", "index", "kind", "pieces", "preset")
+    __slots__ = ("args", "citations", "data", "index", "kind", "pieces", "preset", "start")
 
     def __init__(self, index: int, kind: str, data: dict[str, Any] | None = None) -> None:
         self.index = index
@@ -88,6 +94,7 @@ class _Open:
         self.citations: list[Any] | None = None
         self.preset = False
         self.args = False
+        self.start: Text | None = None
 
 
 class AnthropicStreamDecoder:
@@ -152,7 +159,7 @@ class AnthropicStreamDecoder:
         if opened is None or type(delta) is not dict:
             return None
         common = _COMMON_DELTAS.get((opened.kind, delta.get("type")))
-        if common is None or (opened.kind == "tool_use" and opened.preset):
+        if common is None or opened.start is not None or (opened.kind == "tool_use" and opened.preset):
             return None
         field, make = common
         value = delta.get(field)
@@ -203,9 +210,13 @@ class AnthropicStreamDecoder:
             return []
         if kind in ("text", "thinking", "redacted_thinking"):
             start = decode_block(block, where, self._origin, None)
+            opened = _Open(index, kind)
+            self._open[wire] = opened
+            if isinstance(start, Text):
+                opened.start = start  # sent with the first text, or at the stop
+                return []
             if isinstance(start, Thinking) and start.signature == "":
                 start = msgspec.structs.replace(start, signature=None)
-            self._open[wire] = _Open(index, kind)
             return [BlockStart(index=index, block=start)]
         if kind == "tool_use":
             return self._tool_start(wire, index, block, where)
@@ -240,9 +251,12 @@ class AnthropicStreamDecoder:
             raise DecodeError(join(where, "type"), f"unknown delta type {kind!r}")
         if kind == "citations_delta":
             citation = req(delta, "citation", dict, where)
+            if opened.start is not None and opened.citations is None:
+                opened.citations = []  # an undeclared text block whose text has not begun
             if opened.citations is None:
                 raise DecodeError(
-                    join(where, "type"), "citations_delta in a block whose start declared no citations"
+                    join(where, "type"),
+                    "citations_delta after text in a block whose start declared no citations",
                 )
             opened.citations.append(citation)
             return []
@@ -259,7 +273,9 @@ class AnthropicStreamDecoder:
         if not value:
             return []
         if kind == "text_delta":
-            return [BlockDelta(index=opened.index, delta=TextDelta(value))]
+            out = self._text_start(opened)
+            out.append(BlockDelta(index=opened.index, delta=TextDelta(value)))
+            return out
         if kind == "thinking_delta":
             return [BlockDelta(index=opened.index, delta=ThinkingDelta(value))]
         if kind == "signature_delta":
@@ -276,10 +292,25 @@ class AnthropicStreamDecoder:
         del self._open[req(d, "index", int, path)]
         return self._finish(opened, path)
 
+    def _text_start(self, opened: _Open) -> list[StreamEvent]:
+        """The held-back ``BlockStart`` of a text block (none once sent), with any citations
+        that came before its text."""
+        start = opened.start
+        if start is None:
+            return []
+        opened.start = None
+        if opened.citations is not None:
+            own = {**start.extra.get(DIALECT, {}), "citations": opened.citations}
+            start = msgspec.structs.replace(start, extra={**start.extra, DIALECT: own})
+            opened.citations = None
+        return [BlockStart(index=opened.index, block=start)]
+
     def _finish(self, opened: _Open, path: str) -> list[StreamEvent]:
         index = opened.index
         if opened.kind == "tool_use" and not opened.args and not opened.preset:
             return [BlockDelta(index=index, delta=ArgumentsDelta("{}")), BlockStop(index=index)]
+        if opened.kind == "text":
+            return [*self._text_start(opened), BlockStop(index=index)]
         if opened.kind != "held":
             return [BlockStop(index=index)]
         data = opened.data

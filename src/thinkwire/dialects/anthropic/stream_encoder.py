@@ -197,8 +197,9 @@ class AnthropicStreamEncoder:
         if opened is None:
             return []
         out = []
-        if opened.signature:
-            signature = {"type": "signature_delta", "signature": "".join(opened.signature)}
+        joined = "".join(opened.signature)
+        if joined:
+            signature = {"type": "signature_delta", "signature": joined}
             out.append(_event({"type": "content_block_delta", "index": opened.wire, "delta": signature}))
         if opened.kind == "tool_use" and opened.args:
             self._check_arguments("".join(opened.args), event.index)
