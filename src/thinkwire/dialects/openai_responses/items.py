@@ -379,10 +379,18 @@ def encode_result(block: ToolResult, log: LossLog, message: int, index: int) -> 
 
 
 def encode_turn(
-    blocks: tuple[Block, ...], message: int, log: LossLog, out: list[Any], *, plain: bool, response: bool
+    blocks: tuple[Block, ...],
+    message: int,
+    log: LossLog,
+    out: list[Any],
+    *,
+    plain: bool,
+    response: bool,
+    located: dict[int, tuple[dict[str, Any], int]] | None = None,
 ) -> None:
     """Append the items of one assistant turn. ``message`` is its index in the request (-1 for
-    a response); ``response`` selects the output-item defaults."""
+    a response); ``response`` selects the output-item defaults. ``located``, when given,
+    receives the item (and content index, -1 for a call) of every ``Text`` and ``ToolCall``."""
     parts: list[dict[str, Any]] | None = None  # content of the open message item
     short = not response and not (plain and len(blocks) == 1)  # a Text with no extra is a bare part
     for j, block in enumerate(blocks):
@@ -398,6 +406,8 @@ def encode_turn(
             fields = own_fields(block.extra, log, message, j)
             defaults = response and DIALECT not in block.extra
             if parts is not None and not fields:
+                if located is not None:
+                    located[j] = (out[-1], len(parts))
                 parts.append(output_text(block.text, fields, defaults))
                 continue
             if PLAIN in fields or (plain and len(blocks) == 1):
@@ -413,6 +423,8 @@ def encode_turn(
                 item["role"] = "assistant"
                 item["content"] = parts
                 out.append(item)
+            if located is not None:
+                located[j] = (out[-1], len(parts))
             parts.append(output_text(block.text, fields, defaults))
             continue
         parts = None
@@ -420,6 +432,8 @@ def encode_turn(
             out.append(encode_reasoning(block, log, message, j))
         elif type(block) is ToolCall:
             out.append(encode_call(block, log, message, j))
+            if located is not None:
+                located[j] = (out[-1], -1)
         elif type(block) is RedactedThinking:
             redacted = encode_redacted(block, log, message, j)
             if redacted is not None:

@@ -32,6 +32,7 @@ from thinkwire.dialects.openai_responses._common import (
     tag,
 )
 from thinkwire.dialects.openai_responses.items import CLIENT_CALLS, decode_turn_item, encode_turn
+from thinkwire.dialects.openai_responses.late import apply, record, settle, split, text_only
 from thinkwire.ir.blocks import Block, Extra, Opaque
 from thinkwire.ir.conversation import Response, StopReason, Usage
 from thinkwire.ir.losses import Encoded, LossLog
@@ -40,8 +41,11 @@ RESPONSE_KEYS = frozenset({"id", "model", "output", "usage"})
 """Fields the IR models; all others are kept in ``extra``."""
 
 
-def decode_output(output: list[Any], provider: str | None, model: str | None) -> tuple[list[Block], bool]:
-    """The output items as blocks, and whether one is a call the client must answer."""
+def decode_output(
+    output: list[Any], provider: str | None, model: str | None, notes: dict[str, dict[str, Any]]
+) -> tuple[list[Block], bool]:
+    """The output items as blocks, and whether one is a call the client must answer. Fields a
+    stream settles late (see ``late``) go to ``notes``."""
     blocks: list[Block] = []
     calls = False
     for i, item in enumerate(output):
@@ -56,6 +60,10 @@ def decode_output(output: list[Any], provider: str | None, model: str | None) ->
             blocks.append(Opaque(dialect=DIALECT, data=item))
             continue
         calls = calls or kind in CLIENT_CALLS
+        if kind == "function_call" or (kind == "message" and text_only(item)):
+            first = len(blocks)
+            item, late, annotations = settle(item)
+            record(notes, first, late, {first + k: v for k, v in annotations.items()})
         decode_turn_item(item, kind, "output", i, blocks, provider, model)
     return blocks, calls
 
@@ -154,15 +162,19 @@ def decode_response(data: Any, provider: str | None = None) -> Response:
         if "output" not in d:
             raise missing("output")
         raise fail("output", "an array", output)
-    blocks, calls = decode_output(output, provider, model)
+    notes: dict[str, dict[str, Any]] = {}
+    blocks, calls = decode_output(output, provider, model, notes)
     usage = d.get("usage")
+    extra = keep(d, RESPONSE_KEYS)
+    if notes:
+        extra.update(notes)
     return Response(
         id=opt_str(d, "id", ""),
         model=model,
         blocks=tuple(blocks),
         stop_reason=stop_reason(d, calls),
         usage=decode_usage(as_obj(usage, "usage"), "usage") if usage is not None else None,
-        extra=tag(keep(d, RESPONSE_KEYS)),
+        extra=tag(extra),
     )
 
 
@@ -188,10 +200,14 @@ def response_object(
     stop_sequence: str | None,
     log: LossLog,
     status: str | None = None,
+    located: dict[int, tuple[dict[str, Any], int]] | None = None,
 ) -> dict[str, Any]:
     """The response object around ``output``. ``status`` overrides the status (``in_progress``
-    in the shells of ``response.created`` / ``response.in_progress``)."""
-    fields = log.foreign_extra("", extra, DIALECT) if extra else {}
+    in the shells of ``response.created`` / ``response.in_progress``). ``located`` maps block
+    indexes to their items, to write the late fields of ``late`` back."""
+    fields, notes = split(log.foreign_extra("", extra, DIALECT) if extra else {})
+    if notes and located:
+        apply(notes, located)
     out: dict[str, Any] = {}
     if id is not None:
         out["id"] = id
@@ -227,7 +243,8 @@ def response_object(
 def encode_response(response: Response) -> Encoded[dict[str, Any]]:
     log = LossLog()
     output: list[Any] = []
-    encode_turn(response.blocks, -1, log, output, plain=False, response=True)
+    located: dict[int, tuple[dict[str, Any], int]] = {}
+    encode_turn(response.blocks, -1, log, output, plain=False, response=True, located=located)
     value = response_object(
         id=response.id,
         model=response.model,
@@ -237,5 +254,6 @@ def encode_response(response: Response) -> Encoded[dict[str, Any]]:
         stop=response.stop_reason,
         stop_sequence=response.stop_sequence,
         log=log,
+        located=located,
     )
     return Encoded(value, tuple(log.items))

@@ -19,11 +19,11 @@ equals ``decode_response`` of the final response object:
   ``MessageDelta`` (stop reason, usage, the response's other fields) + ``MessageStop``;
   ``error`` -> ``StreamError``.
 
-Facts the API settles only when an item is done are predicted when its block starts: an
-item ``status`` of ``in_progress`` is recorded as ``completed``. Known differences from the
-non-streamed decoding, all rare: an item that ends ``incomplete``; annotations added while a
-text streamed; a reasoning item with several summary parts, or with both ``summary`` and
-``content``, whose parts are known only at the end (its text is exact, the parts are not
+Facts the API settles only when an item is done (a status other than ``completed``, the
+citations of a text part) start as ``completed`` / ``annotations: []`` and the final values
+reach the response through ``late``'s notes, as in the non-streamed decoding. Known
+differences, all rare: a reasoning item with several summary parts, or with both ``summary``
+and ``content``, whose parts are known only at the end (its text is exact, the parts are not
 kept in ``Origin.extra``); a message item mixing text and refusal parts.
 """
 
@@ -44,6 +44,7 @@ from thinkwire.dialects.openai_responses.items import (
     decode_call,
     part_fields,
 )
+from thinkwire.dialects.openai_responses.late import record, settle, text_only
 from thinkwire.dialects.openai_responses.reasoning import REASONING_KEYS, SOURCE, decode_reasoning
 from thinkwire.dialects.openai_responses.response import RESPONSE_KEYS, decode_usage, stop_reason
 from thinkwire.dialects.sse import SSEEvent
@@ -74,8 +75,10 @@ def _source(kind: str) -> str:
 
 
 def _predicted(fields: dict[str, Any]) -> dict[str, Any]:
-    """An item's fields as they will be when it is done (``in_progress`` -> ``completed``)."""
-    if fields.get("status") == "in_progress":
+    """An item's fields as its blocks hold them: a status other than ``completed`` is settled
+    only at the end (``late``), so it starts as ``completed``."""
+    status = fields.get("status")
+    if type(status) is str and status != "completed":
         return {**fields, "status": "completed"}
     return fields
 
@@ -111,6 +114,7 @@ class ResponsesStreamDecoder:
         self._ids: dict[str, _Item] = {}
         self._current: _Item | None = None
         self._calls = False
+        self._notes: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------ entry points
 
@@ -175,18 +179,23 @@ class ResponsesStreamDecoder:
                     state = self._add(final, n)
                 if not state.done:
                     self._finish(state, final, f"{kind}.response.output[{n}]", out)
+                else:
+                    self._note(state, final)
                 self._calls = self._calls or final.get("type") in CLIENT_CALLS
         for state in self._items.values():
             if not state.done:
                 self._stop_all(state, out)
         usage = response.get("usage")
+        fields = keep(response, RESPONSE_KEYS)
+        if self._notes:
+            fields.update(self._notes)
         out.append(
             MessageDelta(
                 stop_reason=stop_reason(response, self._calls),
                 usage=decode_usage(as_obj(usage, f"{kind}.response.usage"), f"{kind}.response.usage")
                 if usage is not None
                 else None,
-                extra=tag(keep(response, RESPONSE_KEYS)),
+                extra=tag(fields),
             )
         )
         out.append(MessageStop())
@@ -257,7 +266,7 @@ class ResponsesStreamDecoder:
             self._finish_reasoning(state, final, path, out)
         elif kind == "function_call":
             if state.index is None:  # seen only now: start it whole
-                call = decode_call(final, path, -1)
+                call = decode_call(settle(final)[0], path, -1)
                 state.index = self._start(msgspec.structs.replace(call, arguments=""), out)
             arguments = req_str(final, "arguments", path)
             self._catch_up(state.pieces, arguments, state.index, ArgumentsDelta, f"{path}.arguments", out)
@@ -265,7 +274,20 @@ class ResponsesStreamDecoder:
             self._finish_message(state, final, path, out)
         elif state.index is None and not state.texts:
             state.index = self._start(Opaque(dialect=DIALECT, data=final), out)
+        self._note(state, final)
         self._stop_all(state, out)
+
+    def _note(self, state: _Item, final: dict[str, Any]) -> None:
+        """Record the fields of a finished item that its blocks could not hold (``late``)."""
+        kind = final.get("type")
+        if kind == "function_call" and state.index is not None and state.kind == "function_call":
+            _, late, _ = settle(final)
+            record(self._notes, state.index, late, {})
+        elif kind == "message" and state.texts and text_only(final):
+            _, late, annotations = settle(final)
+            entries = state.texts
+            blocks = {entries[k][0]: v for k, v in annotations.items() if k in entries}
+            record(self._notes, min(index for index, _ in entries.values()), late, blocks)
 
     def _stop_all(self, state: _Item, out: list[StreamEvent]) -> None:
         state.done = True
@@ -401,6 +423,8 @@ class ResponsesStreamDecoder:
         out: list[StreamEvent],
     ) -> tuple[int, list[str]]:
         fields = part_fields(part, "output_text") if part is not None else {}
+        if fields.get("annotations"):  # citations are settled at the end (``late``)
+            fields["annotations"] = []
         if not state.texts and (item_fields or self._last_text):
             fields[ITEM] = item_fields
         entry: tuple[int, list[str]] = (self._start(Text(text="", extra=tag(fields)), out), [])
@@ -453,6 +477,8 @@ class ResponsesStreamDecoder:
             if type(p) is dict and p.get("type") in TEXT_TYPES and type(p.get("text")) is str
         ]
         if content and len(texts) == len(content):
+            final, _, _ = settle(final)
+            content = final["content"]
             fields = keep(final, MESSAGE_KEYS)
             for k, part in enumerate(content):
                 entry = state.texts.get(k)
@@ -495,6 +521,8 @@ _HANDLERS = {
     "response.reasoning_summary_text.delta": ResponsesStreamDecoder._reasoning_part,
     "response.reasoning_summary_text.done": ResponsesStreamDecoder._reasoning_part_done,
     "response.reasoning_summary_part.done": ResponsesStreamDecoder._reasoning_part_done,
+    "response.reasoning_part.added": ResponsesStreamDecoder._text_part,  # vLLM, for reasoning_text parts
+    "response.reasoning_part.done": ResponsesStreamDecoder._text_done,
     "response.reasoning_text.delta": ResponsesStreamDecoder._reasoning_part,
     "response.reasoning_text.done": ResponsesStreamDecoder._reasoning_part_done,
     "response.function_call_arguments.delta": ResponsesStreamDecoder._arguments,

@@ -112,6 +112,7 @@ class ResponsesStreamEncoder:
         self._next_output = 0
         self._blocks: dict[int, _Block] = {}
         self._message: _Message | None = None
+        self._located: dict[int, tuple[int, int]] = {}  # block -> output index, content index
 
     # ------------------------------------------------------------ entry points
 
@@ -211,6 +212,7 @@ class ResponsesStreamEncoder:
             stop=self._stop,
             stop_sequence=self._stop_sequence,
             log=self._log,
+            located={j: (self._outputs[o], k) for j, (o, k) in self._located.items() if o in self._outputs},
         )
         status = mine(self._extra).get("status") if DIALECT in self._extra else status_of(self._stop)[0]
         self._emit(out, TERMINAL.get(str(status), "response.completed"), {"response": response})
@@ -252,6 +254,7 @@ class ResponsesStreamEncoder:
             if "status" in fields:
                 item["status"] = "in_progress"
             self._blocks[index] = state
+            self._located[index] = (state.output_index, -1)
             self._emit(out, "response.output_item.added", {"output_index": state.output_index, "item": item})
         elif type(block) is RedactedThinking:
             redacted = encode_redacted(block, self._log, -1, index)
@@ -299,6 +302,7 @@ class ResponsesStreamEncoder:
         message.parts.append(part)
         message.open += 1
         self._blocks[index] = state
+        self._located[index] = (message.output_index, state.content_index)
         self._emit(
             out,
             "response.content_part.added",
