@@ -114,3 +114,19 @@ def test_ir_json_round_trip_keeps_every_block_type() -> None:
     assert from_json(to_json(INTERLEAVED), Response) == INTERLEAVED
     events = response_events(INTERLEAVED)
     assert from_json(to_json(events), list[StreamEvent]) == events
+
+
+def test_a_block_stop_may_settle_details_known_only_at_the_end() -> None:
+    late = Origin(dialect="openai-responses", extra={"summary": [{"type": "summary_text", "text": "a"}]})
+    cite = {"openai-responses": {"annotations": [{"type": "url_citation", "url": "https://x"}]}}
+    events = [
+        MessageStart(id="m"),
+        BlockStart(index=0, block=Thinking(text="", origin=Origin(dialect="openai-responses"))),
+        BlockDelta(index=0, delta=ThinkingDelta("a")),
+        BlockStop(index=0, origin=late),
+        BlockStart(index=1, block=Text(text="", extra={"openai-responses": {"annotations": []}})),
+        BlockDelta(index=1, delta=TextDelta("see x")),
+        BlockStop(index=1, extra=cite),
+        MessageStop(),
+    ]
+    assert fold(events).blocks == (Thinking(text="a", origin=late), Text(text="see x", extra=cite))

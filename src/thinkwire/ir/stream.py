@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.blocks import Block, Extra, Origin, RedactedThinking, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, Extra, Opaque, Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Response, StopReason, Usage
 
 
@@ -59,11 +59,14 @@ class BlockDelta(msgspec.Struct, frozen=True, gc=False, kw_only=True, tag="block
 
 
 class BlockStop(msgspec.Struct, frozen=True, gc=False, kw_only=True, omit_defaults=True, tag="block_stop"):
-    """End of a block. ``origin``, when set, replaces the origin of a thinking block: some
-    re-emission details (a Responses item's summary parts) are known only at its end."""
+    """End of a block. Some of a block's details are known only at its end: ``origin``, when
+    set, replaces a thinking block's origin (a Responses item's summary parts); ``extra``,
+    when set, replaces the block's ``extra`` (citations added while a text streamed, the
+    status of an item cut short)."""
 
     index: int
     origin: Origin | None = None
+    extra: Extra | None = None
 
 
 class MessageDelta(
@@ -162,7 +165,11 @@ class Folder:
         elif isinstance(event, BlockStop):
             start = self._starts.get(event.index)
             if event.origin is not None and isinstance(start, Thinking | RedactedThinking):
-                self._starts[event.index] = msgspec.structs.replace(start, origin=event.origin)
+                start = msgspec.structs.replace(start, origin=event.origin)
+            if event.extra is not None and start is not None and not isinstance(start, Opaque):
+                start = msgspec.structs.replace(start, extra=event.extra)
+            if start is not None:
+                self._starts[event.index] = start
         elif isinstance(event, MessageDelta):
             if event.stop_reason is not None:
                 self.stop_reason = event.stop_reason
