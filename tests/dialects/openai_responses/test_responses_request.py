@@ -54,9 +54,13 @@ def test_string_input_is_one_plain_user_message() -> None:
     assert request.messages == (Message(role="user", blocks=(Text(text="What is 2 + 2?"),), plain=True),)
 
 
-def test_a_lone_listed_plain_user_message_is_written_as_the_equivalent_string() -> None:
-    request = CODEC.decode_request({"model": "gpt-5", "input": [{"role": "user", "content": "Hi"}]})
-    assert CODEC.encode_request(request).value == {"model": "gpt-5", "input": "Hi"}
+def test_string_input_and_a_lone_listed_message_each_keep_their_form() -> None:
+    listed = {"model": "gpt-5", "input": [{"role": "user", "content": "Hi"}]}
+    assert CODEC.encode_request(CODEC.decode_request(listed)).value == listed
+    bare = {"model": "gpt-5", "input": "Hi"}
+    assert CODEC.encode_request(CODEC.decode_request(bare)).value == bare
+    foreign = Request(model="gpt-5", messages=(Message(role="user", blocks=(Text(text="Hi"),), plain=True),))
+    assert CODEC.encode_request(foreign).value == listed
 
 
 def test_short_and_typed_message_forms_are_both_kept() -> None:
@@ -346,7 +350,9 @@ def test_tool_choice_forms_the_ir_does_not_model_stay_in_extra() -> None:
     allowed = {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "function", "name": "a"}]}
     request = round_trip({"tool_choice": allowed, "parallel_tool_calls": True, "input": "x"})
     assert request.tool_choice is None
-    assert request.extra == {"openai-responses": {"tool_choice": allowed, "parallel_tool_calls": True}}
+    assert request.extra == {
+        "openai-responses": {"$input": "string", "tool_choice": allowed, "parallel_tool_calls": True}
+    }
 
 
 # ---------------------------------------------------------------- errors

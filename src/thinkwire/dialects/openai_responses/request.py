@@ -19,8 +19,9 @@ A ``function_call_output`` must follow its ``function_call`` in ``input``, unles
 continues server-side state (``previous_response_id``, ``conversation`` or an earlier
 ``item_reference``), where the call lives in a stored response.
 
-Writing back: the one form that is not reproduced is a list holding a single plain user
-message with nothing else, which is written as the equivalent string ``input``.
+Writing back: a string ``input`` is noted as ``"$input": "string"`` in the request's extra
+(a codec note, never a wire field), so a string comes back a string and a one-message list a
+list. IR of other dialects is written as a list.
 
 Writing IR of other dialects: messages use the short form ``{"role", "content"}``; tool
 results inside any message become ``function_call_output`` items in place; reasoning blocks
@@ -89,6 +90,9 @@ USER_SIDE = frozenset({"item_reference", "mcp_approval_response"})
 MODES = ("auto", "none", "required")
 
 
+INPUT_NOTE = "$input"  # request extra note: ``input`` was a bare string
+
+
 def decode_request(data: Any, provider: str | None = None) -> Request:
     d = as_obj(data, "")
     extra = keep(d, REQUEST_KEYS)
@@ -105,6 +109,7 @@ def decode_request(data: Any, provider: str | None = None) -> Request:
     given = d.get("input")
     if type(given) is str:
         messages = (Message(role="user", blocks=(Text(text=given),), plain=True),)
+        extra[INPUT_NOTE] = "string"
     elif type(given) is list:
         if given:
             stateful = d.get("previous_response_id") is not None or d.get("conversation") is not None
@@ -276,12 +281,13 @@ def _decode_reasoning(reasoning: Any) -> ThinkingConfig | None:
 def encode_request(request: Request) -> Encoded[dict[str, Any]]:
     log = LossLog()
     out: dict[str, Any] = dict(log.foreign_extra("", request.extra, DIALECT)) if request.extra else {}
+    as_string = out.pop(INPUT_NOTE, None) == "string"
     if request.model is not None:
         out["model"] = request.model
     if request.system is not None:
         out["instructions"] = _instructions(request.system, log)
     if request.messages:
-        out["input"] = encode_input(request.messages, log)
+        out["input"] = encode_input(request.messages, log, as_string=as_string)
     if request.tools is not None:
         out["tools"] = _encode_tools(request.tools, log)
     _encode_choice(request.tool_choice, out, log)
@@ -302,9 +308,10 @@ def encode_request(request: Request) -> Encoded[dict[str, Any]]:
     return Encoded(out, tuple(log.items))
 
 
-def encode_input(messages: tuple[Message, ...], log: LossLog) -> str | list[Any]:
-    """``input``: one bare string when the request is a single plain user text, else items."""
-    if len(messages) == 1:
+def encode_input(messages: tuple[Message, ...], log: LossLog, *, as_string: bool = False) -> str | list[Any]:
+    """``input``: one bare string when it came as one (``as_string``) and still is a single
+    plain user text, else items."""
+    if as_string and len(messages) == 1:
         only = messages[0]
         if only.role == "user" and only.plain and not only.extra and len(only.blocks) == 1:
             block = only.blocks[0]
