@@ -386,11 +386,9 @@ def encode_turn(
     *,
     plain: bool,
     response: bool,
-    located: dict[int, tuple[dict[str, Any], int]] | None = None,
 ) -> None:
     """Append the items of one assistant turn. ``message`` is its index in the request (-1 for
-    a response); ``response`` selects the output-item defaults. ``located``, when given,
-    receives the item (and content index, -1 for a call) of every ``Text`` and ``ToolCall``."""
+    a response); ``response`` selects the output-item defaults."""
     parts: list[dict[str, Any]] | None = None  # content of the open message item
     short = not response and not (plain and len(blocks) == 1)  # a Text with no extra is a bare part
     for j, block in enumerate(blocks):
@@ -406,8 +404,6 @@ def encode_turn(
             fields = own_fields(block.extra, log, message, j)
             defaults = response and DIALECT not in block.extra
             if parts is not None and not fields:
-                if located is not None:
-                    located[j] = (out[-1], len(parts))
                 parts.append(output_text(block.text, fields, defaults))
                 continue
             if PLAIN in fields or (plain and len(blocks) == 1):
@@ -423,8 +419,6 @@ def encode_turn(
                 item["role"] = "assistant"
                 item["content"] = parts
                 out.append(item)
-            if located is not None:
-                located[j] = (out[-1], len(parts))
             parts.append(output_text(block.text, fields, defaults))
             continue
         parts = None
@@ -432,8 +426,6 @@ def encode_turn(
             out.append(encode_reasoning(block, log, message, j))
         elif type(block) is ToolCall:
             out.append(encode_call(block, log, message, j))
-            if located is not None:
-                located[j] = (out[-1], -1)
         elif type(block) is RedactedThinking:
             redacted = encode_redacted(block, log, message, j)
             if redacted is not None:

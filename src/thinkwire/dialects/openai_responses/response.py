@@ -23,6 +23,7 @@ from typing import Any
 
 from thinkwire.dialects.openai_responses._common import (
     DIALECT,
+    EMPTY,
     as_obj,
     fail,
     keep,
@@ -32,7 +33,6 @@ from thinkwire.dialects.openai_responses._common import (
     tag,
 )
 from thinkwire.dialects.openai_responses.items import CLIENT_CALLS, decode_turn_item, encode_turn
-from thinkwire.dialects.openai_responses.late import apply, record, settle, split, text_only
 from thinkwire.ir.blocks import Block, Extra, Opaque
 from thinkwire.ir.conversation import Response, StopReason, Usage
 from thinkwire.ir.losses import Encoded, LossLog
@@ -41,11 +41,10 @@ RESPONSE_KEYS = frozenset({"id", "model", "output", "usage"})
 """Fields the IR models; all others are kept in ``extra``."""
 
 
-def decode_output(
-    output: list[Any], provider: str | None, model: str | None, notes: dict[str, dict[str, Any]]
-) -> tuple[list[Block], bool]:
-    """The output items as blocks, and whether one is a call the client must answer. Fields a
-    stream settles late (see ``late``) go to ``notes``."""
+def decode_output(output: list[Any], provider: str | None, model: str | None) -> tuple[list[Block], bool]:
+    """The output items as blocks, and whether one is a call the client must answer. Item and
+    part fields (a text part's ``annotations``, an item's ``status``) stay on the blocks'
+    ``extra`` (see ``items``)."""
     blocks: list[Block] = []
     calls = False
     for i, item in enumerate(output):
@@ -60,10 +59,6 @@ def decode_output(
             blocks.append(Opaque(dialect=DIALECT, data=item))
             continue
         calls = calls or kind in CLIENT_CALLS
-        if kind == "function_call" or (kind == "message" and text_only(item)):
-            first = len(blocks)
-            item, late, annotations = settle(item)
-            record(notes, first, late, {first + k: v for k, v in annotations.items()})
         decode_turn_item(item, kind, "output", i, blocks, provider, model)
     return blocks, calls
 
@@ -162,19 +157,15 @@ def decode_response(data: Any, provider: str | None = None) -> Response:
         if "output" not in d:
             raise missing("output")
         raise fail("output", "an array", output)
-    notes: dict[str, dict[str, Any]] = {}
-    blocks, calls = decode_output(output, provider, model, notes)
+    blocks, calls = decode_output(output, provider, model)
     usage = d.get("usage")
-    extra = keep(d, RESPONSE_KEYS)
-    if notes:
-        extra.update(notes)
     return Response(
         id=opt_str(d, "id", ""),
         model=model,
         blocks=tuple(blocks),
         stop_reason=stop_reason(d, calls),
         usage=decode_usage(as_obj(usage, "usage"), "usage") if usage is not None else None,
-        extra=tag(extra),
+        extra=tag(keep(d, RESPONSE_KEYS)),
     )
 
 
@@ -200,14 +191,10 @@ def response_object(
     stop_sequence: str | None,
     log: LossLog,
     status: str | None = None,
-    located: dict[int, tuple[dict[str, Any], int]] | None = None,
 ) -> dict[str, Any]:
     """The response object around ``output``. ``status`` overrides the status (``in_progress``
-    in the shells of ``response.created`` / ``response.in_progress``). ``located`` maps block
-    indexes to their items, to write the late fields of ``late`` back."""
-    fields, notes = split(log.foreign_extra("", extra, DIALECT) if extra else {})
-    if notes and located:
-        apply(notes, located)
+    in the shells of ``response.created`` / ``response.in_progress``)."""
+    fields = log.foreign_extra("", extra, DIALECT) if extra else EMPTY
     out: dict[str, Any] = {}
     if id is not None:
         out["id"] = id
@@ -243,8 +230,7 @@ def response_object(
 def encode_response(response: Response) -> Encoded[dict[str, Any]]:
     log = LossLog()
     output: list[Any] = []
-    located: dict[int, tuple[dict[str, Any], int]] = {}
-    encode_turn(response.blocks, -1, log, output, plain=False, response=True, located=located)
+    encode_turn(response.blocks, -1, log, output, plain=False, response=True)
     value = response_object(
         id=response.id,
         model=response.model,
@@ -254,6 +240,5 @@ def encode_response(response: Response) -> Encoded[dict[str, Any]]:
         stop=response.stop_reason,
         stop_sequence=response.stop_sequence,
         log=log,
-        located=located,
     )
     return Encoded(value, tuple(log.items))

@@ -20,11 +20,13 @@ equals ``decode_response`` of the final response object:
   ``error`` -> ``StreamError``.
 
 Facts the API settles only when an item is done (a status other than ``completed``, the
-citations of a text part) start as ``completed`` / ``annotations: []`` and the final values
-reach the response through ``late``'s notes, as in the non-streamed decoding. Known
-differences, all rare: a reasoning item with several summary parts, or with both ``summary``
-and ``content``, whose parts are known only at the end (its text is exact, the parts are not
-kept in ``Origin.extra``); a message item mixing text and refusal parts.
+citations of a text part) start as known then (``in_progress`` as the ``completed`` it
+normally ends with, the start part's ``annotations``); when the finished item differs, its
+blocks stop with ``BlockStop.extra`` holding their final ``extra``, as in the non-streamed
+decoding. Known differences, all rare: a reasoning item with several summary parts, or with
+both ``summary`` and ``content``, whose parts are known only at the end (its text is exact,
+the parts are not kept in ``Origin.extra``); a message item mixing text and refusal parts; a
+terminal response whose copy of an item differs from its earlier ``output_item.done``.
 """
 
 from __future__ import annotations
@@ -44,12 +46,12 @@ from thinkwire.dialects.openai_responses.items import (
     decode_call,
     part_fields,
 )
-from thinkwire.dialects.openai_responses.late import record, settle, text_only
 from thinkwire.dialects.openai_responses.reasoning import REASONING_KEYS, SOURCE, decode_reasoning
 from thinkwire.dialects.openai_responses.response import RESPONSE_KEYS, decode_usage, stop_reason
+from thinkwire.dialects.openai_responses.stream_items import Item, catch_up, predicted, source_of
 from thinkwire.dialects.sse import SSEEvent
 from thinkwire.errors import DecodeError
-from thinkwire.ir.blocks import Block, Opaque, Origin, RedactedThinking, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, Extra, Opaque, Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.stream import (
     ArgumentsDelta,
     BlockDelta,
@@ -69,37 +71,6 @@ SHELL_EVENTS = frozenset({"response.created", "response.in_progress", "response.
 TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def _source(kind: str) -> str:
-    """Whether a reasoning event carries ``summary`` or ``content`` (reasoning text)."""
-    return "summary" if "summary" in kind else "content"
-
-
-def _predicted(fields: dict[str, Any]) -> dict[str, Any]:
-    """An item's fields as its blocks hold them: a status other than ``completed`` is settled
-    only at the end (``late``), so it starts as ``completed``."""
-    status = fields.get("status")
-    if type(status) is str and status != "completed":
-        return {**fields, "status": "completed"}
-    return fields
-
-
-class _Item:
-    """One output item being streamed."""
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        self.item = item
-        self.kind = item.get("type")
-        self.done = False
-        self.index: int | None = None  # IR block of a reasoning item or function call
-        self.pieces: list[str] = []  # everything streamed into that block
-        self.source: str | None = None  # reasoning: "summary" or "content"
-        self.parts = 0  # reasoning: parts opened
-        self.part: list[str] = []  # reasoning: text of the newest part
-        self.texts: dict[int, tuple[int, list[str]]] = {}  # message: content index -> (IR index, pieces)
-        self.origin: Origin | None = None  # reasoning: the origin its block started with
-        self.final_origin: Origin | None = None  # reasoning: the origin its final item gives
-
-
 class ResponsesStreamDecoder:
     """SSE events of one Responses stream in, IR stream events out."""
 
@@ -110,11 +81,11 @@ class ResponsesStreamDecoder:
         self._ended = False
         self._next = 0
         self._last_text = False
-        self._items: dict[int, _Item] = {}
-        self._ids: dict[str, _Item] = {}
-        self._current: _Item | None = None
+        self._items: dict[int, Item] = {}
+        self._ids: dict[str, Item] = {}
+        self._current: Item | None = None
         self._calls = False
-        self._notes: dict[str, dict[str, Any]] = {}
+        self._extras: dict[int, Extra] = {}  # IR index -> the extra a Text / ToolCall started with
 
     # ------------------------------------------------------------ entry points
 
@@ -179,16 +150,12 @@ class ResponsesStreamDecoder:
                     state = self._add(final, n)
                 if not state.done:
                     self._finish(state, final, f"{kind}.response.output[{n}]", out)
-                else:
-                    self._note(state, final)
                 self._calls = self._calls or final.get("type") in CLIENT_CALLS
         for state in self._items.values():
             if not state.done:
                 self._stop_all(state, out)
         usage = response.get("usage")
         fields = keep(response, RESPONSE_KEYS)
-        if self._notes:
-            fields.update(self._notes)
         out.append(
             MessageDelta(
                 stop_reason=stop_reason(response, self._calls),
@@ -207,18 +174,20 @@ class ResponsesStreamDecoder:
         index = self._next
         self._next += 1
         self._last_text = type(block) is Text
+        if isinstance(block, Text | ToolCall):
+            self._extras[index] = block.extra
         out.append(BlockStart(index=index, block=block))
         return index
 
-    def _add(self, item: dict[str, Any], output_index: int) -> _Item:
-        state = _Item(item)
+    def _add(self, item: dict[str, Any], output_index: int) -> Item:
+        state = Item(item)
         self._items[output_index] = state
         if type(item.get("id")) is str:
             self._ids[item["id"]] = state
         self._current = state
         return state
 
-    def _find(self, d: dict[str, Any], kind: str, expected: str | None = None) -> _Item:
+    def _find(self, d: dict[str, Any], kind: str, expected: str | None = None) -> Item:
         """The item an event is about: by ``output_index``, else ``item_id``, else the last
         one added (minimal servers send neither)."""
         index, item_id = d.get("output_index"), d.get("item_id")
@@ -243,7 +212,7 @@ class ResponsesStreamDecoder:
                 id=req_str(item, "call_id", path),
                 name=req_str(item, "name", path),
                 arguments="",
-                extra=tag(_predicted(keep(item, CALL_KEYS))),
+                extra=tag(predicted(keep(item, CALL_KEYS))),
             )
             state.index = self._start(call, out)
             arguments = item.get("arguments")
@@ -259,69 +228,42 @@ class ResponsesStreamDecoder:
         if not state.done:
             self._finish(state, final, f"{kind}.item", out)
 
-    def _finish(self, state: _Item, final: dict[str, Any], path: str, out: list[StreamEvent]) -> None:
+    def _finish(self, state: Item, final: dict[str, Any], path: str, out: list[StreamEvent]) -> None:
         """Complete an item from its final form, then stop its blocks."""
         kind = final.get("type")
         if kind == "reasoning":
             self._finish_reasoning(state, final, path, out)
         elif kind == "function_call":
+            call = decode_call(final, path, -1)
             if state.index is None:  # seen only now: start it whole
-                call = decode_call(settle(final)[0], path, -1)
                 state.index = self._start(msgspec.structs.replace(call, arguments=""), out)
-            arguments = req_str(final, "arguments", path)
-            self._catch_up(state.pieces, arguments, state.index, ArgumentsDelta, f"{path}.arguments", out)
+            elif state.kind == "function_call":
+                state.finals[state.index] = call.extra
+            catch_up(state.pieces, call.arguments, state.index, ArgumentsDelta, f"{path}.arguments", out)
         elif kind == "message" and final.get("role") == "assistant":
             self._finish_message(state, final, path, out)
         elif state.index is None and not state.texts:
             state.index = self._start(Opaque(dialect=DIALECT, data=final), out)
-        self._note(state, final)
         self._stop_all(state, out)
 
-    def _note(self, state: _Item, final: dict[str, Any]) -> None:
-        """Record the fields of a finished item that its blocks could not hold (``late``)."""
-        kind = final.get("type")
-        if kind == "function_call" and state.index is not None and state.kind == "function_call":
-            _, late, _ = settle(final)
-            record(self._notes, state.index, late, {})
-        elif kind == "message" and state.texts and text_only(final):
-            _, late, annotations = settle(final)
-            entries = state.texts
-            blocks = {entries[k][0]: v for k, v in annotations.items() if k in entries}
-            record(self._notes, min(index for index, _ in entries.values()), late, blocks)
-
-    def _stop_all(self, state: _Item, out: list[StreamEvent]) -> None:
+    def _stop_all(self, state: Item, out: list[StreamEvent]) -> None:
+        """Stop an item's blocks; those whose final ``extra`` (citations, the status of an
+        item cut short) differs from the one they started with stop with it."""
         state.done = True
         if state.index is not None:
             final = state.final_origin
             origin = final if final is not None and final != state.origin else None
-            out.append(BlockStop(index=state.index, origin=origin))
+            out.append(BlockStop(index=state.index, origin=origin, extra=self._settled(state, state.index)))
         for index, _ in state.texts.values():
-            out.append(BlockStop(index=index))
+            out.append(BlockStop(index=index, extra=self._settled(state, index)))
 
-    def _catch_up(
-        self,
-        pieces: list[str],
-        final: str,
-        index: int,
-        make: type[TextDelta | ThinkingDelta | ArgumentsDelta],
-        path: str,
-        out: list[StreamEvent],
-    ) -> str:
-        """Check streamed ``pieces`` against the ``final`` text; emit and return what did not
-        stream. ``pieces`` is collapsed to ``[final]`` so later checks stay cheap."""
-        sent = pieces[0] if len(pieces) == 1 else "".join(pieces)
-        rest = ""
-        if sent != final:
-            if not final.startswith(sent):
-                raise DecodeError(path, "the final text disagrees with the streamed deltas")
-            rest = final[len(sent) :]
-            out.append(BlockDelta(index=index, delta=make(rest)))
-        pieces[:] = [final]
-        return rest
+    def _settled(self, state: Item, index: int) -> Extra | None:
+        final = state.finals.get(index)
+        return final if final is not None and final != self._extras.get(index) else None
 
     # ------------------------------------------------------------ reasoning
 
-    def _open(self, state: _Item, source: str, k: int, out: list[StreamEvent]) -> int | None:
+    def _open(self, state: Item, source: str, k: int, out: list[StreamEvent]) -> int | None:
         """Start the reasoning block if needed and open part ``k``; the block's index, or
         ``None`` when the event is of the other source than the one the block streams (a
         summary beside raw content): such events are ignored, as the text comes from one."""
@@ -354,7 +296,7 @@ class ResponsesStreamDecoder:
     def _reasoning_part(self, d: dict[str, Any], kind: str, out: list[StreamEvent]) -> None:
         """``*.added`` of a summary or reasoning-text part, and the text deltas."""
         state = self._find(d, kind, "reasoning")
-        source = _source(kind)
+        source = source_of(kind)
         k = d.get("content_index" if source == "content" else "summary_index", 0)
         index = self._open(state, source, k, out) if type(k) is int else None
         if index is None:
@@ -371,7 +313,7 @@ class ResponsesStreamDecoder:
     def _reasoning_part_done(self, d: dict[str, Any], kind: str, out: list[StreamEvent]) -> None:
         """``*.done`` of a summary or reasoning-text part: emit what its deltas missed."""
         state = self._find(d, kind, "reasoning")
-        source = _source(kind)
+        source = source_of(kind)
         k = d.get("content_index" if source == "content" else "summary_index", 0)
         text = d.get("text")
         if text is None and type(d.get("part")) is dict:
@@ -380,12 +322,12 @@ class ResponsesStreamDecoder:
             return
         index = self._open(state, source, k, out)
         if index is not None and k == state.parts - 1:
-            rest = self._catch_up(state.part, text, index, ThinkingDelta, kind, out)
+            rest = catch_up(state.part, text, index, ThinkingDelta, kind, out)
             if rest:
                 state.pieces.append(rest)
 
     def _finish_reasoning(
-        self, state: _Item, final: dict[str, Any], path: str, out: list[StreamEvent]
+        self, state: Item, final: dict[str, Any], path: str, out: list[StreamEvent]
     ) -> None:
         block = decode_reasoning(final, path, -1, self._provider, self._model)
         state.final_origin = block.origin
@@ -406,7 +348,7 @@ class ResponsesStreamDecoder:
                     out.append(BlockDelta(index=state.index, delta=ThinkingDelta(text)))
         source = "content" if block.origin is not None and block.origin.extra.get(SOURCE) else "summary"
         if state.source in (None, source):
-            self._catch_up(state.pieces, text, state.index, ThinkingDelta, path, out)
+            catch_up(state.pieces, text, state.index, ThinkingDelta, path, out)
         if signature is None and type(state.item.get("encrypted_content")) is str:
             signature = state.item["encrypted_content"]
         if signature is not None:
@@ -416,15 +358,13 @@ class ResponsesStreamDecoder:
 
     def _start_text(
         self,
-        state: _Item,
+        state: Item,
         k: int,
         part: dict[str, Any] | None,
         item_fields: dict[str, Any],
         out: list[StreamEvent],
     ) -> tuple[int, list[str]]:
         fields = part_fields(part, "output_text") if part is not None else {}
-        if fields.get("annotations"):  # citations are settled at the end (``late``)
-            fields["annotations"] = []
         if not state.texts and (item_fields or self._last_text):
             fields[ITEM] = item_fields
         entry: tuple[int, list[str]] = (self._start(Text(text="", extra=tag(fields)), out), [])
@@ -441,14 +381,14 @@ class ResponsesStreamDecoder:
                 self._open(state, "content", k, out)
             return
         if state.kind == "message" and part.get("type") in TEXT_TYPES and k not in state.texts:
-            self._start_text(state, k, part, _predicted(keep(state.item, MESSAGE_KEYS)), out)
+            self._start_text(state, k, part, predicted(keep(state.item, MESSAGE_KEYS)), out)
 
     def _text_delta(self, d: dict[str, Any], kind: str, out: list[StreamEvent]) -> None:
         state = self._find(d, kind, "message")
         k = d.get("content_index", 0)
         entry = state.texts.get(k)
         if entry is None:
-            entry = self._start_text(state, k, None, _predicted(keep(state.item, MESSAGE_KEYS)), out)
+            entry = self._start_text(state, k, None, predicted(keep(state.item, MESSAGE_KEYS)), out)
         delta = req_str(d, "delta", kind)
         if delta:
             entry[1].append(delta)
@@ -465,9 +405,9 @@ class ResponsesStreamDecoder:
         if text is None and type(d.get("part")) is dict and d["part"].get("type") in TEXT_TYPES:
             text = d["part"].get("text")
         if entry is not None and type(text) is str:
-            self._catch_up(entry[1], text, entry[0], TextDelta, kind, out)
+            catch_up(entry[1], text, entry[0], TextDelta, kind, out)
 
-    def _finish_message(self, state: _Item, final: dict[str, Any], path: str, out: list[StreamEvent]) -> None:
+    def _finish_message(self, state: Item, final: dict[str, Any], path: str, out: list[StreamEvent]) -> None:
         content = final.get("content")
         if type(content) is not list:
             content = []
@@ -477,14 +417,17 @@ class ResponsesStreamDecoder:
             if type(p) is dict and p.get("type") in TEXT_TYPES and type(p.get("text")) is str
         ]
         if content and len(texts) == len(content):
-            final, _, _ = settle(final)
-            content = final["content"]
             fields = keep(final, MESSAGE_KEYS)
             for k, part in enumerate(content):
                 entry = state.texts.get(k)
                 if entry is None:
                     entry = self._start_text(state, k, part, fields, out)
-                self._catch_up(entry[1], part["text"], entry[0], TextDelta, f"{path}.content[{k}]", out)
+                else:  # started earlier: its part's and item's final fields
+                    settled = part_fields(part, "output_text")
+                    if ITEM in self._extras[entry[0]].get(DIALECT, ()):
+                        settled[ITEM] = fields
+                    state.finals[entry[0]] = tag(settled)
+                catch_up(entry[1], part["text"], entry[0], TextDelta, f"{path}.content[{k}]", out)
         elif not state.texts:
             state.index = self._start(Opaque(dialect=DIALECT, data=final), out)
         else:  # text parts already streamed: keep them, add the other parts after them
@@ -505,9 +448,7 @@ class ResponsesStreamDecoder:
                 state.pieces.append(delta)
                 out.append(BlockDelta(index=state.index, delta=ArgumentsDelta(delta)))
         else:
-            self._catch_up(
-                state.pieces, req_str(d, "arguments", kind), state.index, ArgumentsDelta, kind, out
-            )
+            catch_up(state.pieces, req_str(d, "arguments", kind), state.index, ArgumentsDelta, kind, out)
 
 
 _HANDLERS = {

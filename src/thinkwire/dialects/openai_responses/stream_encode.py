@@ -11,7 +11,10 @@ Items are written with the same functions as the non-streamed encoder, so a stre
 whole response agree. Consecutive ``Text`` blocks share one message item as they would
 there; the item is finished when a block that does not continue it starts, or at the end.
 A reasoning block whose origin keeps several summary parts is sent when it stops (its parts
-are only known then); every other block streams as its deltas arrive.
+are only known then); every other block streams as its deltas arrive. A ``BlockStop`` with
+``extra`` settles the block's fields (citations, an item's final ``status``) for its final
+part and item; citations its start part lacked are announced with
+``response.output_text.annotation.added`` first.
 """
 
 from __future__ import annotations
@@ -112,7 +115,6 @@ class ResponsesStreamEncoder:
         self._next_output = 0
         self._blocks: dict[int, _Block] = {}
         self._message: _Message | None = None
-        self._located: dict[int, tuple[int, int]] = {}  # block -> output index, content index
 
     # ------------------------------------------------------------ entry points
 
@@ -134,7 +136,7 @@ class ResponsesStreamEncoder:
             elif isinstance(event, BlockDelta):
                 self._block_delta(event, out)
             elif isinstance(event, BlockStop):
-                self._block_stop(event.index, event.origin, out)
+                self._block_stop(event.index, event.origin, event.extra, out)
             elif isinstance(event, MessageDelta):
                 self._message_delta(event, out)
             elif isinstance(event, MessageStop):
@@ -201,7 +203,7 @@ class ResponsesStreamEncoder:
 
     def _finish(self, out: list[bytes]) -> None:
         for index in list(self._blocks):
-            self._block_stop(index, None, out)
+            self._block_stop(index, None, None, out)
         self._close_message(out)
         response = response_object(
             id=self._id,
@@ -212,7 +214,6 @@ class ResponsesStreamEncoder:
             stop=self._stop,
             stop_sequence=self._stop_sequence,
             log=self._log,
-            located={j: (self._outputs[o], k) for j, (o, k) in self._located.items() if o in self._outputs},
         )
         status = mine(self._extra).get("status") if DIALECT in self._extra else status_of(self._stop)[0]
         self._emit(out, TERMINAL.get(str(status), "response.completed"), {"response": response})
@@ -254,7 +255,6 @@ class ResponsesStreamEncoder:
             if "status" in fields:
                 item["status"] = "in_progress"
             self._blocks[index] = state
-            self._located[index] = (state.output_index, -1)
             self._emit(out, "response.output_item.added", {"output_index": state.output_index, "item": item})
         elif type(block) is RedactedThinking:
             redacted = encode_redacted(block, self._log, -1, index)
@@ -302,7 +302,6 @@ class ResponsesStreamEncoder:
         message.parts.append(part)
         message.open += 1
         self._blocks[index] = state
-        self._located[index] = (message.output_index, state.content_index)
         self._emit(
             out,
             "response.content_part.added",
@@ -365,10 +364,37 @@ class ResponsesStreamEncoder:
         elif isinstance(delta, ArgumentsDelta) and type(state.block) is ToolCall:
             self._emit(out, "response.function_call_arguments.delta", {**ids, "delta": text})
 
-    def _block_stop(self, index: int, origin: Origin | None, out: list[bytes]) -> None:
+    def _settle(self, state: _Block, index: int, extra: Extra) -> None:
+        """Take a block's final ``extra`` (``BlockStop.extra``); other dialects' fields it adds
+        or changes are reported as lost (a reasoning item reports its own when it stops)."""
+        block = state.block
+        if isinstance(block, Opaque):
+            return
+        state.block = msgspec.structs.replace(block, extra=extra)
+        if type(block) is Thinking:
+            return
+        changed = {
+            d: {k: v for k, v in fields.items() if block.extra.get(d, EMPTY).get(k) != v}
+            for d, fields in extra.items()
+            if d != DIALECT
+        }
+        own: dict[str, Any] = self._log.foreign_extra(
+            f"blocks[{index}]", {**changed, DIALECT: mine(extra)}, DIALECT
+        )
+        if state.message is not None:
+            state.fields = own
+            state.defaults = DIALECT not in extra
+            if state.content_index == 0 and ITEM in own:
+                state.message.head = dict(own[ITEM])
+        elif isinstance(state.block, RedactedThinking):
+            state.fields = encode_redacted(state.block, LossLog(), -1, index) or state.fields
+
+    def _block_stop(self, index: int, origin: Origin | None, extra: Extra | None, out: list[bytes]) -> None:
         state = self._blocks.pop(index, None)
         if state is None:
             return
+        if extra is not None:
+            self._settle(state, index, extra)
         block = state.block
         if origin is not None and isinstance(block, Thinking):
             block = msgspec.structs.replace(block, origin=origin)
@@ -377,6 +403,7 @@ class ResponsesStreamEncoder:
         if state.message is not None:
             message = state.message
             fields = {**ids, "content_index": state.content_index}
+            self._annotations(state, message, fields, out)
             self._emit(out, "response.output_text.done", {**fields, "text": text, "logprobs": []})
             part = output_text(text, state.fields, state.defaults)
             message.parts[state.content_index] = part
@@ -399,6 +426,20 @@ class ResponsesStreamEncoder:
             item = state.fields
         self._outputs[state.output_index] = item
         self._emit(out, "response.output_item.done", {"output_index": state.output_index, "item": item})
+
+    def _annotations(
+        self, state: _Block, message: _Message, fields: dict[str, Any], out: list[bytes]
+    ) -> None:
+        """``output_text.annotation.added`` for the final citations its start part lacked."""
+        final = state.fields.get("annotations")
+        if type(final) is not list or not final:
+            return
+        started = message.parts[state.content_index].get("annotations")
+        known = started if type(started) is list else []
+        for k, annotation in enumerate(final):
+            if k >= len(known) or known[k] != annotation:
+                added = {**fields, "annotation_index": k, "annotation": annotation}
+                self._emit(out, "response.output_text.annotation.added", added)
 
     def _reasoning_parts(
         self, state: _Block, item: dict[str, Any], text: str, ids: dict[str, Any], out: list[bytes]
