@@ -10,7 +10,8 @@
 ``reasoning_details`` items map as ``reasoning.text`` -> ``Thinking(text, signature)``,
 ``reasoning.summary`` -> ``Thinking(text=summary)`` with ``type`` kept in the origin, and
 ``reasoning.encrypted`` -> ``RedactedThinking(data)``; any other ``reasoning.*`` type stays
-``Opaque``. Every other field of an item (``id``, ``format``, ``index``, unknown keys) is kept
+``Opaque`` (a type outside ``reasoning.*`` is a ``DecodeError``: it could not be written back
+into the array). Every other field of an item (``id``, ``format``, ``index``, unknown keys) is kept
 in ``Origin.extra`` so the array is written back unchanged.
 
 Odd values in ``Origin.extra`` (all of them re-emission data, never shown to anyone):
@@ -34,6 +35,7 @@ from typing import Any, Final, Literal, Protocol
 
 from thinkwire.dialects._reasoning import signature_format
 from thinkwire.dialects._wire import obj, req
+from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Carrier, Extra, Opaque, Origin, RedactedThinking, Text, Thinking
 from thinkwire.ir.losses import LossLog
 
@@ -193,6 +195,9 @@ def decode_details(items: list[Any], path: str, origins: OriginMaker) -> list[Bl
         payload = _PAYLOAD.get(kind) if type(kind) is str else None
         if payload is None:
             req(item, "type", str, f"{path}[{i}]")
+            if not is_details_item(item) or ("id" in item and kind in item):
+                # written back by its type: only a ``reasoning.*`` item returns to this array
+                raise DecodeError(f"{path}[{i}].type", f"expected a 'reasoning.*' item type, got {kind!r}")
             blocks.append(Opaque(dialect=DIALECT, data=item))
             continue
         extra = details_origin_extra(item, payload)

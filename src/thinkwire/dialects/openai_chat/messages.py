@@ -10,8 +10,10 @@ An assistant message decodes into ``[reasoning] [content] [tool calls]`` -- the 
 wire's slots -- except that ``<think>`` tags keep their place inside ``content``. Content parts
 ``text`` -> ``Text``, ``image_url`` -> ``Image`` (``data:`` URLs split into media type and
 base64 data, ``detail`` kept in ``extra``); other parts (``input_audio``, ``file``,
-``refusal``, ...) stay ``Opaque`` in place. Tool calls of a type other than ``function``
-(``custom``) stay ``Opaque`` among the tool calls.
+``refusal``, ...) stay ``Opaque`` in place -- in an assistant message, not a part that reads
+as a tool call or a ``reasoning.*`` item (``DecodeError``: it would be written back in that
+slot). Tool calls of a type other than ``function`` (``custom``) stay ``Opaque`` among the
+tool calls.
 
 ``assistant`` writes assistant messages back; ``parts`` maps content parts and tool calls.
 """
@@ -31,6 +33,7 @@ from thinkwire.dialects.openai_chat.carriers import (
     FORM,
     OPEN_TAG,
     decode_details,
+    is_details_item,
     own_extra,
     reasoning_text,
     rest_of,
@@ -43,6 +46,7 @@ from thinkwire.dialects.openai_chat.parts import (
     decode_tool_call,
     encode_part,
     extra_of,
+    is_tool_call_item,
 )
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import (
@@ -274,6 +278,11 @@ def decode_assistant(
         rest[FORM] = {"content": "absent"}
     elif type(content) is list:
         parts = _parts(content, f"{path}.content")
+        for i, part in enumerate(parts):
+            if type(part) is Opaque and (is_tool_call_item(part.data) or is_details_item(part.data)):
+                # written back by its type: it would leave ``content`` for another slot
+                kind = part.data["type"]
+                raise DecodeError(f"{path}.content[{i}].type", f"{kind!r} is not a content part type")
         if len(parts) <= 1 and all(type(p) is Text and not p.extra for p in parts):
             rest[FORM] = {"content": "parts"}
         blocks += parts

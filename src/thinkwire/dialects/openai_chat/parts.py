@@ -5,16 +5,18 @@ Parts: ``text`` -> ``Text`` (unknown part fields such as OpenRouter's ``cache_co
 ``detail`` and other ``image_url`` fields in ``extra``); any other part (``input_audio``,
 ``file``, ``refusal``, ...) stays ``Opaque`` in place. Tool calls: ``function`` ->
 ``ToolCall`` with ``arguments`` as the exact JSON text; other types (``custom``) stay
-``Opaque`` among the tool calls. Paths are built only for errors: these run once per part of
-long conversations.
+``Opaque`` among the tool calls (they need an ``id`` and a field named by their type, as
+``custom``, which is how they are told apart from content parts on the way back). Paths are
+built only for errors: these run once per part of long conversations.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from thinkwire.dialects._wire import obj, req
+from thinkwire.dialects._wire import join, obj, req
 from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra, rest_of
+from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Extra, Image, Opaque, Text, ToolCall
 from thinkwire.ir.losses import LossLog
 
@@ -75,7 +77,11 @@ def decode_tool_call(value: Any, path: str, index: int) -> ToolCall | Opaque:
         obj(value, f"{path}.tool_calls[{index}]")
     kind = value.get("type", ABSENT)
     if kind != "function" and kind is not ABSENT and kind is not None:
-        req(value, "type", str, f"{path}.tool_calls[{index}]")
+        where = f"{path}.tool_calls[{index}]"
+        req(value, "type", str, where)
+        req(value, "id", str, where)
+        if kind not in value:  # {"type": "custom", "custom": {...}}: the payload is named by the type
+            raise DecodeError(join(where, "type"), f"a tool call of type {kind!r} needs a {kind!r} field")
         return Opaque(dialect=DIALECT, data=value)
     function = value.get("function")
     call_id = value.get("id")

@@ -10,7 +10,8 @@ do not regenerate) and whose further items are the other choices verbatim.
 ``finish_reason``: ``stop`` -> ``end_turn``, ``tool_calls`` -> ``tool_use``, ``length`` ->
 ``max_tokens``, ``content_filter`` -> ``refusal``; any other value (``function_call``,
 DeepSeek's ``insufficient_system_resource``, ``null``) leaves ``stop_reason`` unset and stays
-raw in ``extra``.
+raw in ``extra``; an absent ``finish_reason`` stays absent (``extra[FORM]``). The message's
+``role`` must be ``"assistant"``.
 
 Usage: ``prompt_tokens`` -> ``input_tokens``, ``completion_tokens`` -> ``output_tokens``,
 ``completion_tokens_details.reasoning_tokens`` -> ``reasoning_tokens``,
@@ -27,6 +28,7 @@ from thinkwire.dialects._wire import obj, opt, put, req
 from thinkwire.dialects.openai_chat.assistant import encode_assistant
 from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra, rest_of
 from thinkwire.dialects.openai_chat.messages import Origins, decode_assistant
+from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Carrier
 from thinkwire.ir.conversation import Response, StopReason, Usage
 from thinkwire.ir.losses import Encoded, LossLog
@@ -80,12 +82,21 @@ def decode_response(data: Any, *, provider: str | None = None) -> Response:
     if choices:
         first = obj(choices[0], "choices[0]")
         choice_rest = rest_of(first, _CHOICE_KEYS)
+        form: dict[str, str] = {}
         index = first.get("index", ABSENT)
         if index is ABSENT:
-            choice_rest[FORM] = {"index": "absent"}
+            form["index"] = "absent"
         elif not (type(index) is int and index == 0):
             choice_rest["index"] = index
+        if "finish_reason" not in first:
+            form["finish_reason"] = "absent"
+        if form:
+            choice_rest[FORM] = form
         message = req(first, "message", dict, "choices[0]")
+        role = message.get("role")
+        if role != "assistant":
+            req(message, "role", str, "choices[0].message")  # raises when missing or not a string
+            raise DecodeError("choices[0].message.role", f"expected 'assistant', got {role!r}")
         blocks, _, message_rest = decode_assistant(message, "choices[0].message", Origins(provider, model))
         if message.get("content") == "":
             message_rest["content"] = ""
@@ -190,7 +201,7 @@ def _choice(
     )
     if response.stop_reason is not None:
         choice["finish_reason"] = finish_reason(response.stop_reason, log)
-    elif "finish_reason" not in choice:
+    elif "finish_reason" not in choice and form.get("finish_reason") != "absent":
         choice["finish_reason"] = None
     return choice
 

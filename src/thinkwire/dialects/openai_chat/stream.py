@@ -332,6 +332,8 @@ class ChatStreamDecoder:
     ) -> int | None:
         """Open the block a new piece starts; ``None`` when the piece is whole already."""
         if kind not in _PAYLOADS and kind != "reasoning.encrypted":
+            if not kind.startswith("reasoning.") or ("id" in piece and kind in piece):  # as decode_details
+                raise DecodeError(join(path, "type"), f"expected a 'reasoning.*' item type, got {kind!r}")
             self._open(key, Opaque(dialect=DIALECT, data=piece))
             return None
         payload = _PAYLOADS.get(kind, "data")
