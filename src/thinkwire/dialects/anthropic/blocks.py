@@ -11,11 +11,13 @@ Odd values worth knowing:
 
 * ``Thinking(text="", signature="...")`` is a ``display: "omitted"`` block; it is kept and
   written back like any other. ``Thinking(signature=None)`` is unsigned thinking (as some
-  Anthropic-compatible servers send); a ``"signature": null`` reads the same way.
-* ``ToolResult(content=())`` means the wire block had no ``content`` field (an empty
-  ``content: []`` decodes the same way and is written back without the field).
-* An explicit ``"is_error": false`` is not the IR default's absence, so it stays in
-  ``extra`` to be written back exactly.
+  Anthropic-compatible servers send); a ``"signature": null`` reads the same way, and the
+  null stays in ``extra`` so that it is written back.
+* ``ToolResult(content=())`` means the wire block had no content: an empty ``content: []``
+  or a ``content: null`` decodes the same way, with the wire value kept in ``extra`` (and
+  written back from there); an absent field is simply left out again.
+* An explicit ``"is_error": false`` (or ``null``) is not the IR default's absence, so it
+  stays in ``extra`` to be written back exactly.
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ def extra(d: dict[str, Any], known: frozenset[str]) -> Extra:
     if d.keys() <= known:
         return {}
     return {DIALECT: {k: v for k, v in d.items() if k not in known}}
+
+
+def with_nulls(d: dict[str, Any], known: frozenset[str], keys: tuple[str, ...]) -> frozenset[str]:
+    """``known`` less those of ``keys`` that ``d`` holds as an explicit ``null``: an optional
+    field sent as ``null`` reads like an absent one, so ``extra`` keeps the null to write back."""
+    nulls = [key for key in keys if key in d and d[key] is None]
+    return known.difference(nulls) if nulls else known
+
+
+def write_back(out: dict[str, Any], own: dict[str, Any]) -> None:
+    """Add this dialect's ``extra`` fields to ``out``. A kept ``null`` (see ``with_nulls``)
+    never overwrites a value the IR supplies for the same field."""
+    for key, value in own.items():
+        if value is None:
+            out.setdefault(key, None)
+        else:
+            out[key] = value
 
 
 def dump_input(value: Any, path: str) -> str:
@@ -151,7 +170,7 @@ def decode_block(value: Any, path: str, origin: Origin, calls: set[str] | None) 
             text=req(d, "thinking", str, path),
             signature=opt(d, "signature", str, path),
             origin=origin,
-            extra=extra(d, THINKING_KEYS),
+            extra=extra(d, with_nulls(d, THINKING_KEYS, ("signature",))),
         )
     if kind == "redacted_thinking":
         return RedactedThinking(data=req(d, "data", str, path), origin=origin, extra=extra(d, REDACTED_KEYS))
@@ -175,8 +194,11 @@ def _tool_result(d: dict[str, Any], path: str, origin: Origin, calls: set[str] |
         raise DecodeError(path, f"no tool call with id {call_id!r} precedes this result")
     raw = d.get("content")
     content: str | tuple[ToolResultPart, ...]
-    if raw is None:
+    known = TOOL_RESULT_KEYS
+    if raw is None or raw == []:
         content = ()
+        if "content" in d:  # ``null`` or ``[]``: kept in ``extra`` to be written back as it came
+            known = known - {"content"}
     elif isinstance(raw, str):
         content = raw
     elif isinstance(raw, list):
@@ -185,7 +207,8 @@ def _tool_result(d: dict[str, Any], path: str, origin: Origin, calls: set[str] |
     else:
         raise DecodeError(join(path, "content"), f"expected a string or an array, got {describe(raw)}")
     is_error = opt(d, "is_error", bool, path)
-    known = TOOL_RESULT_KEYS if is_error is not False else TOOL_RESULT_KEYS - {"is_error"}
+    if is_error is not True:  # ``false`` or ``null`` (when present) stays in ``extra``
+        known = known - {"is_error"}
     return ToolResult(call_id=call_id, content=content, is_error=bool(is_error), extra=extra(d, known))
 
 
@@ -293,7 +316,7 @@ def encode_block(
     if isinstance(block, Text):
         d: dict[str, Any] = {"type": "text", "text": block.text}
         if block.extra:
-            d.update(log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
+            write_back(d, log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
         return d
     if isinstance(block, Thinking):
         d = {"type": "thinking", "thinking": block.text}
@@ -308,7 +331,7 @@ def encode_block(
                 )
         _origin_loss(block.origin, path, index, log)
         if block.extra:
-            d.update(log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
+            write_back(d, log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
         return d
     if isinstance(block, RedactedThinking):
         if not carries_signature(block, DIALECT):
@@ -321,7 +344,7 @@ def encode_block(
         _origin_loss(block.origin, path, index, log)
         d = {"type": "redacted_thinking", "data": block.data}
         if block.extra:
-            d.update(log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
+            write_back(d, log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
         return d
     if isinstance(block, ToolCall):
         d = {
@@ -331,7 +354,7 @@ def encode_block(
             "input": tool_input(block, path, index, log),
         }
         if block.extra:
-            d.update(log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
+            write_back(d, log.foreign_extra(f"{path}[{index}]", block.extra, DIALECT))
         return d
     if isinstance(block, Opaque):
         if block.dialect == DIALECT:
@@ -393,7 +416,7 @@ def _encode_tool_result(block: ToolResult, path: str, log: LossLog) -> dict[str,
     if block.is_error:
         d["is_error"] = True
     if block.extra:
-        d.update(log.foreign_extra(path, block.extra, DIALECT))
+        write_back(d, log.foreign_extra(path, block.extra, DIALECT))
     return d
 
 
@@ -413,5 +436,5 @@ def _encode_image(block: Image, path: str, log: LossLog) -> dict[str, Any] | Non
         return None
     d: dict[str, Any] = {"type": "image", "source": source}
     if block.extra:
-        d.update(log.foreign_extra(path, block.extra, DIALECT))
+        write_back(d, log.foreign_extra(path, block.extra, DIALECT))
     return d

@@ -16,6 +16,10 @@ Mapping:
   fields stay in ``Request.extra["anthropic"]["output_config"]``.
 * Everything else (``metadata``, ``service_tier``, ``container``, ``mcp_servers``, ...) goes
   to ``Request.extra["anthropic"]``.
+* An optional field sent as an explicit ``null`` (``"model": null``, ``"system": null``,
+  ``tools[0].description: null``, ``thinking.budget_tokens: null``, ...) reads like an
+  absent one; the null is kept in the ``extra`` of the record it belongs to and written back
+  from there (never over a value the IR supplies).
 
 Encoding IR from other dialects: ``system`` / ``developer`` messages are hoisted into the
 top-level ``system`` (an ``order`` loss when one stood after the conversation began), and
@@ -34,6 +38,8 @@ from thinkwire.dialects.anthropic.blocks import (
     encode_block,
     encode_blocks,
     extra,
+    with_nulls,
+    write_back,
 )
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Opaque, Origin, Text, ToolResult
@@ -57,6 +63,7 @@ _KNOWN: Final = frozenset(
         "output_config",
     }
 )
+_NULLABLE: Final = tuple(sorted(_KNOWN - {"messages"}))
 _MESSAGE_KEYS: Final = frozenset({"role", "content"})
 _TOOL_KEYS: Final = frozenset({"name", "description", "input_schema"})
 _TOOL_CHOICE_KEYS: Final = frozenset({"type", "name", "disable_parallel_tool_use"})
@@ -85,7 +92,7 @@ def decode_request(data: Any, *, provider: str | None = None) -> Request:
     calls: set[str] = set()
     messages = _messages(items(d, "messages", "", required=True), origin, calls)
     system, system_plain = _system(d.get("system"))
-    rest = extra(d, _KNOWN)
+    rest = extra(d, with_nulls(d, _KNOWN, _NULLABLE))
     thinking, output_rest = _thinking(d)
     if output_rest is not None:
         rest = {DIALECT: {**rest.get(DIALECT, {}), "output_config": output_rest}}
@@ -187,7 +194,7 @@ def _tools(d: dict[str, Any]) -> tuple[Tool | Opaque, ...] | None:
                 name=req(t, "name", str, path),
                 description=opt(t, "description", str, path),
                 parameters=opt(t, "input_schema", dict, path),
-                extra=extra(t, _TOOL_KEYS),
+                extra=extra(t, with_nulls(t, _TOOL_KEYS, ("description", "input_schema"))),
             )
         )
     return tuple(out)
@@ -208,7 +215,7 @@ def _tool_choice(value: Any) -> ToolChoice | None:
         mode=mode,
         name=name,
         parallel=None if disable is None else not disable,
-        extra=extra(c, _TOOL_CHOICE_KEYS),
+        extra=extra(c, with_nulls(c, _TOOL_CHOICE_KEYS, ("name", "disable_parallel_tool_use"))),
     )
 
 
@@ -222,13 +229,15 @@ def _thinking(d: dict[str, Any]) -> tuple[ThinkingConfig | None, dict[str, Any] 
     if output is not None:
         o = obj(output, "output_config")
         effort = opt(o, "effort", str, "output_config")
-        if "effort" not in o or len(o) > 1:
-            output_rest = {k: v for k, v in o.items() if k != "effort"}
+        if effort is None or len(o) > 1:  # ``"effort": null`` is kept with the rest
+            output_rest = {k: v for k, v in o.items() if k != "effort" or v is None}
     if thinking is None:
         return (ThinkingConfig(effort=effort) if effort is not None else None), output_rest
     t = obj(thinking, "thinking")
     kind = req(t, "type", str, "thinking")
-    known = _THINKING_KEYS if kind in _THINKING_MODES else _THINKING_KEYS - {"type"}
+    known = with_nulls(t, _THINKING_KEYS, ("budget_tokens", "display"))
+    if kind not in _THINKING_MODES:
+        known = known - {"type"}
     config = ThinkingConfig(
         mode=kind if kind in _THINKING_MODES else None,  # type: ignore[arg-type]
         budget_tokens=opt(t, "budget_tokens", int, "thinking"),
@@ -269,14 +278,15 @@ def encode_request(request: Request) -> Encoded[dict[str, Any]]:
         thinking, effort = _encode_thinking(request.thinking, log)
         put(out, "thinking", thinking)
         if effort is not None:
-            output_config = {"effort": effort, **(output_config or {})}
+            kept = output_config or {}  # a kept ``"effort": null`` yields to the IR's effort
+            output_config = {"effort": effort, **{k: v for k, v in kept.items() if k != "effort"}}
     put(out, "temperature", sampling.temperature)
     put(out, "top_p", sampling.top_p)
     put(out, "top_k", sampling.top_k)
     if sampling.stop is not None:
         out["stop_sequences"] = list(sampling.stop)
     put(out, "stream", request.stream)
-    out.update(own)
+    write_back(out, own)
     put(out, "output_config", output_config)
     return Encoded(out, tuple(log.items))
 
@@ -310,7 +320,7 @@ def _encode_messages(
                 content = encode_blocks(blocks, i, log, assistant=role == "assistant")
             item: dict[str, Any] = {"role": role, "content": content}
             if message.extra:
-                item.update(log.foreign_extra(f"messages[{i}]", message.extra, DIALECT))
+                write_back(item, log.foreign_extra(f"messages[{i}]", message.extra, DIALECT))
             out.append(item)
             continue
         path = f"messages[{i}]"
@@ -406,7 +416,7 @@ def _encode_tools(tools: tuple[Tool | Opaque, ...], log: LossLog) -> list[dict[s
         put(d, "description", tool.description)
         put(d, "input_schema", tool.parameters)
         if tool.extra:
-            d.update(log.foreign_extra(path, tool.extra, DIALECT))
+            write_back(d, log.foreign_extra(path, tool.extra, DIALECT))
         out.append(d)
     return out
 
@@ -417,7 +427,7 @@ def _encode_tool_choice(choice: ToolChoice, log: LossLog) -> dict[str, Any]:
     if choice.parallel is not None:
         d["disable_parallel_tool_use"] = not choice.parallel
     if choice.extra:
-        d.update(log.foreign_extra("tool_choice", choice.extra, DIALECT))
+        write_back(d, log.foreign_extra("tool_choice", choice.extra, DIALECT))
     return d
 
 
@@ -436,5 +446,5 @@ def _encode_thinking(config: ThinkingConfig, log: LossLog) -> tuple[dict[str, An
         d["type"] = config.mode or ("enabled" if config.budget_tokens is not None else "adaptive")
     put(d, "budget_tokens", config.budget_tokens)
     put(d, "display", config.display)
-    d.update(own)
+    write_back(d, own)
     return d, config.effort

@@ -9,6 +9,13 @@ the IR does not know (a newer one such as ``model_context_window_exceeded``) lea
 ``cache_read_tokens``) are typed; every other key (``cache_creation_input_tokens``,
 ``cache_creation``, ``server_tool_use``, ``service_tier``, a ``null`` count, ...) stays in
 ``Usage.extra["anthropic"]`` as it arrived.
+
+``type`` must be ``"message"`` and ``role`` ``"assistant"`` (anything else is a
+``DecodeError``): the encoder writes both. An explicit ``"id": null`` or ``"model": null`` is
+kept in ``Response.extra["anthropic"]`` and written back. ``stop_reason`` and
+``stop_sequence`` are always sent by the API; should one be missing, the private note
+``Response.extra["anthropic"]["$absent"]`` (a list of their names) keeps the encoder from
+adding it as ``null``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from thinkwire.dialects._wire import obj, opt, req
-from thinkwire.dialects.anthropic.blocks import DIALECT, decode_blocks, encode_blocks
+from thinkwire.dialects.anthropic.blocks import DIALECT, decode_blocks, encode_blocks, write_back
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Origin
 from thinkwire.ir.conversation import Response, StopReason, Usage
@@ -33,6 +40,8 @@ STOP_REASONS: Final[dict[str, StopReason]] = {
     "pause_turn": "pause_turn",
     "refusal": "refusal",
 }
+ABSENT: Final = "$absent"  # response extra note: the always-sent fields the wire left out
+_ALWAYS_SENT: Final = ("stop_reason", "stop_sequence")
 _USAGE_TYPED: Final = ("input_tokens", "output_tokens", "cache_read_input_tokens")
 _USAGE_ORDER: Final = (
     "input_tokens",
@@ -46,12 +55,24 @@ _USAGE_ORDER: Final = (
 def decode_response(data: Any, *, provider: str | None = None) -> Response:
     """Decode a Messages response (``type: "message"``)."""
     d = obj(data, "")
-    if d.get("type") == "error":
+    kind = d.get("type")
+    if kind == "error":
         raise DecodeError("", f"an error response, not a message: {d.get('error')}")
+    if req(d, "type", str, "") != "message":
+        raise DecodeError("type", f"expected 'message', got {kind!r}")
+    role = req(d, "role", str, "")
+    if role != "assistant":
+        raise DecodeError("role", f"expected 'assistant', got {role!r}")
     model = opt(d, "model", str, "")
     origin = Origin(dialect=DIALECT, provider=provider, model=model)
     blocks = decode_blocks(req(d, "content", list, ""), "content", origin, None)
     rest = {k: v for k, v in d.items() if k not in RESPONSE_KEYS}
+    if d.get("id", 0) is None:
+        rest["id"] = None
+    if d.get("model", 0) is None:
+        rest["model"] = None
+    if "stop_reason" not in d or "stop_sequence" not in d:
+        rest[ABSENT] = [key for key in _ALWAYS_SENT if key not in d]
     stop_reason = stop_reason_of(opt(d, "stop_reason", str, ""), rest)
     usage = d.get("usage")
     return Response(
@@ -103,8 +124,13 @@ def encode_response(response: Response) -> Encoded[dict[str, Any]]:
     raw = own.pop("stop_reason", None)
     out["stop_reason"] = encode_stop_reason(response.stop_reason, raw, log, "stop_reason")
     out["stop_sequence"] = response.stop_sequence
+    absent = own.pop(ABSENT, None)
+    if isinstance(absent, list):
+        for key in _ALWAYS_SENT:
+            if key in absent and out[key] is None:  # left out on the wire, and still unknown
+                del out[key]
     out["usage"] = encode_usage(response.usage, "usage", log)
-    out.update(own)
+    write_back(out, own)
     return Encoded(out, tuple(log.items))
 
 
@@ -134,7 +160,7 @@ def encode_usage(usage: Usage | None, path: str, log: LossLog) -> dict[str, Any]
     if usage.reasoning_tokens is not None:
         log.add(f"{path}.reasoning_tokens", "field", "anthropic usage has no reasoning token count")
     if usage.extra:
-        u.update(log.foreign_extra(path, usage.extra, DIALECT))
+        write_back(u, log.foreign_extra(path, usage.extra, DIALECT))
     for key in ("input_tokens", "output_tokens"):
         if key not in u:
             log.add(f"{path}.{key}", "value", f"{key} unknown; anthropic requires it, sent 0")

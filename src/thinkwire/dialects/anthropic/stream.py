@@ -184,6 +184,9 @@ class AnthropicStreamDecoder:
         self._origin = Origin(dialect=DIALECT, provider=self._provider, model=model)
         usage = message.get("usage")
         rest = {k: v for k, v in message.items() if k not in RESPONSE_KEYS}
+        for key in ("id", "model"):  # an explicit null is kept, as ``decode_response`` does
+            if message.get(key, 0) is None:
+                rest[key] = None
         return [
             MessageStart(
                 id=opt(message, "id", str, where),

@@ -15,8 +15,8 @@ from typing import Any, Final
 import orjson
 
 from thinkwire.dialects._reasoning import carries_signature, signature_format
-from thinkwire.dialects.anthropic.blocks import DIALECT
-from thinkwire.dialects.anthropic.response import encode_stop_reason, encode_usage
+from thinkwire.dialects.anthropic.blocks import DIALECT, write_back
+from thinkwire.dialects.anthropic.response import ABSENT, encode_stop_reason, encode_usage
 from thinkwire.errors import EncodeError
 from thinkwire.ir.blocks import Opaque, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import StopReason, Usage
@@ -116,7 +116,8 @@ class AnthropicStreamEncoder:
         message.update(content=[], stop_reason=None, stop_sequence=None)
         message["usage"] = encode_usage(event.usage, "usage", LossLog())  # zeros are provisional
         if event.extra:
-            message.update(self._log.foreign_extra("", event.extra, DIALECT))
+            own = self._log.foreign_extra("", event.extra, DIALECT)
+            write_back(message, {k: v for k, v in own.items() if k != ABSENT})  # a stream sends both
         return _event({"type": "message_start", "message": message})
 
     def _block_start(self, event: BlockStart) -> list[bytes]:
