@@ -14,7 +14,7 @@ import pytest
 
 from thinkwire.dialects.base import Codec, get_codec
 from thinkwire.dialects.sse import parse
-from thinkwire.ir import DIALECTS, Request, Response, StreamEvent, fold, to_builtins, to_json
+from thinkwire.ir import DIALECTS, BlockStop, Request, Response, StreamEvent, fold, to_builtins, to_json
 from thinkwire.ir.blocks import CARRIERS
 from thinkwire.laws import cross_dialect_problems, with_canonical_arguments
 
@@ -166,3 +166,16 @@ def test_stream_reencoded_in_any_dialect_folds_to_the_same_response(
     if target == dialect:
         assert encoder.losses == []
         assert _comparable(after, dialect) == _comparable(before, dialect)
+
+
+@pytest.mark.parametrize("target", ["anthropic", "openai-chat"])
+def test_citations_settled_at_a_streamed_blocks_end_are_reported_by_other_dialects(target: str) -> None:
+    source = get_codec("openai-responses")
+    case = GOLDEN / "openai-responses" / "web_search_citations"
+    events = _stream_events(source, (case / "stream.sse").read_bytes())
+    assert any(isinstance(e, BlockStop) and e.extra for e in events)  # the case settles citations late
+    encoder = get_codec(target).stream_encoder()
+    for event in events:
+        encoder.feed(event)
+    encoder.close()
+    assert any(loss.path.endswith(".annotations") and loss.kind == "field" for loss in encoder.losses)

@@ -25,3 +25,17 @@ def test_empty_values_and_private_notes_are_not_losses() -> None:
     }
     assert log.foreign_extra("", extra, "anthropic") == {}
     assert [loss.path for loss in log.items] == ["index"]  # 0 is a value, not nothing
+
+
+def test_late_extra_reports_only_what_the_stop_settles_differently() -> None:
+    log = LossLog()
+    start: Extra = {"openai-responses": {"annotations": [], "logprobs": [1]}}
+    stop: Extra = {
+        "openai-responses": {"annotations": [{"type": "url_citation"}], "logprobs": [1]},
+        "anthropic": {"citations": [{"type": "char_location"}]},
+    }
+    log.late_extra("blocks[2]", start, stop, "anthropic")
+    assert [(loss.path, loss.kind) for loss in log.items] == [
+        ("blocks[2].annotations", "field"),
+        ("blocks[2].citations", "value"),
+    ]

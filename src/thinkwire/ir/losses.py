@@ -6,7 +6,7 @@ one line per loss, and ``--strict`` turns any loss into a failure.
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -79,3 +79,20 @@ class LossLog:
                         where = f"{path}.{key}" if path else key
                         self.add(where, "field", f"{other} field has no place in {dialect}")
         return extra.get(dialect, {})
+
+    def late_extra(
+        self, path: str, start: dict[str, dict[str, Any]], stop: dict[str, dict[str, Any]], dialect: str
+    ) -> None:
+        """Report the fields a ``BlockStop.extra`` settles that a stream of ``dialect``, which
+        has already written the block's start, cannot add: another dialect's as ``field``
+        losses, its own as ``value`` losses. Fields equal to the start's, or empty, are not."""
+        for other, fields in stop.items():
+            before = start.get(other, {})
+            for key, value in fields.items():
+                if key.startswith("$") or _empty(value) or before.get(key) == value:
+                    continue
+                where = f"{path}.{key}" if path else key
+                if other != dialect:
+                    self.add(where, "field", f"{other} field has no place in {dialect}")
+                else:
+                    self.add(where, "value", f"known only at the block's end; a {dialect} stream had sent it")

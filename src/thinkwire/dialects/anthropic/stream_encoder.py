@@ -18,7 +18,7 @@ from thinkwire.dialects._reasoning import carries_signature, signature_format
 from thinkwire.dialects.anthropic.blocks import DIALECT, write_back
 from thinkwire.dialects.anthropic.response import ABSENT, encode_stop_reason, encode_usage
 from thinkwire.errors import EncodeError
-from thinkwire.ir.blocks import Opaque, RedactedThinking, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Extra, Opaque, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import StopReason, Usage
 from thinkwire.ir.losses import Loss, LossKind, LossLog
 from thinkwire.ir.stream import (
@@ -67,6 +67,7 @@ class AnthropicStreamEncoder:
     def __init__(self) -> None:
         self._log = LossLog()
         self.losses: list[Loss] = self._log.items
+        self._start_extra: dict[int, Extra] = {}  # blocks' extra at their start (see BlockStop.extra)
         self._blocks: dict[int, _Out | None] = {}
         self._next = 0
         self._started = False
@@ -123,6 +124,8 @@ class AnthropicStreamEncoder:
     def _block_start(self, event: BlockStart) -> list[bytes]:
         index, block = event.index, event.block
         path = f"blocks[{index}]"
+        if not isinstance(block, Opaque) and block.extra:
+            self._start_extra[index] = block.extra
         start: dict[str, Any]
         after: list[dict[str, Any]] = []
         if isinstance(block, Text):
@@ -197,6 +200,9 @@ class AnthropicStreamEncoder:
         opened = self._open(event.index)
         if opened is None:
             return []
+        if event.extra is not None:
+            start = self._start_extra.pop(event.index, {})
+            self._log.late_extra(f"blocks[{event.index}]", start, event.extra, DIALECT)
         out = []
         joined = "".join(opened.signature)
         if joined:

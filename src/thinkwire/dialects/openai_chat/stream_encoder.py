@@ -34,7 +34,7 @@ from thinkwire.dialects.openai_chat.response import encode_usage, finish_reason
 from thinkwire.dialects.openai_chat.stream import CHUNK, DONE
 from thinkwire.dialects.sse import format_event
 from thinkwire.errors import EncodeError
-from thinkwire.ir.blocks import Block, Carrier, RedactedThinking, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, Carrier, Extra, Opaque, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import StopReason, Usage
 from thinkwire.ir.losses import Loss, LossLog
 from thinkwire.ir.stream import (
@@ -72,6 +72,7 @@ class ChatStreamEncoder:
     def __init__(self, carrier: Carrier | None = None) -> None:
         self._carrier = carrier
         self._log = LossLog()
+        self._start_extra: dict[int, Extra] = {}  # blocks' extra at their start (see BlockStop.extra)
         self.losses: list[Loss] = self._log.items
         self._head: dict[str, Any] = {"object": CHUNK}
         self._kept: list[Any] = []  # Response.extra "choices" (choice 0's leftovers)
@@ -90,10 +91,15 @@ class ChatStreamEncoder:
         if isinstance(event, MessageStart):
             return self._start(event)
         if isinstance(event, BlockStart):
+            if not isinstance(event.block, Opaque) and event.block.extra:
+                self._start_extra[event.index] = event.block.extra
             return self._block_start(event.index, event.block)
         if isinstance(event, BlockDelta):
             return self._block_delta(event)
         if isinstance(event, BlockStop):
+            if event.extra is not None:
+                start = self._start_extra.pop(event.index, {})
+                self._log.late_extra(f"blocks[{event.index}]", start, event.extra, DIALECT)
             sent = self._blocks.get(event.index)
             if sent is None or not sent.emitted:
                 return []
