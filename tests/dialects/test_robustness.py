@@ -1,8 +1,9 @@
 """Bad input never escapes as anything but a DecodeError with a path.
 
 Golden fixtures are mutated at a random spot (a value replaced by another JSON value of a
-random type, a key deleted) and fed to every decoder; whatever decodes must then encode to
-every dialect without raising.
+random type, a key deleted) and fed to every decoder. Whatever a decoder accepts must come
+back exactly from its own encoder (or with a reported loss) and encode to every dialect
+without raising.
 """
 
 from __future__ import annotations
@@ -88,6 +89,10 @@ def test_mutated_input_decodes_or_fails_with_a_path(
         ir = _decode(dialect, kind, mutated)
     except DecodeError:
         return  # the error type and its one-line message are what the CLI shows
+    # whatever a decoder accepts comes back exactly from its own encoder, or with a loss
+    same = get_codec(dialect)
+    again = same.encode_request(ir) if isinstance(ir, Request) else same.encode_response(ir)
+    assert again.value == mutated or again.losses, "accepted input changed silently on a round trip"
     for target in DIALECTS:
         codec = get_codec(target)
         for carrier in CARRIERS if target == "openai-chat" else (None,):

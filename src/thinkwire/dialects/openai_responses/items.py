@@ -57,8 +57,6 @@ OUTPUT_KEYS = frozenset({"type", "call_id", "output"})
 TEXT_PART_KEYS = frozenset({"type", "text"})
 IMAGE_KEYS = frozenset({"type", "image_url"})
 TEXT_TYPES = frozenset({"input_text", "output_text"})
-PART_TYPES = frozenset({"input_text", "output_text", "input_image", "input_file", "input_audio", "refusal"})
-"""Content part types: an ``Opaque`` of one of these in a user message is a part, not an item."""
 CLIENT_CALLS = frozenset(
     {
         "function_call",
@@ -71,6 +69,19 @@ CLIENT_CALLS = frozenset(
 )
 """Output item types the client must answer (a response holding one stopped for ``tool_use``)."""
 ROLES: frozenset[str] = frozenset({"user", "assistant", "system", "developer"})
+USER_SIDE = frozenset({"item_reference", "mcp_approval_response"})
+"""Client-side input item types besides ``*_output`` (each an ``Opaque`` user message)."""
+
+
+def is_text_type(kind: Any) -> bool:
+    """Whether a part ``type`` (of any JSON type) is a text part's."""
+    return type(kind) is str and kind in TEXT_TYPES
+
+
+def is_input_item(kind: str) -> bool:
+    """Whether an ``Opaque`` of this ``type`` in a user message is an input item of its own
+    (``item_reference``, ``*_output``, ...) rather than a content part."""
+    return kind in USER_SIDE or kind.endswith("_output")
 
 
 def at(base: str, index: int) -> str:
@@ -105,15 +116,19 @@ def decode_image(part: dict[str, Any]) -> Image:
     return Image(url=url, extra=fields)
 
 
-def decode_parts(parts: list[Any], path: str, default_type: str) -> tuple[Text | Image | Opaque, ...]:
+def decode_parts(
+    parts: list[Any], path: str, default_type: str, *, items: bool = False
+) -> tuple[Text | Image | Opaque, ...]:
     """The parts of a non-assistant message's ``content`` or of a tool output (``path`` names
-    the array)."""
+    the array). ``items``: the parts share a message with input items (a request's user /
+    system / developer message), so a part of an input item's type (``item_reference``,
+    ``*_output``) is refused: it would be written back as an item of its own."""
     out: list[Text | Image | Opaque] = []
     for n, part in enumerate(parts):
         if type(part) is not dict:
             raise fail(f"{path}[{n}]", "an object", part)
         kind = part.get("type")
-        if kind in TEXT_TYPES:
+        if is_text_type(kind):
             text = part.get("text")
             if type(text) is not str:
                 raise _bad_text(part, f"{path}[{n}]")
@@ -124,6 +139,8 @@ def decode_parts(parts: list[Any], path: str, default_type: str) -> tuple[Text |
         elif kind == "input_image" and type(part.get("image_url")) is str:
             out.append(decode_image(part))
         elif type(kind) is str:
+            if items and is_input_item(kind):
+                raise DecodeError(f"{path}[{n}].type", f"{kind!r} is an input item type, not a content part")
             out.append(Opaque(dialect=DIALECT, data=part))
         else:
             raise _bad_type(part, f"{path}[{n}]")
@@ -160,9 +177,9 @@ def decode_message(item: dict[str, Any], base: str, i: int, role: Role) -> Messa
         if part.get("type") == "input_text" and type(text) is str:  # the common single text part
             blocks = (Text(text=text),)
         else:
-            blocks = decode_parts(content, f"{at(base, i)}.content", "input_text")
+            blocks = decode_parts(content, f"{at(base, i)}.content", "input_text", items=True)
     else:
-        blocks = decode_parts(content, f"{at(base, i)}.content", "input_text") if content else ()
+        blocks = decode_parts(content, f"{at(base, i)}.content", "input_text", items=True) if content else ()
     plain = type(content) is str
     if len(item) == 2:
         return Message(role=role, blocks=blocks, plain=plain)
@@ -188,7 +205,8 @@ def decode_assistant_message(item: dict[str, Any], base: str, i: int, out: list[
     for n, part in enumerate(content):
         if type(part) is not dict:
             raise fail(f"{at(base, i)}.content[{n}]", "an object", part)
-        if part.get("type") in TEXT_TYPES:
+        kind = part.get("type")
+        if is_text_type(kind):
             if type(part.get("text")) is not str:
                 raise _bad_text(part, f"{at(base, i)}.content[{n}]")
         else:
@@ -440,6 +458,13 @@ def encode_turn(
             log.add(block_path(message, j), "block", detail)
 
 
+def _item_opaque(block: Opaque) -> bool:
+    """Whether an ``Opaque`` of this dialect in a user message is an input item of its own
+    (else it is a content part; ``decode_parts`` refuses parts of input item types)."""
+    kind = block.data.get("type")
+    return type(kind) is str and is_input_item(kind)
+
+
 def encode_message(message: Message, i: int, log: LossLog, out: list[Any]) -> None:
     """Append the items of a non-assistant message: tool results become
     ``function_call_output`` items in place, the rest one message item per run."""
@@ -463,6 +488,10 @@ def encode_message(message: Message, i: int, log: LossLog, out: list[Any]) -> No
         else:
             out.append({**fields, "role": "user" if role == "tool" else role, "content": blocks[0].text})
         return
+    if not blocks:  # ``content: []``
+        if role != "tool":
+            out.append({**fields, "role": role, "content": []})
+        return
     parts: list[dict[str, Any]] | None = None
     first = True
     for j, block in enumerate(blocks):
@@ -473,7 +502,7 @@ def encode_message(message: Message, i: int, log: LossLog, out: list[Any]) -> No
             parts = None
             out.append(encode_result(block, log, i, j))
             continue
-        elif type(block) is Opaque and block.dialect == DIALECT and block.data.get("type") not in PART_TYPES:
+        elif type(block) is Opaque and block.dialect == DIALECT and _item_opaque(block):
             parts = None
             out.append(block.data)
             continue

@@ -25,18 +25,28 @@ derivable:
 ``encrypted_content: None``
     the wire had an explicit ``null``.
 
+``"$summary": "absent"`` / ``"null"``
+    a codec note (not a wire field): the item had no ``summary``, or ``summary: null``.
+
 Rebuilding: stored parts are written back when they still join to the block's text;
 otherwise (text edited, or a block of another dialect) the text becomes one
-``summary_text`` part, or ``summary: []`` when it is empty. ``summary`` is always written,
-even when the input lacked it: the API rejects a reasoning item without it (WIRE.md case 11).
+``summary_text`` part, or ``summary: []`` when it is empty. ``summary`` is always written:
+the API rejects a reasoning item without it (WIRE.md case 11). An item that came without it
+(or with ``summary: null``) is accepted,
+noted with ``$summary``, and written back with ``summary: []``, reported as a ``value`` loss
+at the block: the one deliberate repair of this codec, never a silent one. Any other
+non-array ``summary`` is a ``DecodeError``.
 A ``Thinking`` with empty text and a signature that has no stored parts (a block of another
 dialect, or built by hand) gets one empty summary part, so it comes back as ``Thinking`` and
-not as ``RedactedThinking``.
+not as ``RedactedThinking``. An item with ``encrypted_content`` (even ``""``) and no summary or
+content parts is ``RedactedThinking``, so ``summary: []`` comes back as it came.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
 
 from thinkwire.dialects._reasoning import UNKNOWN_FORMAT, carries_signature, signature_format
 from thinkwire.dialects.openai_responses._common import DIALECT, fail, tag
@@ -46,6 +56,8 @@ from thinkwire.ir.losses import LossLog
 REASONING_KEYS = frozenset({"type", "id", "summary", "content", "encrypted_content", "status"})
 SOURCE = "source"
 """``Origin.extra`` key marking a text taken from ``content`` rather than ``summary``."""
+NO_SUMMARY = "$summary"
+"""``Origin.extra`` note: the item's ``summary`` was absent (``"absent"``) or ``null`` (``"null"``)."""
 
 
 def _at(base: str, i: int) -> str:
@@ -118,6 +130,10 @@ def decode_reasoning_general(
         raise fail(f"{_at(base, i)}.encrypted_content", "a string", signature)
 
     summary = item.get("summary")
+    if summary is None:  # tolerated, written back as [] with a loss (see the module docstring)
+        store[NO_SUMMARY] = "null" if "summary" in item else "absent"
+    elif type(summary) is not list:
+        raise fail(f"{_at(base, i)}.summary", "an array", summary)
     content = item.get("content")
     if type(content) is list and content:
         text = "".join(_texts(content, base, i, "content"))
@@ -132,10 +148,8 @@ def decode_reasoning_general(
             if content is not None and type(content) is not list:
                 raise fail(f"{_at(base, i)}.content", "an array", content)
             store["content"] = content
-        if not summary:  # [], or absent / null: tolerated, written back as []
+        if not summary:  # [], or absent / null (noted above)
             text = ""
-            if summary is not None and summary != []:
-                raise fail(f"{_at(base, i)}.summary", "an array", summary)
         elif type(summary) is list and len(summary) == 1 and type(summary[0]) is dict:
             part = summary[0]  # one part: the common case
             text = part.get("text")  # type: ignore[assignment]
@@ -148,13 +162,15 @@ def decode_reasoning_general(
             if not _is_single(summary, "summary_text", text):
                 store["summary"] = summary
     origin = Origin(dialect=DIALECT, provider=provider, model=model, extra=store)
+    # encrypted content (even "") with no clear text is redacted reasoning
+    redacted = signature if not summary and SOURCE not in store else None
     if item.keys() <= REASONING_KEYS:
-        if signature and not summary and SOURCE not in store:
-            return RedactedThinking(data=signature, origin=origin)
+        if redacted is not None:
+            return RedactedThinking(data=redacted, origin=origin)
         return Thinking(text=text, signature=signature, origin=origin)
     unknown = tag({k: v for k, v in item.items() if k not in REASONING_KEYS})
-    if signature and not summary and SOURCE not in store:
-        return RedactedThinking(data=signature, origin=origin, extra=unknown)
+    if redacted is not None:
+        return RedactedThinking(data=redacted, origin=origin, extra=unknown)
     return Thinking(text=text, signature=signature, origin=origin, extra=unknown)
 
 
@@ -219,6 +235,10 @@ def _write(
         item["encrypted_content"] = None
     if "status" in store:
         item["status"] = store["status"]
+    if NO_SUMMARY in store:
+        was = "had no summary" if store[NO_SUMMARY] == "absent" else "had summary: null"
+        detail = f"the reasoning item {was}; sent with summary: {orjson.dumps(item['summary']).decode()}"
+        log.add(_path(message, index), "value", detail + " (the API requires it)")
     return item
 
 

@@ -9,7 +9,9 @@ Mapping (everything not listed stays in ``Request.extra["openai-responses"]`` ve
   client-side items (``*_output``, ``item_reference``, ``mcp_approval_response``) are an
   ``Opaque`` block in a user message of their own. An empty list is kept in ``extra``.
 * ``instructions`` (a string) -> ``system`` with ``system_plain``.
-* ``tools``: ``function`` tools -> ``Tool`` (``strict`` in its extra); others -> ``Opaque``.
+* ``tools``: ``function`` tools -> ``Tool`` (``strict`` in its extra, whose
+  ``openai-responses`` entry is kept even when empty: it marks a tool to write back as it
+  came, without the ``strict: false`` added to tools of other dialects); others -> ``Opaque``.
 * ``tool_choice``: ``auto`` / ``none`` / ``required`` / ``{"type":"function","name"}`` ->
   ``ToolChoice`` (``parallel_tool_calls`` -> ``parallel``); other forms stay in ``extra``.
 * ``reasoning`` -> ``ThinkingConfig(effort, summary)``; ``max_output_tokens``,
@@ -60,6 +62,7 @@ from thinkwire.dialects.openai_responses.items import (
     decode_turn_item,
     encode_message,
     encode_turn,
+    is_input_item,
     plain_turn,
 )
 from thinkwire.dialects.openai_responses.reasoning import decode_reasoning
@@ -86,7 +89,6 @@ REQUEST_KEYS = frozenset(
 TOOL_KEYS = frozenset({"type", "name", "description", "parameters"})
 CHOICE_KEYS = frozenset({"type", "name"})
 REASONING_KEYS = frozenset({"effort", "summary"})
-USER_SIDE = frozenset({"item_reference", "mcp_approval_response"})
 MODES = ("auto", "none", "required")
 
 
@@ -102,8 +104,10 @@ def decode_request(data: Any, provider: str | None = None) -> Request:
     instructions = d.get("instructions")
     if type(instructions) is str:
         system = (Text(text=instructions),)
-    elif instructions is not None:
+    elif type(instructions) is list:
         extra["instructions"] = instructions  # the list form (only ever echoed by responses)
+    elif instructions is not None:
+        raise fail("instructions", "a string or an array", instructions)
 
     messages: tuple[Message, ...] = ()
     given = d.get("input")
@@ -177,7 +181,7 @@ def decode_input(
                 )
             messages.append(Message(role="tool", blocks=(result,)))
         elif type(kind) is str:
-            if kind in USER_SIDE or kind.endswith("_output"):
+            if is_input_item(kind):
                 if turn:
                     messages.append(_turn(turn))
                     turn = []
@@ -240,7 +244,9 @@ def _decode_tools(tools: Any) -> tuple[Tool | Opaque, ...] | None:
                 name=req_str(tool, "name", path),
                 description=opt_str(tool, "description", path),
                 parameters=parameters,
-                extra=tag(keep(tool, TOOL_KEYS)),
+                # always this dialect's entry, even empty: it marks a tool of ours, written
+                # back as it came (no ``strict: false`` added)
+                extra={DIALECT: keep(tool, TOOL_KEYS)},
             )
         )
     return tuple(out)
@@ -256,8 +262,10 @@ def _decode_choice(d: dict[str, Any], extra: dict[str, Any]) -> ToolChoice | Non
         return ToolChoice(
             mode="tool", name=given["name"], parallel=parallel, extra=tag(keep(given, CHOICE_KEYS))
         )
-    if given is not None:
-        extra["tool_choice"] = given
+    if type(given) is str or type(given) is dict:
+        extra["tool_choice"] = given  # other modes and forms (allowed_tools, hosted tools, ...)
+    elif given is not None:
+        raise fail("tool_choice", "a string or an object", given)
     if parallel is not None:
         extra["parallel_tool_calls"] = parallel
     return None

@@ -82,7 +82,8 @@ def stop_reason(response: dict[str, Any], calls: bool) -> StopReason | None:
 
 def decode_usage(usage: dict[str, Any], path: str) -> Usage:
     """``usage``. The common full shape is modelled; any other shape also keeps its fields
-    besides the token counts in ``extra`` (an empty entry when there are none)."""
+    besides the token counts (and counts sent as ``null``) in ``extra`` (an empty entry when
+    there are none)."""
     inputs = usage.get("input_tokens_details")
     outputs = usage.get("output_tokens_details")
     decoded = Usage(
@@ -97,7 +98,8 @@ def decode_usage(usage: dict[str, Any], path: str) -> Usage:
     )
     if usage == _canonical_usage(decoded):
         return decoded
-    rest = {k: v for k, v in usage.items() if k != "input_tokens" and k != "output_tokens"}
+    # the counts are modelled, except an explicit ``null``, which stays here to come back
+    rest = {k: v for k, v in usage.items() if (k != "input_tokens" and k != "output_tokens") or v is None}
     return Usage(
         input_tokens=decoded.input_tokens,
         output_tokens=decoded.output_tokens,

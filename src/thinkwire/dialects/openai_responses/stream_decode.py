@@ -42,8 +42,8 @@ from thinkwire.dialects.openai_responses.items import (
     CLIENT_CALLS,
     ITEM,
     MESSAGE_KEYS,
-    TEXT_TYPES,
     decode_call,
+    is_text_type,
     part_fields,
 )
 from thinkwire.dialects.openai_responses.reasoning import REASONING_KEYS, SOURCE, decode_reasoning
@@ -150,7 +150,8 @@ class ResponsesStreamDecoder:
                     state = self._add(final, n)
                 if not state.done:
                     self._finish(state, final, f"{kind}.response.output[{n}]", out)
-                self._calls = self._calls or final.get("type") in CLIENT_CALLS
+                final_kind = final.get("type")
+                self._calls = self._calls or (type(final_kind) is str and final_kind in CLIENT_CALLS)
         for state in self._items.values():
             if not state.done:
                 self._stop_all(state, out)
@@ -204,6 +205,8 @@ class ResponsesStreamDecoder:
 
     def _item_added(self, d: dict[str, Any], kind: str, out: list[StreamEvent]) -> None:
         item = as_obj(d.get("item"), f"{kind}.item")
+        if type(item.get("type")) is not str:
+            req_str(item, "type", f"{kind}.item")  # raises: missing, or not a string
         index = d.get("output_index")
         state = self._add(item, index if type(index) is int else len(self._items))
         if state.kind == "function_call":
@@ -375,17 +378,18 @@ class ResponsesStreamDecoder:
         """``content_part.added``: a text part starts its block."""
         state = self._find(d, kind)
         part = as_obj(d.get("part"), f"{kind}.part")
-        k = d.get("content_index", len(state.texts))
+        k = _content_index(d, kind, len(state.texts))
         if state.kind == "reasoning":
             if part.get("type") == "reasoning_text" and type(k) is int:
                 self._open(state, "content", k, out)
             return
-        if state.kind == "message" and part.get("type") in TEXT_TYPES and k not in state.texts:
+        part_kind = part.get("type")
+        if state.kind == "message" and is_text_type(part_kind) and k not in state.texts:
             self._start_text(state, k, part, predicted(keep(state.item, MESSAGE_KEYS)), out)
 
     def _text_delta(self, d: dict[str, Any], kind: str, out: list[StreamEvent]) -> None:
         state = self._find(d, kind, "message")
-        k = d.get("content_index", 0)
+        k = _content_index(d, kind, 0)
         entry = state.texts.get(k)
         if entry is None:
             entry = self._start_text(state, k, None, predicted(keep(state.item, MESSAGE_KEYS)), out)
@@ -400,10 +404,11 @@ class ResponsesStreamDecoder:
         if state.kind == "reasoning":
             self._reasoning_part_done(d, kind, out)
             return
-        entry = state.texts.get(d.get("content_index", 0))
+        entry = state.texts.get(_content_index(d, kind, 0))
         text = d.get("text")
-        if text is None and type(d.get("part")) is dict and d["part"].get("type") in TEXT_TYPES:
-            text = d["part"].get("text")
+        part = d.get("part")
+        if text is None and type(part) is dict and is_text_type(part.get("type")):
+            text = part.get("text")
         if entry is not None and type(text) is str:
             catch_up(entry[1], text, entry[0], TextDelta, kind, out)
 
@@ -414,7 +419,7 @@ class ResponsesStreamDecoder:
         texts = [
             p
             for p in content
-            if type(p) is dict and p.get("type") in TEXT_TYPES and type(p.get("text")) is str
+            if type(p) is dict and is_text_type(p.get("type")) and type(p.get("text")) is str
         ]
         if content and len(texts) == len(content):
             fields = keep(final, MESSAGE_KEYS)
@@ -469,3 +474,11 @@ _HANDLERS = {
     "response.function_call_arguments.delta": ResponsesStreamDecoder._arguments,
     "response.function_call_arguments.done": ResponsesStreamDecoder._arguments,
 }
+
+
+def _content_index(d: dict[str, Any], kind: str, default: int) -> int:
+    """An event's ``content_index`` (``default`` when absent)."""
+    k = d.get("content_index", default)
+    if type(k) is not int:
+        raise fail(f"{kind}.content_index", "an integer", k)
+    return k
