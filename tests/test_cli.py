@@ -147,3 +147,16 @@ def test_truncated_stream_is_an_error_not_a_silent_success() -> None:
     )
     assert done.returncode == 2
     assert b"Traceback" not in done.stderr
+
+
+def test_model_commands_on_an_empty_store(tmp_path: Path) -> None:
+    listed = run("model", "list", "--home", str(tmp_path))
+    assert listed.returncode == 0
+    assert listed.stdout.decode().split("\t")[:2] == ["qwen2.5-coder-1.5b-instruct", "missing"]
+    missing = run("model", "path", "--home", str(tmp_path))
+    assert missing.returncode == 1
+    assert b"not pulled yet: run `thinkwire model pull`" in missing.stderr
+    assert b"Traceback" not in missing.stderr
+    unknown = run("model", "pull", "no-such-model", "--home", str(tmp_path))
+    assert unknown.returncode == 2
+    assert list(tmp_path.iterdir()) == [] or all(p.is_dir() for p in tmp_path.iterdir())

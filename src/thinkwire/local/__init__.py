@@ -1,0 +1,1 @@
+"""Embedded local engine: model store, runtime binding, profiles, renderer, grammar, output parser."""
