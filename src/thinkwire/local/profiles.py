@@ -1,0 +1,334 @@
+"""Model profiles: how one family of open models writes a conversation, as data.
+
+A profile says everything the renderer, the output parser and the engine need to know about a
+model family, and nothing is decided by ``if model == ...`` elsewhere:
+
+- ``markup``: the chat markup (role headers and footers, how tool results are wrapped);
+- ``think``: the think tags and the whitespace the model puts around and after its thinking;
+- ``tool_calls``: the tool-call syntax, where the tools are described and how;
+- ``prefill``: text the engine writes at the start of the assistant turn before generating
+  (``"<think>\\n"`` forces thinking on a model that would not think by itself);
+- ``stop`` / ``keep_stop``: stop sequences, and those that belong to the output (llama.cpp
+  leaves a matched stop string out of the completion; the engine appends a ``keep_stop`` one
+  back before parsing, so the completion is exactly the bytes the model produced);
+- ``sampling``: the sampling defaults the model's authors recommend (or that were measured to
+  work here for the default model).
+
+Layout: an assistant turn is written as blocks separated by *gaps* (whitespace). Each profile
+names the gap its models write in the usual case (``ModelProfile.gap``); the parser records a
+gap only when the model wrote another one, so a turn written back reproduces exactly the bytes
+the model generated.
+
+The four built-in profiles are in ``PROFILES``; ``get_profile(name)`` looks one up.
+"""
+
+# DeepSeek's special tokens are spelt with FULLWIDTH VERTICAL LINE (U+FF5C) on purpose.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from thinkwire.errors import ThinkwireError
+
+Kind = Literal["think", "call", "text"]
+"""The kind of an element of an assistant turn, for the gaps between them."""
+
+
+class ChatMarkup(msgspec.Struct, frozen=True, kw_only=True):
+    """Role headers and footers. A turn is ``header + content + footer``.
+
+    ``bos`` is written once at the very start of the prompt (``""``: none). Tool results go in
+    a turn of their own, ``tool_header`` .. ``tool_footer``, each result wrapped in
+    ``tool_result_open`` .. ``tool_result_close`` and separated by ``tool_result_separator``;
+    consecutive results (several tool messages in a row) share one turn.
+    """
+
+    bos: str = ""
+    system_header: str
+    system_footer: str
+    user_header: str
+    user_footer: str
+    assistant_header: str
+    assistant_footer: str
+    tool_header: str
+    tool_footer: str
+    tool_result_open: str
+    tool_result_close: str
+    tool_result_separator: str
+
+
+class ThinkSyntax(msgspec.Struct, frozen=True, kw_only=True):
+    """Think tags and the usual whitespace around the thinking.
+
+    A thinking block is written ``open + lead + text + trail + close``: ``lead`` / ``trail``
+    are the whitespace the model usually writes inside the tags (``"\\n"``), so the
+    ``Thinking`` text itself holds no framing whitespace. ``after`` is the gap between
+    ``close`` and whatever follows in the same turn.
+    """
+
+    open: str = "<think>"
+    close: str = "</think>"
+    lead: str = "\n"
+    trail: str = "\n"
+    after: str = "\n\n"
+
+
+class ToolCallSyntax(msgspec.Struct, frozen=True, kw_only=True):
+    """How calls are written and how the tools are described to the model.
+
+    ``kind``:
+
+    - ``hermes``: ``open + "\\n" + {"name": NAME, "arguments": ARGS} + "\\n" + close``, one call
+      per element (Qwen2.5, Qwen3; also used for models without a native syntax);
+    - ``minimax-xml``: ``open`` then one ``<invoke name="..">`` per call, each holding
+      ``<parameter name="..">value</parameter>`` lines, then ``close``: several calls share one
+      element.
+
+    ``before``: the gap between text and a following call; ``between``: the gap after a call
+    (before another call, or anything else). The tools section is ``tools_intro``, one line
+    per tool (``tool_line_prefix + JSON + tool_line_suffix``; with ``wrap_function`` the JSON
+    is ``{"type": "function", "function": {...}}``) and ``tools_outro``. It is written inside
+    the system section, with single braces (the Qwen2.5 GGUF's own template doubles them, and
+    the model then copies ``{{`` into its calls).
+    """
+
+    kind: Literal["hermes", "minimax-xml"]
+    open: str
+    close: str
+    before: str = "\n"
+    between: str = "\n"
+    tools_intro: str
+    tool_line_prefix: str
+    tool_line_suffix: str
+    wrap_function: bool
+    tools_outro: str
+
+
+class SamplingDefaults(msgspec.Struct, frozen=True, kw_only=True):
+    """Sampling defaults; ``None`` leaves the runtime's own default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+
+
+class ModelProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything model-specific about rendering prompts and parsing completions.
+
+    ``native_thinking``: the model was trained to think in ``think`` tags by itself (when
+    false, the ``prefill`` forces the opening tag and ``grammar`` should be on). ``grammar``:
+    the engine constrains output with the GBNF grammar from ``thinkwire.local.grammar``.
+    ``parallel_calls``: one turn may hold several calls. ``default_system``: the system text
+    used when the conversation has none (``None``: no system section unless there are tools).
+    ``think_instruction``: appended to the system section (``""``: none) to tell a model
+    without native thinking what the pre-filled ``<think>`` is for. ``notes``: free text for
+    people, e.g. how tools are presented to a model with no native tool syntax.
+    """
+
+    name: str
+    description: str
+    markup: ChatMarkup
+    think: ThinkSyntax = ThinkSyntax()
+    tool_calls: ToolCallSyntax
+    native_thinking: bool
+    prefill: str = ""
+    grammar: bool = False
+    parallel_calls: bool = False
+    stop: tuple[str, ...] = ()
+    keep_stop: tuple[str, ...] = ()
+    sampling: SamplingDefaults = SamplingDefaults()
+    default_system: str | None = None
+    think_instruction: str = ""
+    notes: str = ""
+
+    def gap(self, prev: Kind | None, nxt: Kind | None) -> str:
+        """The usual whitespace between two elements of an assistant turn.
+
+        ``None`` stands for the start or the end of the turn: nothing is written there (text
+        at either end keeps its own whitespace verbatim).
+        """
+        if prev is None or nxt is None:
+            return ""
+        if prev == "think":
+            return self.think.after
+        if prev == "call":
+            return self.tool_calls.between
+        return self.tool_calls.before if nxt == "call" else self.think.after
+
+
+CHATML: Final = ChatMarkup(
+    system_header="<|im_start|>system\n",
+    system_footer="<|im_end|>\n",
+    user_header="<|im_start|>user\n",
+    user_footer="<|im_end|>\n",
+    assistant_header="<|im_start|>assistant\n",
+    assistant_footer="<|im_end|>\n",
+    tool_header="<|im_start|>user\n",
+    tool_footer="<|im_end|>\n",
+    tool_result_open="<tool_response>\n",
+    tool_result_close="\n</tool_response>",
+    tool_result_separator="\n",
+)
+"""ChatML as Qwen's templates write it; tool results go back as a user turn."""
+
+HERMES: Final = ToolCallSyntax(
+    kind="hermes",
+    open="<tool_call>",
+    close="</tool_call>",
+    tools_intro=(
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+    ),
+    tool_line_prefix="\n",
+    tool_line_suffix="",
+    wrap_function=True,
+    tools_outro=(
+        "\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+        "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+        '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    ),
+)
+"""Qwen's Hermes-style calls and tools section (single braces)."""
+
+QWEN25_THINK: Final = ModelProfile(
+    name="qwen2.5-think",
+    description="Qwen2.5(-Coder) Instruct in ChatML, made to think by a pre-filled <think> and a grammar",
+    markup=CHATML,
+    think=ThinkSyntax(after="\n"),  # the grammar writes "</think>\n" before a call or an answer
+    tool_calls=HERMES,
+    native_thinking=False,
+    prefill="<think>\n",
+    grammar=True,
+    parallel_calls=False,
+    stop=("<|im_end|>", "</tool_call>"),
+    keep_stop=("</tool_call>",),
+    sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
+    default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+    think_instruction=(
+        "Before you answer, think step by step inside <think></think>. After </think>, either call "
+        "one tool or give your final answer."
+    ),
+    notes="The default model. Without the grammar it writes bare JSON instead of tool calls.",
+)
+
+QWEN3: Final = ModelProfile(
+    name="qwen3",
+    description="Qwen3 in ChatML with native <think> and Hermes <tool_call>",
+    markup=CHATML,
+    tool_calls=HERMES,
+    native_thinking=True,
+    parallel_calls=True,
+    stop=("<|im_end|>",),
+    sampling=SamplingDefaults(temperature=0.6, top_p=0.95, top_k=20),
+    notes=(
+        "Qwen3's own template writes <think> only after the last user message (policy current-turn); "
+        "this renderer keeps every turn's thinking under keep."
+    ),
+)
+
+MINIMAX_M2: Final = ModelProfile(
+    name="minimax-m2",
+    description="MiniMax-M2 with inline <think> and XML <minimax:tool_call>",
+    markup=ChatMarkup(
+        bos="]~!b[",
+        system_header="]~b]system\n",
+        system_footer="[e~[\n",
+        user_header="]~b]user\n",
+        user_footer="[e~[\n",
+        assistant_header="]~b]ai\n",
+        assistant_footer="[e~[\n",
+        tool_header="]~b]tool",
+        tool_footer="[e~[\n",
+        tool_result_open="\n<response>",
+        tool_result_close="</response>",
+        tool_result_separator="",
+    ),
+    tool_calls=ToolCallSyntax(
+        kind="minimax-xml",
+        open="<minimax:tool_call>",
+        close="</minimax:tool_call>",
+        before="",
+        between="",
+        tools_intro=(
+            "# Tools\nYou may call one or more tools to assist with the user query.\n"
+            "Here are the tools available in JSONSchema format:\n\n<tools>\n"
+        ),
+        tool_line_prefix="<tool>",
+        tool_line_suffix="</tool>\n",
+        wrap_function=False,
+        tools_outro=(
+            "</tools>\n\nWhen making tool calls, use XML format to invoke tools and pass parameters:\n\n"
+            '<minimax:tool_call>\n<invoke name="tool-name-1">\n'
+            '<parameter name="param-key-1">param-value-1</parameter>\n'
+            '<parameter name="param-key-2">param-value-2</parameter>\n...\n</invoke>\n</minimax:tool_call>'
+        ),
+    ),
+    native_thinking=True,
+    prefill="<think>\n",
+    parallel_calls=True,
+    stop=("[e~[", "</minimax:tool_call>"),
+    keep_stop=("</minimax:tool_call>",),
+    sampling=SamplingDefaults(temperature=1.0, top_p=0.95, top_k=40),
+    default_system="You are a helpful assistant.",
+    notes=(
+        "Parameter values are text; the parser reads a value as JSON unless the tool's schema says "
+        "string (or it is not valid JSON). Stopping on </minimax:tool_call> keeps one call element "
+        "(possibly several invokes) per turn."
+    ),
+)
+
+DEEPSEEK_R1_DISTILL: Final = ModelProfile(
+    name="deepseek-r1-distill",
+    description="DeepSeek-R1 distilled models: <｜User｜>/<｜Assistant｜> markup, <think>, tools via Hermes",
+    markup=ChatMarkup(
+        bos="<｜begin▁of▁sentence｜>",
+        system_header="",
+        system_footer="",
+        user_header="<｜User｜>",
+        user_footer="",
+        assistant_header="<｜Assistant｜>",
+        assistant_footer="<｜end▁of▁sentence｜>",
+        tool_header="<｜User｜>",
+        tool_footer="",
+        tool_result_open="<tool_response>\n",
+        tool_result_close="\n</tool_response>",
+        tool_result_separator="\n",
+    ),
+    tool_calls=HERMES,
+    native_thinking=True,
+    prefill="<think>\n",
+    parallel_calls=False,
+    stop=("<｜end▁of▁sentence｜>", "</tool_call>"),
+    keep_stop=("</tool_call>",),
+    sampling=SamplingDefaults(temperature=0.6, top_p=0.95),
+    notes=(
+        "The distills have no native tool-call syntax: the tools are described Hermes-style in the system "
+        "text right after the BOS, calls are read as <tool_call>{json}</tool_call>, and results go back as a "
+        "<｜User｜> turn of <tool_response> blocks. Turn the grammar on for reliable calls."
+    ),
+)
+
+PROFILES: Final[dict[str, ModelProfile]] = {
+    p.name: p for p in (QWEN25_THINK, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
+}
+"""The built-in profiles by name."""
+
+DEFAULT_PROFILE: Final = QWEN25_THINK.name
+
+
+class UnknownProfile(ThinkwireError):
+    """No profile has that name; the message lists the known ones."""
+
+
+def get_profile(name: str) -> ModelProfile:
+    """The built-in profile called ``name``; raises ``UnknownProfile`` listing the names."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UnknownProfile(
+            f"unknown model profile {name!r}; expected one of {', '.join(sorted(PROFILES))}"
+        ) from None

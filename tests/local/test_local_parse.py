@@ -1,0 +1,292 @@
+"""Output parser: completions -> blocks, whole and streamed, malformed output included.
+
+Every table case runs whole and streamed at every split point; both must agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from thinkwire.ir import (
+    ArgumentsDelta,
+    Block,
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Origin,
+    StreamEvent,
+    Text,
+    Thinking,
+    ThinkingDelta,
+    Tool,
+    ToolCall,
+    fold,
+)
+from thinkwire.local.parse import DEFAULT_ORIGIN, ParsedCompletion, StreamParser, parse_completion
+from thinkwire.local.profiles import ModelProfile, get_profile
+
+QWEN25 = get_profile("qwen2.5-think")
+QWEN3 = get_profile("qwen3")
+MINIMAX = get_profile("minimax-m2")
+DEEPSEEK = get_profile("deepseek-r1-distill")
+WEATHER = Tool(
+    name="get_weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}},
+)
+
+
+def ids() -> Callable[[], str]:
+    counter = itertools.count(1)
+    return lambda: f"call_{next(counter)}"
+
+
+def parse(text: str, profile: ModelProfile, tools: tuple[Tool, ...] = (WEATHER,)) -> ParsedCompletion:
+    return parse_completion(text, profile, tools=tools, new_id=ids())
+
+
+def streamed(
+    pieces: list[str], profile: ModelProfile, tools: tuple[Tool, ...] = (WEATHER,)
+) -> list[StreamEvent]:
+    parser = StreamParser(profile, tools=tools, new_id=ids())
+    events: list[StreamEvent] = []
+    for piece in pieces:
+        events += parser.feed(piece)
+    return events + parser.close()
+
+
+def think(text: str, **extra: object) -> Thinking:
+    return Thinking(text=text, origin=DEFAULT_ORIGIN, extra={"local": dict(extra)} if extra else {})
+
+
+CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
+    (
+        "default: thought then call (what the grammar allows)",
+        QWEN25,
+        "The user wants the weather.\n</think>\n" + CALL,
+        (
+            think("The user wants the weather."),
+            ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
+        ),
+    ),
+    (
+        "default: thought then answer",
+        QWEN25,
+        "It is sunny.\n</think>\nParis is sunny today.",
+        (think("It is sunny."), Text(text="Paris is sunny today.")),
+    ),
+    (
+        "qwen3: native think, answer after a blank line",
+        QWEN3,
+        "<think>\nhmm\n</think>\n\nThe answer is 4.",
+        (think("hmm"), Text(text="The answer is 4.")),
+    ),
+    (
+        "qwen3: empty thinking, text, then two parallel calls",
+        QWEN3,
+        "<think>\n\n</think>\n\nLet me check.\n" + CALL + "\n" + CALL.replace("Paris", "Rome"),
+        (
+            think(""),
+            Text(text="Let me check."),
+            ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}'),
+            ToolCall(id="call_2", name="get_weather", arguments='{"city": "Rome"}'),
+        ),
+    ),
+    (
+        "unusual whitespace is recorded, never lost",
+        QWEN3,
+        "<think>plan  </think>Answer.\n",
+        (think("plan", lead="", trail="  "), Text(text="Answer.\n", extra={"local": {"gap": ""}})),
+    ),
+    (
+        "arguments keep the exact JSON text the model wrote",
+        QWEN3,
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris",  "days": 3}}\n</tool_call>',
+        (ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris",  "days": 3}'),),
+    ),
+    (
+        "another key order is read, and its exact text recorded",
+        QWEN3,
+        '<tool_call>{"arguments": {"city": "Oslo"}, "name": "get_weather"}</tool_call>',
+        (
+            ToolCall(
+                id="call_1",
+                name="get_weather",
+                arguments='{"city": "Oslo"}',
+                extra={
+                    "local": {
+                        "raw": '<tool_call>{"arguments": {"city": "Oslo"}, "name": "get_weather"}'
+                        "</tool_call>",
+                        "calls": 1,
+                    }
+                },
+            ),
+        ),
+    ),
+    (
+        "minimax: XML invoke, values typed by the schema",
+        MINIMAX,
+        'plan\n</think>\n\n<minimax:tool_call>\n<invoke name="get_weather">\n'
+        '<parameter name="city">2024</parameter>\n<parameter name="days">3</parameter>\n'
+        "</invoke>\n</minimax:tool_call>",
+        (think("plan"), ToolCall(id="call_1", name="get_weather", arguments='{"city": "2024", "days": 3}')),
+    ),
+    (
+        "minimax: two invokes in one element are parallel calls",
+        MINIMAX,
+        'x\n</think>\n\n<minimax:tool_call>\n<invoke name="get_weather">\n</invoke>\n'
+        '<invoke name="get_weather">\n<parameter name="city">Rome</parameter>\n</invoke>\n'
+        "</minimax:tool_call>",
+        (
+            think("x"),
+            ToolCall(id="call_1", name="get_weather", arguments="{}"),
+            ToolCall(id="call_2", name="get_weather", arguments='{"city": "Rome"}'),
+        ),
+    ),
+    (
+        "deepseek: prefilled think, Hermes call",
+        DEEPSEEK,
+        "ok\n</think>\n\n" + CALL,
+        (think("ok"), ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')),
+    ),
+]
+
+
+def _ids(cases: list[tuple[str, ModelProfile, str, tuple[Block, ...]]]) -> list[str]:
+    return [c[0] for c in cases]
+
+
+@pytest.mark.parametrize(("label", "profile", "text", "blocks"), CASES, ids=_ids(CASES))
+def test_whole(label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]) -> None:
+    result = parse(text, profile)
+    assert result.blocks == blocks
+    assert result.problems == ()
+
+
+@pytest.mark.parametrize(("label", "profile", "text", "blocks"), CASES, ids=_ids(CASES))
+def test_streamed_at_every_split_point_folds_to_the_whole(
+    label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]
+) -> None:
+    for cut in range(len(text) + 1):
+        assert fold(streamed([text[:cut], text[cut:]], profile)).blocks == blocks, cut
+    assert fold(streamed(list(text), profile)).blocks == blocks
+
+
+def test_thinking_and_text_stream_as_they_arrive() -> None:
+    parser = StreamParser(QWEN3, new_id=ids())
+    events = parser.feed("<think>\nLet me think")
+    assert isinstance(events[0], BlockStart)
+    assert isinstance(events[0].block, Thinking)
+    assert events[1] == BlockDelta(index=0, delta=ThinkingDelta("Let me think"))
+    assert parser.feed(" about it</th") == [BlockDelta(index=0, delta=ThinkingDelta(" about it"))]
+    events = parser.feed("ink>\n\nThe answer")
+    assert [type(e).__name__ for e in events] == ["BlockStop", "BlockStart", "BlockDelta"]
+    assert parser.feed(" is 4.") != []
+
+
+def test_a_call_is_emitted_whole_when_its_element_closes() -> None:
+    parser = StreamParser(QWEN25, tools=(WEATHER,), new_id=ids())
+    parser.feed("ok\n</think>\n")
+    assert parser.feed(CALL[:-3]) == []  # not closed yet: nothing about the call
+    events = parser.feed(CALL[-3:])
+    assert events[0] == BlockStop(index=0)  # the thinking's stop waited for what follows
+    assert events[1] == BlockStart(index=1, block=ToolCall(id="call_1", name="get_weather", arguments=""))
+    assert events[2] == BlockDelta(index=1, delta=ArgumentsDelta('{"city": "Paris"}'))
+    assert parser.close() == [BlockStop(index=1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (
+            'ok\n</think>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": </tool_call>',
+            "malformed-call",
+        ),
+        ('ok\n</think>\n<tool_call>\n{"arguments": {}}\n</tool_call>', "malformed-call"),
+        ('ok\n</think>\n<tool_call>\n{"name": "f", "arguments": [1]}\n</tool_call>', "malformed-call"),
+        ('ok\n</think>\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Pa', "unclosed-call"),
+    ],
+)
+def test_malformed_calls_stay_as_text_with_a_problem(text: str, kind: str) -> None:
+    result = parse(text, QWEN25)
+    assert result.tool_calls == ()
+    (problem,) = result.problems
+    assert problem.kind == kind
+    _thought, rest = result.blocks
+    assert isinstance(rest, Text)
+    assert rest.text.startswith("<tool_call>")
+    assert rest.extra["local"]["malformed"] == [problem.detail]
+    assert problem.block == 1
+    for cut in range(len(text) + 1):
+        assert fold(streamed([text[:cut], text[cut:]], QWEN25)).blocks == result.blocks
+
+
+def test_unclosed_thinking_is_marked_like_the_chat_codec_does() -> None:
+    result = parse("I was cut off mid", QWEN25)
+    (block,) = result.blocks
+    assert isinstance(block, Thinking)
+    assert block.text == "I was cut off mid"
+    assert block.origin == Origin(dialect="openai-chat", carrier="think-tags", extra={"unclosed": True})
+    assert [p.kind for p in result.problems] == ["unclosed-thinking"]
+
+
+def test_a_call_to_a_tool_not_offered_is_kept_and_reported() -> None:
+    result = parse('x\n</think>\n<tool_call>\n{"name": "rm_rf", "arguments": {}}\n</tool_call>', QWEN25)
+    assert [c.name for c in result.tool_calls] == ["rm_rf"]
+    assert [(p.kind, p.detail) for p in result.problems] == [("unknown-tool", "rm_rf")]
+
+
+def test_origin_and_ids_are_the_callers() -> None:
+    origin = Origin(dialect="openai-chat", carrier="think-tags", provider="local", model="m")
+    result = parse_completion("t\n</think>\n" + CALL, QWEN25, new_id=lambda: "fixed", origin=origin)
+    assert result.blocks[0] == Thinking(text="t", origin=origin)
+    assert result.tool_calls[0].id == "fixed"
+
+
+def test_feed_after_close_is_refused() -> None:
+    parser = StreamParser(QWEN3)
+    parser.close()
+    assert parser.close() == []
+    with pytest.raises(Exception, match="after close"):
+        parser.feed("x")
+
+
+PIECES = [
+    "a",
+    "Paris",
+    " ",
+    "\n",
+    "\n\n",
+    "<think>",
+    "</think>",
+    "<tool_c",
+    "</tool_call>",
+    CALL,
+    "<tool_call>{oops}</tool_call>",
+    '{"name": "get_weather", "arguments": {}}',
+    "<minimax:tool_call>",
+    '<invoke name="get_weather">\n<parameter name="days">2</parameter>\n</invoke>\n',
+    "</minimax:tool_call>",
+    "思考",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pieces=st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=12),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+    profile=st.sampled_from([QWEN25, QWEN3, MINIMAX, DEEPSEEK]),
+)
+def test_any_output_parses_and_any_split_folds_to_the_whole(
+    pieces: list[str], cuts: list[int], profile: ModelProfile
+) -> None:
+    text = "".join(pieces)
+    whole = parse(text, profile).blocks  # never raises
+    points = sorted({min(c, len(text)) for c in cuts})
+    split = [text[a:b] for a, b in itertools.pairwise([0, *points, len(text)])]
+    assert fold(streamed(split, profile)).blocks == whole
