@@ -530,7 +530,25 @@ def test_thought_is_any_text_without_the_closing_tag(text: str) -> None:
 
 @given(THINKY.map(lambda s: s.replace("think", "tool_call")))
 def test_answer_is_any_nonempty_text_without_a_call_tag(text: str) -> None:
-    assert auto().accepts(text, "answer") == (text != "" and "<tool_call>" not in text)
+    answer_only = recognizer(build_grammar(ALL_TOOLS, ToolChoice(mode="none"), parallel=False))
+    assert answer_only.accepts(text, "answer") == (text != "" and "<tool_call>" not in text)
+    opens_like_a_call = text[:1] in ("", "{", "[", "<", "`", '"', " ", "\n")
+    assert auto().accepts(text, "answer") == (not opens_like_a_call and "<tool_call>" not in text)
+
+
+@given(st.text(alphabet=st.sampled_from([*'<tool_call>"arguments', "x", " "]), max_size=40))
+def test_an_answer_beside_tools_avoids_both_a_call_tag_and_an_arguments_key(text: str) -> None:
+    forbidden = "<tool_call>" in text or '"arguments"' in text
+    assert auto().accepts(text, "answer-rest") == (not forbidden)
+
+
+def test_an_answer_beside_tools_cannot_be_a_bare_json_call() -> None:
+    bare = '{"name": "get_weather", "arguments": {"city": "Lisbon"}}'
+    assert not auto().accepts("Checking.</think>\n" + bare)
+    assert not auto().accepts("Checking.</think>\n\n" + bare)
+    assert not auto().accepts("Checking.</think>\n```json\n" + bare + "\n```")
+    assert not auto().accepts('Checking.</think>\nSure: {"arguments": {}}')
+    assert auto().accepts("Checking.</think>\nIt is 24 C and sunny in Lisbon.")
 
 
 def test_thinking_closes_at_the_first_closing_tag() -> None:

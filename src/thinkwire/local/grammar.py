@@ -8,7 +8,11 @@ everything the model writes after it::
 - ``THOUGHT``: any text that does not contain ``</think>`` (so the first ``</think>`` always
   closes the thinking), possibly empty.
 - ``ANSWER``: any non-empty text that does not contain ``<tool_call>`` (so an answer can
-  never be mistaken for a call).
+  never be mistaken for a call). When tools are offered (``auto``), it may also not start with
+  ``{``, ``[``, ``<``, a backtick, ``"`` or whitespace, nor contain ``"arguments"``: without
+  that the default model "answers" with a bare or fenced JSON call (seen here with llama.cpp),
+  which the parser would read as text. With it, 3 of 3 runs of a real tool loop called the
+  tool in the ``<tool_call>`` syntax and then answered.
 - ``CALLS``: one ``CALL``, or with ``parallel`` one or more separated by ``"\\n"``.
 
 A ``CALL`` in the Hermes / Qwen syntax is exactly these bytes (``hermes_call`` builds them;
@@ -79,6 +83,8 @@ HERMES_CALL_CLOSE: Final = "\n</tool_call>"
 HERMES_CALL_SEPARATOR: Final = "\n"
 """Between two calls of a parallel turn."""
 _CALL_TAG: Final = "<tool_call>"
+_ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a call as JSON
+_NOT_AN_ANSWER_START: Final = '{[<`" \t\r\n'  # characters an answer beside tools may not start with
 
 
 class GrammarError(ThinkwireError):
@@ -139,7 +145,14 @@ def build_grammar(
     parts: list[_Expr] = []
     if mode != "none" and tools:
         parts.append(g.calls(tools, parallel=parallel))
-    if mode in ("auto", "none"):
+    if mode == "auto" and tools:
+        # small models otherwise "answer" with a bare JSON call instead of the <tool_call>
+        # syntax (seen with the default model), so an answer beside tools may not open like one
+        answer = g.reserve("answer")
+        first = _Class("[^" + "".join(_class_char(c) for c in _NOT_AN_ANSWER_START) + "]")
+        rest = g.excluding("answer-rest", (_CALL_TAG, _ARGUMENTS_KEY))
+        parts.append(g.define(answer, _seq(first, rest)))
+    elif mode in ("auto", "none"):
         parts.append(g.excluding("answer", _CALL_TAG, nonempty=True))
     g.define("root", _seq(thought, _Lit(think_close), _alt(*parts)))
     return g.render()
@@ -341,20 +354,24 @@ class _Grammar:
 
     # -- text that never contains a string
 
-    def excluding(self, name: str, forbidden: str, *, nonempty: bool = False) -> _Ref:
-        """A rule for any text that does not contain ``forbidden`` (non-empty on request).
+    def excluding(self, name: str, forbidden: str | Sequence[str], *, nonempty: bool = False) -> _Ref:
+        """A rule for any text that contains none of ``forbidden`` (non-empty on request).
 
-        One rule per state of the string-matching automaton: state ``i`` means the text ends
-        with the first ``i`` characters of ``forbidden``; the step that would complete it is
-        missing, every other character moves to the state the automaton says.
+        One rule per state of the string-matching automaton (Aho-Corasick): a state is the
+        longest proper prefix of a forbidden string that the text ends with; a step that would
+        complete a forbidden string is missing, every other character moves to the state the
+        automaton says. With one string, state ``i`` is its first ``i`` characters.
         """
+        patterns = (forbidden,) if isinstance(forbidden, str) else tuple(forbidden)
+        prefixes = sorted({p[:i] for p in patterns for i in range(1, len(p))}, key=lambda t: (len(t), t))
         start = self.reserve(name)
-        zero = self.reserve(f"{start}-rest") if nonempty else start
-        states = [zero, *(self.reserve(f"{start}-{i}") for i in range(1, len(forbidden)))]
-        for i, state in enumerate(states):
-            self.define(state, _alt(*_steps(forbidden, i, states), _EMPTY))
+        states = {"": self.reserve(f"{start}-rest") if nonempty else start}
+        for k, prefix in enumerate(prefixes, 1):
+            states[prefix] = self.reserve(f"{start}-{k}")
+        for prefix, state in states.items():
+            self.define(state, _alt(*_steps(patterns, prefix, states), _EMPTY))
         if nonempty:
-            self.define(start, _alt(*_steps(forbidden, 0, states)))
+            self.define(start, _alt(*_steps(patterns, "", states)))
         return _Ref(start)
 
     # -- tool calls
@@ -530,24 +547,18 @@ class _Grammar:
         return result
 
 
-def _steps(forbidden: str, state: int, states: Sequence[str]) -> Iterator[_Expr]:
-    """The moves out of ``state`` of the automaton for text avoiding ``forbidden``."""
-    special = dict.fromkeys(forbidden)  # characters that can move somewhere other than state 0
-    moves: dict[str, int | None] = {}
+def _steps(patterns: Sequence[str], state: str, states: dict[str, str]) -> Iterator[_Expr]:
+    """The moves out of ``state`` of the automaton for text avoiding every one of ``patterns``."""
+    special = dict.fromkeys(c for p in patterns for c in p)  # characters that may leave state ""
+    moves: dict[str, str | None] = {}
     for char in special:
-        target = _next_state(forbidden, state, char)
-        moves[char] = None if target == len(forbidden) else target
-    others = "".join(_class_char(c) for c, t in moves.items() if t != 0)
-    yield _seq(_Class(f"[^{others}]"), _Ref(states[0]))
-    for char, step in moves.items():
-        if step:
-            yield _seq(_Lit(char), _Ref(states[step]))
-
-
-def _next_state(pattern: str, state: int, char: str) -> int:
-    """Length of the longest prefix of ``pattern`` that ends ``pattern[:state] + char``."""
-    text = pattern[:state] + char
-    for length in range(min(len(text), len(pattern)), 0, -1):
-        if text.endswith(pattern[:length]):
-            return length
-    return 0
+        text = state + char
+        if any(text.endswith(p) for p in patterns):
+            moves[char] = None  # would complete a forbidden string: no move
+        else:
+            moves[char] = next(text[i:] for i in range(len(text) + 1) if text[i:] in states)
+    others = "".join(_class_char(c) for c, t in moves.items() if t != "")
+    yield _seq(_Class(f"[^{others}]"), _Ref(states[""]))
+    for char, target in moves.items():
+        if target:
+            yield _seq(_Lit(char), _Ref(states[target]))
