@@ -39,3 +39,11 @@ def test_late_extra_reports_only_what_the_stop_settles_differently() -> None:
         ("blocks[2].annotations", "field"),
         ("blocks[2].citations", "value"),
     ]
+
+
+def test_the_same_loss_is_recorded_once() -> None:
+    log = LossLog()
+    for _ in range(2):
+        log.foreign_extra("", {"openai-responses": {"store": True}}, "anthropic")
+    log.add("blocks[0]", "signature", "dropped")
+    assert [loss.path for loss in log.items] == ["store", "blocks[0]"]

@@ -55,13 +55,21 @@ def _empty(value: object) -> bool:
 
 
 class LossLog:
-    """Collects losses during one encode call."""
+    """Collects losses during one encode call (a whole value or one stream).
+
+    The same loss is recorded once: a stream repeats message-level fields (a Responses stream
+    sends the response object when it starts and when it completes).
+    """
 
     def __init__(self) -> None:
         self.items: list[Loss] = []
+        self._seen: set[tuple[str, str, str]] = set()
 
     def add(self, path: str, kind: LossKind, detail: str) -> None:
-        self.items.append(Loss(path=path, kind=kind, detail=detail))
+        key = (path, kind, detail)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(Loss(path=path, kind=kind, detail=detail))
 
     def foreign_extra(
         self, path: str, extra: dict[str, dict[str, object]], dialect: str
