@@ -1,0 +1,589 @@
+"""The local engine: an IR request in, a signed IR response (or stream events) out.
+
+``LocalEngine`` owns one llama.cpp runtime (``xllamacpp.Server``, CPU) for one GGUF model and
+one ``ModelProfile``. Every request goes through the same steps:
+
+1. **check** the incoming thinking with ``signing.check_thinking``: a block this engine signed
+   that came back altered raises ``SignatureError`` (answer 400); an omitted block (empty text,
+   our signature) is restored from what the engine remembers emitting; reasoning from
+   elsewhere is accepted as unsigned;
+2. **render** the prompt (``render.render``) under the policy (``keep`` by default: the prompt
+   then begins with the previous turn's prompt plus its completion, so the runtime reuses its
+   KV cache and only the new tokens are processed);
+3. **constrain** the output with ``grammar.build_grammar`` when the profile asks for it
+   (function tools only, ``Opaque`` ones are left out; parallel calls when the profile allows
+   them and ``tool_choice.parallel`` is not ``False``); without a grammar ``tool_choice`` is not
+   enforced;
+4. **generate** with ``handle_completions``: the raw prompt, the profile's stop strings (plus
+   the client's) and sampling (the request's values win), ``cache_prompt``, ``n_predict`` =
+   ``sampling.max_tokens`` or ``max_tokens``;
+5. **append the kept stop**: llama.cpp leaves a matched stop string out of the text and its
+   OpenAI-shaped result does not say which one matched (``finish_reason`` is ``"stop"`` for
+   end-of-turn and for every stop string). The matched string is read from
+   ``__verbose.stopping_word`` when the runtime runs with verbosity > 9 (which also floods
+   stderr with debug logs, so the engine does not turn it on). Otherwise a ``keep_stop`` that
+   closes the profile's call element is appended when generation stopped with such an element
+   still open (its opening tag after its last closing tag): under a grammar nothing else can
+   end generation there, since end-of-turn is only allowed once the grammar is complete.
+   Without a grammar, a model that ends its turn in the middle of a call gets the closing tag
+   added (the call is usually malformed then and is reported as a problem anyway);
+6. **parse** the completion (``parse.StreamParser``) into ``Thinking`` / ``ToolCall`` /
+   ``Text`` blocks and **sign** every ``Thinking`` (``signing.sign`` over model id and text;
+   origin ``provider="thinkwire-local"``, the client's ``dialect`` and ``carrier``).
+
+``complete`` returns an ``EngineResult``; ``stream`` returns an ``EngineStream`` of
+``thinkwire.ir`` stream events (``MessageStart``, block events, ``MessageDelta`` with stop
+reason and usage, ``MessageStop``) that folds to the same response. Stop reasons:
+``max_tokens`` when the token budget ran out, ``tool_use`` when the turn holds a call,
+``end_turn`` otherwise. Usage: ``input_tokens`` = all prompt tokens (cached + processed),
+``output_tokens`` = generated tokens, ``cache_read_tokens`` = prompt tokens reused from the KV
+cache (``timings.cache_n``; llama.cpp always reprocesses at least the last prompt token).
+
+Streaming uses xllamacpp's own: ``handle_completions({..., "stream": True}, callback)`` calls
+``callback(chunk)`` for each piece on the calling thread (the GIL is released while it waits),
+and stops generating when the callback returns ``True``. ``stream`` runs it on a worker thread
+and hands the chunks over a queue; closing the stream early makes the next callback return
+``True``, which cancels the generation in llama.cpp. An engine built on an injected
+``runtime`` with no ``stream_runtime`` streams the whole completion through the same parser.
+
+``xllamacpp.Server`` also opens its own HTTP listener on 127.0.0.1 at a random port (it cannot
+be turned off from Python). The engine never publishes that address; ``thinkwire serve`` is
+the only server users should see.
+
+Errors::
+
+    ThinkwireError
+    ├── EngineUnavailable    the engine cannot start
+    │   ├── ModelFileMissing     no model file at the path: run ``thinkwire model pull``
+    │   └── RuntimeMissing       xllamacpp is not installed: ``pip install 'thinkwire[local]'``
+    ├── EngineError          the runtime refused or failed a completion (``code``: its status)
+    │   └── EngineClosed         the engine was closed
+    ├── SignatureError       (signing) signed thinking came back altered
+    └── GrammarError         (grammar) no grammar for this request, e.g. an unknown named tool
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import queue
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from thinkwire.errors import ThinkwireError
+from thinkwire.ir.blocks import Carrier, Dialect, Origin, Thinking, ToolCall
+from thinkwire.ir.conversation import Request, Response, StopReason, Tool, Usage
+from thinkwire.ir.stream import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Folder,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    SignatureDelta,
+    StreamEvent,
+    ThinkingDelta,
+)
+from thinkwire.local.grammar import build_grammar
+from thinkwire.local.parse import IdFactory, Problem, StreamParser, new_call_id
+from thinkwire.local.profiles import ModelProfile, get_profile
+from thinkwire.local.render import Rendered, render
+from thinkwire.local.signing import check_thinking, engine_origin, load_secret, restore_omitted, sign
+from thinkwire.local.store import PULL_HINT
+from thinkwire.policy import Policy
+
+DEFAULT_MAX_TOKENS: Final = 1024
+"""``n_predict`` when the request sets no ``max_tokens``."""
+RECALL_SIZE: Final = 4096
+"""How many emitted thinking texts the engine remembers, to restore omitted blocks."""
+INSTALL_HINT: Final = "pip install 'thinkwire[local]'"
+
+Params = dict[str, Any]
+"""A ``handle_completions`` request body (llama.cpp's ``/v1/completions`` fields)."""
+Result = dict[str, Any]
+"""A ``handle_completions`` result or stream chunk (OpenAI completions shape + ``timings``)."""
+OnChunk = Callable[[Result], bool]
+"""Called with each stream chunk; returning ``True`` stops the generation."""
+CompleteFn = Callable[[Params], Result]
+"""``complete(params) -> result``: one whole completion (``Server.handle_completions``)."""
+StreamFn = Callable[[Params, OnChunk], object]
+"""``stream(params, on_chunk)``: returns when the stream ends (``Server.handle_completions``
+with ``"stream": True`` and a callback)."""
+
+
+class EngineUnavailable(ThinkwireError):
+    """The engine cannot start."""
+
+
+class ModelFileMissing(EngineUnavailable):
+    """No model file at the given path."""
+
+
+class RuntimeMissing(EngineUnavailable):
+    """The ``xllamacpp`` runtime is not installed."""
+
+
+class EngineError(ThinkwireError):
+    """The runtime refused or failed a completion.
+
+    ``code`` is the runtime's HTTP-like status (400: the request, e.g. a prompt longer than
+    the context; 500: the runtime itself); ``type`` its error type.
+    """
+
+    def __init__(self, message: str, *, code: int = 500, type: str = "server_error") -> None:
+        self.code = code
+        self.type = type
+        super().__init__(message)
+
+
+class EngineClosed(EngineError):
+    """The engine was closed; no more completions."""
+
+    def __init__(self) -> None:
+        super().__init__("the local engine is closed", code=503, type="unavailable")
+
+
+class EngineResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One generated turn and what it cost.
+
+    ``prompt_tokens``: every prompt token (cached + processed); ``cached_tokens``: reused from
+    the KV cache; ``processed_tokens``: evaluated for this request (``prompt_tokens -
+    cached_tokens``, as the runtime counts it); ``completion_tokens``: generated.
+    ``prompt`` / ``completion``: the exact text given to and produced by the model (the
+    completion with a kept stop appended, without the prefill); under ``keep`` the next turn's
+    prompt begins with ``prompt + completion``. ``problems``: what the parser found wrong;
+    ``skipped``: what the renderer could not show the model (images, opaque items...).
+    """
+
+    response: Response
+    prompt_tokens: int
+    cached_tokens: int
+    processed_tokens: int
+    completion_tokens: int
+    prompt: str
+    completion: str
+    problems: tuple[Problem, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+
+class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
+    rendered: Rendered
+    params: Params
+    tools: tuple[Tool, ...]
+    origin: Origin
+
+
+def _import_runtime() -> Any:
+    """The ``xllamacpp`` module (untyped, hence ``Any``)."""
+    try:
+        return importlib.import_module("xllamacpp")
+    except ImportError as exc:
+        raise RuntimeMissing(f"the local engine needs xllamacpp ({exc}): {INSTALL_HINT}") from None
+
+
+class LocalEngine:
+    """A GGUF model on llama.cpp that thinks, calls tools and signs its thinking.
+
+    ``profile`` is a ``ModelProfile`` or a built-in profile's name. ``n_ctx`` is the context of
+    each of the ``slots`` concurrent generations (the runtime gets ``n_ctx * slots``; llama.cpp
+    picks the slot whose cache shares the longest prefix with the prompt). ``secret``: the
+    signing key (default ``signing.load_secret()``). ``model_id``: the model name in
+    signatures and responses (default: the file name without ``.gguf``). ``max_tokens``: the
+    generation budget when a request sets none. ``new_id`` makes tool-call ids.
+
+    ``runtime`` / ``stream_runtime`` replace xllamacpp (tests, other bindings): with
+    ``runtime`` given nothing is loaded and ``model_path`` is not read.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        profile: ModelProfile | str,
+        *,
+        n_ctx: int = 8192,
+        threads: int | None = os.cpu_count(),
+        slots: int = 1,
+        secret: bytes | None = None,
+        model_id: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        new_id: IdFactory = new_call_id,
+        runtime: CompleteFn | None = None,
+        stream_runtime: StreamFn | None = None,
+    ) -> None:
+        if n_ctx < 1 or slots < 1 or max_tokens < 1:
+            raise ValueError("n_ctx, slots and max_tokens must be positive")
+        self.model_path = Path(model_path)
+        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.model_id = model_id or self.model_path.name.removesuffix(".gguf")
+        self.max_tokens = max_tokens
+        self._secret = load_secret() if secret is None else secret
+        self._new_id = new_id
+        self._recall: OrderedDict[str, str] = OrderedDict()
+        self._recall_lock = threading.Lock()
+        self._server: Any = None
+        if runtime is None:
+            if not self.model_path.is_file():
+                raise ModelFileMissing(f"no model file at {self.model_path}: {PULL_HINT}")
+            xllamacpp = _import_runtime()
+            params = xllamacpp.CommonParams()
+            params.model.path = str(self.model_path)
+            params.n_ctx = n_ctx * slots
+            params.n_parallel = slots
+            cores = threads or 1
+            params.cpuparams.n_threads = cores
+            params.cpuparams_batch.n_threads = cores
+            try:
+                self._server = xllamacpp.Server(params)
+            except Exception as exc:  # the binding raises a bare RuntimeError
+                raise EngineError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+            runtime = self._server.handle_completions
+            stream_runtime = stream_runtime or self._server.handle_completions
+        self._complete: CompleteFn | None = runtime
+        self._stream: StreamFn | None = stream_runtime
+
+    # lifecycle
+
+    def close(self) -> None:
+        """Free the model (the runtime's threads stop). Later calls raise ``EngineClosed``."""
+        self._complete = self._stream = None
+        self._server = None  # the C++ destructor stops the runtime's loop and its listener
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._complete is None
+
+    # generation
+
+    def complete(
+        self,
+        request: Request,
+        *,
+        policy: Policy = "keep",
+        dialect: Dialect = "openai-chat",
+        carrier: Carrier | None = None,
+        seed: int | None = None,
+    ) -> EngineResult:
+        """Generate the next assistant turn of ``request`` (see the module docstring).
+
+        ``dialect`` / ``carrier``: the client's, written into each thinking block's origin so
+        its codec puts the signature in its own slot. ``seed``: fixes sampling.
+        """
+        prepared = self._prepare(request, policy, dialect, carrier, seed)
+        complete = self._complete
+        if complete is None:
+            raise EngineClosed
+        result = complete(prepared.params)
+        _raise_for_error(result)
+        choices = result.get("choices") or [{}]
+        text = str(choices[0].get("text") or "")
+        turn = _Turn(self, prepared)
+        turn.start()
+        turn.events(text)
+        return turn.finish(result, str(choices[0].get("finish_reason") or ""))
+
+    def stream(
+        self,
+        request: Request,
+        *,
+        policy: Policy = "keep",
+        dialect: Dialect = "openai-chat",
+        carrier: Carrier | None = None,
+        seed: int | None = None,
+    ) -> EngineStream:
+        """Stream the next assistant turn as IR events (arguments as for ``complete``).
+
+        The request is checked, rendered and its grammar built now (so ``SignatureError`` and
+        ``GrammarError`` are raised here, before any event); generation starts with the first
+        ``next()``.
+        """
+        prepared = self._prepare(request, policy, dialect, carrier, seed)
+        if self.closed:
+            raise EngineClosed
+        return EngineStream(self, prepared)
+
+    # steps
+
+    def _prepare(
+        self,
+        request: Request,
+        policy: Policy,
+        dialect: Dialect,
+        carrier: Carrier | None,
+        seed: int | None,
+    ) -> _Prepared:
+        check = check_thinking(
+            request.messages, secret=self._secret, model=self.model_id, recall=self._recalled
+        )
+        check.raise_for_problems()
+        if check.restored:
+            request = msgspec.structs.replace(request, messages=restore_omitted(request.messages, check))
+        tools = tuple(t for t in request.tools or () if isinstance(t, Tool))
+        rendered = render(request, self.profile, policy)  # leaves opaque tools out, in `skipped`
+        profile, sampling = self.profile, request.sampling
+        params: Params = {
+            "prompt": rendered.prompt,
+            "n_predict": sampling.max_tokens or self.max_tokens,
+            "cache_prompt": True,
+            "stop": list(dict.fromkeys((*profile.stop, *(sampling.stop or ())))),
+        }
+        if profile.grammar:
+            choice = request.tool_choice
+            parallel = profile.parallel_calls and (choice is None or choice.parallel is not False)
+            params["grammar"] = build_grammar(
+                tools, choice, parallel=parallel, think_close=profile.think.close + profile.think.after
+            )
+        defaults = profile.sampling
+        for key, value in (
+            (
+                "temperature",
+                sampling.temperature if sampling.temperature is not None else defaults.temperature,
+            ),
+            ("top_p", sampling.top_p if sampling.top_p is not None else defaults.top_p),
+            ("top_k", sampling.top_k if sampling.top_k is not None else defaults.top_k),
+            ("repeat_penalty", defaults.repeat_penalty),
+            ("seed", seed),
+        ):
+            if value is not None:
+                params[key] = value
+        return _Prepared(
+            rendered=rendered,
+            params=params,
+            tools=tools,
+            origin=engine_origin(dialect, self.model_id, carrier=carrier),
+        )
+
+    def _remember(self, signature: str, text: str) -> None:
+        with self._recall_lock:
+            self._recall[signature] = text
+            self._recall.move_to_end(signature)
+            while len(self._recall) > RECALL_SIZE:
+                self._recall.popitem(last=False)
+
+    def _recalled(self, signature: str) -> str | None:
+        with self._recall_lock:
+            return self._recall.get(signature)
+
+
+def _raise_for_error(result: Result, *, strict: bool = True) -> None:
+    """Raise ``EngineError`` for an error result (``strict``: also for one with no choices).
+
+    llama.cpp answers ``{"error": {"code", "message", "type"}}``; the binding itself answers
+    ``{"code", "message", "type"}`` when it cannot decode the runtime's reply.
+    """
+    error = result.get("error", result if "message" in result and "code" in result else None)
+    if error is None and ("choices" in result or not strict):
+        return
+    if not isinstance(error, dict):
+        error = {"message": f"unexpected runtime result: {str(result)[:200]}"}
+    code = error.get("code")
+    raise EngineError(
+        str(error.get("message") or "the runtime failed"),
+        code=code if isinstance(code, int) else 500,
+        type=str(error.get("type") or "server_error"),
+    )
+
+
+def kept_stop(profile: ModelProfile, text: str, finish_reason: str, verbose: object = None) -> str:
+    """The stop string to append to ``text`` (``""``: none), see step 5 of the module docstring.
+
+    ``verbose`` is the result's ``__verbose`` object when the runtime sends one.
+    """
+    if finish_reason != "stop":
+        return ""
+    if isinstance(verbose, dict) and isinstance(verbose.get("stopping_word"), str):
+        word = verbose["stopping_word"]
+        return word if word in profile.keep_stop else ""
+    syntax = profile.tool_calls
+    if syntax.close in profile.keep_stop and text.rfind(syntax.open) > text.rfind(syntax.close):
+        return syntax.close
+    return ""
+
+
+class _Turn:
+    """Text pieces of one generated turn -> signed block events, and the final result."""
+
+    def __init__(self, engine: LocalEngine, prepared: _Prepared) -> None:
+        self.engine = engine
+        self.prepared = prepared
+        self.id = "msg_local_" + uuid.uuid4().hex[:24]
+        self.parser = StreamParser(
+            engine.profile, tools=prepared.tools, new_id=engine._new_id, origin=prepared.origin
+        )
+        self.folder = Folder()
+        self.pieces: list[str] = []
+        self._thinking: dict[int, list[str]] = {}
+        self.tail: list[StreamEvent] = []
+
+    def start(self) -> list[StreamEvent]:
+        return self._fold([MessageStart(id=self.id, model=self.engine.model_id)])
+
+    def events(self, piece: str) -> list[StreamEvent]:
+        """Events for a piece of generated text."""
+        if not piece:
+            return []
+        self.pieces.append(piece)
+        return self._sign(self.parser.feed(piece))
+
+    def end(self, finish_reason: str, verbose: object) -> list[StreamEvent]:
+        """The kept stop (if any) and the events that close every open block."""
+        events: list[StreamEvent] = []
+        stop = kept_stop(self.engine.profile, "".join(self.pieces), finish_reason, verbose)
+        if stop:
+            events += self.events(stop)
+        return events + self._sign(self.parser.close())
+
+    def finish(self, result: Result, finish_reason: str) -> EngineResult:
+        """Close the turn and sum it up; ``tail`` gets the events still to send (the blocks'
+        ends, the stop reason and usage)."""
+        closing = self.end(finish_reason, result.get("__verbose"))
+        counts = result.get("usage") or {}
+        timings = result.get("timings") or {}
+        details = counts.get("prompt_tokens_details") or {}
+        cached = _int(timings.get("cache_n"), _int(details.get("cached_tokens")))
+        processed = _int(timings.get("prompt_n"))
+        prompt_tokens = _int(counts.get("prompt_tokens"), cached + processed)
+        completion_tokens = _int(counts.get("completion_tokens"), _int(timings.get("predicted_n")))
+        calls = any(isinstance(b, ToolCall) for b in self.folder.result().blocks)
+        reason: StopReason = (
+            "max_tokens" if finish_reason == "length" else "tool_use" if calls else "end_turn"
+        )
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens, cache_read_tokens=cached)
+        last: list[StreamEvent] = [MessageDelta(stop_reason=reason, usage=usage), MessageStop()]
+        self.tail = [*closing, *self._fold(last)]
+        return EngineResult(
+            response=self.folder.result(),
+            prompt_tokens=prompt_tokens,
+            cached_tokens=cached,
+            processed_tokens=processed,
+            completion_tokens=completion_tokens,
+            prompt=self.prepared.rendered.prompt,
+            completion="".join(self.pieces),
+            problems=tuple(self.parser.problems),
+            skipped=self.prepared.rendered.skipped,
+        )
+
+    def _sign(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        """``events`` with a signature delta before each thinking block's stop."""
+        out: list[StreamEvent] = []
+        for event in events:
+            if isinstance(event, BlockStart) and isinstance(event.block, Thinking):
+                self._thinking[event.index] = [event.block.text]
+            elif isinstance(event, BlockDelta) and isinstance(event.delta, ThinkingDelta):
+                self._thinking[event.index].append(event.delta.text)
+            elif isinstance(event, BlockStop) and event.index in self._thinking:
+                text = "".join(self._thinking.pop(event.index))
+                signature = sign(self.engine._secret, self.engine.model_id, text)
+                self.engine._remember(signature, text)
+                out.append(BlockDelta(index=event.index, delta=SignatureDelta(signature)))
+            out.append(event)
+        return self._fold(out)
+
+    def _fold(self, events: list[StreamEvent]) -> list[StreamEvent]:
+        for event in events:
+            self.folder.feed(event)
+        return events
+
+
+def _int(value: object, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+_DONE: Final = object()
+
+
+class EngineStream(Iterator[StreamEvent]):
+    """The events of one streamed turn. ``result`` is the ``EngineResult`` once the stream is
+    exhausted (``None`` before). ``close()`` (or leaving a ``with`` block, or dropping a
+    half-read stream) stops the generation at its next token."""
+
+    def __init__(self, engine: LocalEngine, prepared: _Prepared) -> None:
+        self.result: EngineResult | None = None
+        self._cancel = threading.Event()
+        self._events = self._run(engine, prepared)
+
+    def __iter__(self) -> EngineStream:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        return next(self._events)
+
+    def cancel(self) -> None:
+        """Stop the generation at its next token; safe from any thread. The stream then ends
+        without its closing events and ``result`` stays ``None``."""
+        self._cancel.set()
+
+    def close(self) -> None:
+        """Cancel and end the stream; call it from the thread that iterates."""
+        self._cancel.set()
+        self._events.close()
+
+    def __enter__(self) -> EngineStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, engine: LocalEngine, prepared: _Prepared) -> Generator[StreamEvent, None, None]:
+        turn = _Turn(engine, prepared)
+        complete, stream = engine._complete, engine._stream
+        if complete is None:
+            raise EngineClosed
+        yield from turn.start()
+        if stream is None:  # no streaming runtime: the whole completion, through the same parser
+            result = complete(prepared.params)
+            _raise_for_error(result)
+            choice = (result.get("choices") or [{}])[0]
+            yield from turn.events(str(choice.get("text") or ""))
+            self.result = turn.finish(result, str(choice.get("finish_reason") or ""))
+            yield from turn.tail
+            return
+        chunks: queue.Queue[object] = queue.Queue()
+
+        def on_chunk(chunk: Result) -> bool:
+            chunks.put(chunk)
+            return self._cancel.is_set()
+
+        def work() -> None:
+            try:
+                stream({**prepared.params, "stream": True}, on_chunk)
+            except BaseException as exc:  # handed to the consumer
+                chunks.put(exc)
+            finally:
+                chunks.put(_DONE)
+
+        worker = threading.Thread(target=work, name="thinkwire-local-stream", daemon=True)
+        worker.start()
+        last: Result = {}
+        finish = ""
+        try:
+            while (item := chunks.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise EngineError(f"the runtime failed: {item}") from item
+                assert isinstance(item, dict)
+                _raise_for_error(item, strict=False)
+                if self._cancel.is_set():
+                    return
+                choice = (item.get("choices") or [{}])[0]
+                finish = str(choice.get("finish_reason") or finish)
+                for key in ("usage", "timings", "__verbose"):
+                    if key in item:
+                        last[key] = item[key]
+                yield from turn.events(str(choice.get("text") or ""))
+            worker.join()
+            self.result = turn.finish(last, finish)
+            yield from turn.tail
+        finally:
+            self._cancel.set()  # a consumer that stops early cancels the generation
