@@ -65,13 +65,23 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def type_error(path: str, expected: str, value: Any) -> DecodeError:
+    """The error for a value of the wrong type: ``expected a string, got the number 42``."""
+    return DecodeError(path, f"expected {expected}, got {describe(value)}")
+
+
+def missing(path: str) -> DecodeError:
+    """The error for an absent required field."""
+    return DecodeError(path, "required field is missing")
+
+
 def check(value: Any, kind: type[T], path: str) -> T:
     """``value`` if it is of ``kind`` (bool is not an int here), else a DecodeError at ``path``."""
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         ok = True
     if not ok:
-        raise DecodeError(path, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {describe(value)}")
+        raise type_error(path, _TYPE_NAMES.get(kind, kind.__name__), value)
     return cast(T, value)
 
 
@@ -82,7 +92,7 @@ def obj(value: Any, path: str) -> dict[str, Any]:
 def req(d: dict[str, Any], key: str, kind: type[T], path: str) -> T:
     """A required field of type ``kind``."""
     if key not in d:
-        raise DecodeError(join(path, key), "required field is missing")
+        raise missing(join(path, key))
     value = d[key]
     if type(value) is kind:  # fast path: build the path only when reporting an error
         return value
@@ -104,7 +114,7 @@ def items(d: dict[str, Any], key: str, path: str, *, required: bool = False) -> 
     value = d.get(key)
     if value is None:
         if required:
-            raise DecodeError(join(path, key), "required field is missing")
+            raise missing(join(path, key))
         return []
     if type(value) is list:
         return value
@@ -116,6 +126,15 @@ def extra_of(d: dict[str, Any], known: frozenset[str], dialect: str) -> Extra:
     if d.keys() <= known:  # the common case, decided in C
         return {}
     return {dialect: {k: v for k, v in d.items() if k not in known}}
+
+
+def unmodelled(d: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``d`` to keep verbatim in ``extra``: unknown keys, and known keys whose
+    value is ``null`` (the IR cannot tell ``None`` from absent, so an explicit ``null`` must be
+    kept to come back as ``null``)."""
+    if d.keys() <= known and None not in d.values():  # the common case, decided in C
+        return {}
+    return {k: v for k, v in d.items() if k not in known or v is None}
 
 
 def put(out: dict[str, Any], key: str, value: Any) -> None:

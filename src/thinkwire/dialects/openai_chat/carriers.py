@@ -65,14 +65,6 @@ _PAYLOAD: Final = {_TEXT_TYPE: "text", _SUMMARY_TYPE: "summary", _ENCRYPTED_TYPE
 _NOT_ORIGIN_LOSS: Final = frozenset({"mirror", "signature"})
 
 
-def rest_of(d: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
-    """The fields of ``d`` kept verbatim in ``extra``: unknown ones, and known ones set to ``null``
-    (a ``null`` carries nothing the IR models, but must come back as ``null``)."""
-    if d.keys() <= known and None not in d.values():
-        return {}
-    return {k: v for k, v in d.items() if k not in known or v is None}
-
-
 def own_extra(log: LossLog, path: str, extra: Extra) -> dict[str, Any]:
     """This dialect's fields in ``extra``; every other dialect's are reported as ``field`` losses."""
     return log.foreign_extra(path, extra, DIALECT) if extra else {}

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import msgspec
 
-from thinkwire.dialects._wire import describe, obj, opt, req
+from thinkwire.dialects._wire import describe, obj, opt, req, unmodelled
 from thinkwire.dialects.openai_chat.assistant import encode_assistant
 from thinkwire.dialects.openai_chat.carriers import (
     ABSENT,
@@ -36,7 +36,6 @@ from thinkwire.dialects.openai_chat.carriers import (
     is_details_item,
     own_extra,
     reasoning_text,
-    rest_of,
     split_think_tags,
 )
 from thinkwire.dialects.openai_chat.parts import (
@@ -195,7 +194,7 @@ def _decode_message(value: Any, path: str, origins: Origins, calls: set[str]) ->
     plain_role = _PLAIN_ROLES.get(role) if type(role) is str else None
     if plain_role is not None:
         content = value.get("content")
-        extra = extra_of(rest_of(value, _CONTENT_KEYS))
+        extra = extra_of(unmodelled(value, _CONTENT_KEYS))
         if type(content) is str:
             return Message(role=plain_role, blocks=(Text(text=content),), plain=True, extra=extra)
         return Message(role=plain_role, blocks=_parts(content, f"{path}.content"), extra=extra)
@@ -221,7 +220,7 @@ def _decode_tool_result(d: dict[str, Any], path: str, calls: set[str]) -> ToolRe
         raise DecodeError(f"{path}.tool_call_id", f"no tool call with id {call_id!r} precedes this result")
     content = d.get("content")
     result = content if type(content) is str else _parts(content, f"{path}.content")
-    return ToolResult(call_id=call_id, content=result, extra=extra_of(rest_of(d, _TOOL_KEYS)))
+    return ToolResult(call_id=call_id, content=result, extra=extra_of(unmodelled(d, _TOOL_KEYS)))
 
 
 def decode_assistant(
@@ -234,7 +233,7 @@ def decode_assistant(
     think-tags. ``reasoning_content: ""`` is a ``Thinking(text="")`` (DeepSeek wants ``""``
     back on older turns); ``null`` or absent is no block.
     """
-    rest = rest_of(d, _ASSISTANT_KEYS)
+    rest = unmodelled(d, _ASSISTANT_KEYS)
     if rest:
         rest.pop("content", None)  # null content is the default for a message without text
     blocks: list[Block] = []

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from thinkwire.dialects._wire import join, obj, req
-from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra, rest_of
+from thinkwire.dialects._wire import join, obj, req, unmodelled
+from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Extra, Image, Opaque, Text, ToolCall
 from thinkwire.ir.losses import LossLog
@@ -94,8 +94,8 @@ def decode_tool_call(value: Any, path: str, index: int) -> ToolCall | Opaque:
         function = req(value, "function", dict, where)
         name = req(function, "name", str, f"{where}.function")
         arguments = req(function, "arguments", str, f"{where}.function")
-    rest = rest_of(value, _TOOL_CALL_KEYS)
-    function_rest = rest_of(function, _FUNCTION_KEYS)
+    rest = unmodelled(value, _TOOL_CALL_KEYS)
+    function_rest = unmodelled(function, _FUNCTION_KEYS)
     if function_rest:
         rest["function"] = function_rest
     if kind is ABSENT:

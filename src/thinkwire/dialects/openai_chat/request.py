@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from thinkwire.dialects._wire import describe, items, join, obj, opt, put, req
-from thinkwire.dialects.openai_chat.carriers import DIALECT, FORM, own_extra, rest_of
+from thinkwire.dialects._wire import describe, items, join, obj, opt, put, req, unmodelled
+from thinkwire.dialects.openai_chat.carriers import DIALECT, FORM, own_extra
 from thinkwire.dialects.openai_chat.messages import Origins, decode_message, encode_messages, plain_content
 from thinkwire.errors import DecodeError, EncodeError
 from thinkwire.ir.blocks import Carrier, Opaque
@@ -58,7 +58,7 @@ _UNMAPPED_THINKING: Final = ("mode", "budget_tokens", "display", "summary")
 
 def decode_request(data: Any, *, provider: str | None = None) -> Request:
     d = obj(data, "")
-    rest = rest_of(d, _REQUEST_KEYS)
+    rest = unmodelled(d, _REQUEST_KEYS)
     calls: set[str] = set()
     origins = Origins(provider, None)
     messages = tuple(
@@ -93,7 +93,7 @@ def _decode_tools(value: Any) -> tuple[Tool | Opaque, ...] | None:
             continue
         where = join(path, "function")
         function = obj(d["function"], where)
-        rest = rest_of(function, _FUNCTION_KEYS)
+        rest = unmodelled(function, _FUNCTION_KEYS)
         tools.append(
             Tool(
                 name=req(function, "name", str, where),

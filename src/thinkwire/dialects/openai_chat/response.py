@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from thinkwire.dialects._wire import obj, opt, put, req
+from thinkwire.dialects._wire import obj, opt, put, req, unmodelled
 from thinkwire.dialects.openai_chat.assistant import encode_assistant
-from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra, rest_of
+from thinkwire.dialects.openai_chat.carriers import ABSENT, DIALECT, FORM, own_extra
 from thinkwire.dialects.openai_chat.messages import Origins, decode_assistant
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Block, Carrier
@@ -66,7 +66,7 @@ _FINISH_REASONS: Final[dict[StopReason, str]] = {
 
 def decode_response(data: Any, *, provider: str | None = None) -> Response:
     d = obj(data, "")
-    rest = rest_of(d, _RESPONSE_KEYS)
+    rest = unmodelled(d, _RESPONSE_KEYS)
     kind = d.get("object", ABSENT)
     if kind is ABSENT:
         rest[FORM] = {"object": "absent"}
@@ -81,7 +81,7 @@ def decode_response(data: Any, *, provider: str | None = None) -> Response:
     stop_reason: StopReason | None = None
     if choices:
         first = obj(choices[0], "choices[0]")
-        choice_rest = rest_of(first, _CHOICE_KEYS)
+        choice_rest = unmodelled(first, _CHOICE_KEYS)
         form: dict[str, str] = {}
         index = first.get("index", ABSENT)
         if index is ABSENT:
@@ -133,7 +133,7 @@ def decode_usage(value: Any, path: str) -> Usage:
     u = obj(value, path)
     prompt = opt(u, "prompt_tokens", int, path)
     completion = opt(u, "completion_tokens", int, path)
-    rest = rest_of(u, _USAGE_KEYS)
+    rest = unmodelled(u, _USAGE_KEYS)
     total = u.get("total_tokens", ABSENT)
     if total is ABSENT:
         rest[FORM] = {"total_tokens": "absent"}

@@ -39,13 +39,12 @@ from typing import Any, Final
 
 import msgspec
 
-from thinkwire.dialects._wire import describe, items, join, loads, obj, opt, req
+from thinkwire.dialects._wire import describe, items, join, loads, obj, opt, req, unmodelled
 from thinkwire.dialects.openai_chat.carriers import (
     ABSENT,
     DIALECT,
     ThinkSplitter,
     details_origin_extra,
-    rest_of,
 )
 from thinkwire.dialects.openai_chat.response import (
     STOP_REASONS,
@@ -181,7 +180,7 @@ class ChatStreamDecoder:
     # -- chunks ------------------------------------------------------------------------------
 
     def _chunk(self, chunk: dict[str, Any], path: str) -> None:
-        rest = rest_of(chunk, _CHUNK_KEYS)
+        rest = unmodelled(chunk, _CHUNK_KEYS)
         kind = chunk.get("object")
         if kind is not None and kind != CHUNK:
             rest["object"] = kind

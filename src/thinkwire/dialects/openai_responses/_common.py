@@ -2,8 +2,9 @@
 
 Two conventions run through the whole package:
 
-* ``keep(d, known)`` gives the fields of a wire object that the IR does not model and that
-  must be written back verbatim: unknown keys, **and known keys whose value is ``null``**
+* ``keep(d, known)`` (``_wire.unmodelled``) gives the fields of a wire object that the IR
+  does not model and that must be written back verbatim: unknown keys, **and known keys
+  whose value is ``null``**
   (the IR cannot tell ``None`` from absent, so an explicit ``null`` lives in ``extra``).
 * Paths are built only when an error is raised, never on the success path: decoding a
   1 MB conversation must stay close to the cost of parsing its JSON.
@@ -13,21 +14,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from thinkwire.dialects._wire import describe, join
-from thinkwire.errors import DecodeError
+from thinkwire.dialects._wire import join, missing
+from thinkwire.dialects._wire import type_error as fail
+from thinkwire.dialects._wire import unmodelled as keep
 from thinkwire.ir.blocks import Dialect, Extra
+
+__all__ = [
+    "DIALECT",
+    "EMPTY",
+    "as_obj",
+    "fail",
+    "keep",
+    "mine",
+    "missing",
+    "opt_int",
+    "opt_number",
+    "opt_str",
+    "req_str",
+    "tag",
+]
 
 DIALECT: Dialect = "openai-responses"
 
 EMPTY: dict[str, Any] = {}
 """Shared read-only empty mapping (never mutate)."""
-
-
-def keep(d: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
-    """The fields of ``d`` to write back verbatim: unknown keys and ``null`` known keys."""
-    if d.keys() <= known and None not in d.values():
-        return {}
-    return {k: v for k, v in d.items() if k not in known or v is None}
 
 
 def tag(fields: dict[str, Any]) -> Extra:
@@ -38,16 +48,6 @@ def tag(fields: dict[str, Any]) -> Extra:
 def mine(extra: Extra) -> dict[str, Any]:
     """This dialect's fields of an ``extra`` mapping."""
     return extra.get(DIALECT, EMPTY)
-
-
-def fail(path: str, expected: str, value: Any) -> DecodeError:
-    """The error for a value of the wrong type (``raise fail(...)``)."""
-    return DecodeError(path, f"expected {expected}, got {describe(value)}")
-
-
-def missing(path: str) -> DecodeError:
-    """The error for an absent required field (``raise missing(...)``)."""
-    return DecodeError(path, "required field is missing")
 
 
 def req_str(d: dict[str, Any], key: str, path: str) -> str:
