@@ -19,7 +19,7 @@ defaults for the echoed ``parallel_tool_calls`` (true), ``tool_choice`` ("auto")
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from thinkwire.dialects.openai_responses._common import (
     DIALECT,
@@ -182,6 +182,12 @@ def status_of(stop: StopReason | None) -> tuple[str, dict[str, Any] | None]:
     return "completed", None
 
 
+DERIVE_STATUS: Final = "$status"
+"""A codec note in ``Response.extra["openai-responses"]``: the extra holds a server's own
+response fields (``created_at``, ``store``, ...), and ``status`` / ``incomplete_details`` are
+still to be derived from the stop reason."""
+
+
 def response_object(
     *,
     id: str | None,
@@ -197,6 +203,9 @@ def response_object(
     """The response object around ``output``. ``status`` overrides the status (``in_progress``
     in the shells of ``response.created`` / ``response.in_progress``)."""
     fields = log.foreign_extra("", extra, DIALECT) if extra else EMPTY
+    derive = DERIVE_STATUS in fields
+    if derive:
+        fields = {k: v for k, v in fields.items() if k != DERIVE_STATUS}
     out: dict[str, Any] = {}
     if id is not None:
         out["id"] = id
@@ -204,6 +213,8 @@ def response_object(
         out.update(fields)
         if status is not None:
             out["status"] = status
+        elif derive:  # a server's own fields, with the status this response ended in
+            out["status"], out["incomplete_details"] = status_of(stop)
     else:
         derived, details = status_of(stop)
         out["object"] = "response"

@@ -1,0 +1,131 @@
+"""The ASGI app: routes, the error envelopes for unknown paths and methods, the lifespan.
+
+Routes::
+
+    POST /v1/chat/completions     OpenAI Chat Completions          (server.chat)
+    POST /v1/messages             Anthropic Messages               (server.messages)
+    POST /v1/responses            OpenAI Responses                 (server.responses)
+    GET|DELETE /v1/responses/{id} a stored response
+    GET  /v1/models               the served model, readable by both SDKs
+    GET  /healthz                 slots, queue, counters
+
+A path or method that does not exist gets a 404 / 405 in the envelope of the dialect its path
+belongs to (Anthropic for ``/v1/messages...``, OpenAI otherwise). Closing the app (the
+lifespan's end) closes the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from thinkwire.ir.blocks import Dialect
+from thinkwire.server import chat, messages, responses
+from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.state import ServerState
+
+Handler = Callable[[HttpRequest, ServerState], Awaitable[Response]]
+
+
+def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
+    """The server for ``state``; the engine is closed when the app shuts down (unless
+    ``close_engine`` is false, for an engine the caller owns)."""
+
+    def bind(handler: Handler) -> Callable[[HttpRequest], Awaitable[Response]]:
+        async def endpoint(http: HttpRequest) -> Response:
+            return await handler(http, state)
+
+        return endpoint
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if close_engine:
+            state.service.engine.close()
+
+    routes = [
+        Route("/v1/chat/completions", bind(chat.chat_completions), methods=["POST"]),
+        Route("/v1/messages", bind(messages.messages), methods=["POST"]),
+        Route("/v1/responses", bind(responses.create), methods=["POST"]),
+        Route("/v1/responses/{id}", bind(responses.retrieve), methods=["GET"]),
+        Route("/v1/responses/{id}", bind(responses.delete), methods=["DELETE"]),
+        Route("/v1/models", bind(models), methods=["GET"]),
+        Route("/v1/models/{id:path}", bind(model), methods=["GET"]),
+        Route("/healthz", bind(health), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    app.state.thinkwire = state
+    return app
+
+
+async def models(http: HttpRequest, state: ServerState) -> Response:
+    """The model list in a form both SDKs read (OpenAI's ``object``/``owned_by`` and
+    Anthropic's ``type``/``display_name``/``created_at`` side by side)."""
+    entry = _model_entry(state)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [entry],
+            "has_more": False,
+            "first_id": entry["id"],
+            "last_id": entry["id"],
+        }
+    )
+
+
+async def model(http: HttpRequest, state: ServerState) -> Response:
+    id = http.path_params["id"]
+    if id != state.model_id:
+        error = ApiError(
+            404,
+            f"model {id!r} is not served here; this server runs {state.model_id!r}",
+            code="model_not_found",
+        )
+        return envelope(error, _dialect(http))
+    return JSONResponse(_model_entry(state))
+
+
+async def health(http: HttpRequest, state: ServerState) -> Response:
+    return JSONResponse(state.service.health())
+
+
+def _model_entry(state: ServerState) -> dict[str, Any]:
+    import datetime
+
+    created = datetime.datetime.fromtimestamp(state.started, datetime.UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "id": state.model_id,
+        "object": "model",
+        "created": state.started,
+        "owned_by": "thinkwire",
+        "type": "model",
+        "display_name": state.model_id,
+        "created_at": created,
+    }
+
+
+def _dialect(http: HttpRequest) -> Dialect:
+    if http.url.path.startswith("/v1/messages") or "anthropic-version" in http.headers:
+        return "anthropic"
+    return "openai-responses" if http.url.path.startswith("/v1/responses") else "openai-chat"
+
+
+async def _http_error(http: HttpRequest, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route {http.method} {http.url.path}; see /v1/models for what this server runs"
+    elif exc.status_code == 405:
+        message = f"method {http.method} is not allowed on {http.url.path}"
+    else:
+        message = str(exc.detail)
+    response = envelope(ApiError(exc.status_code, message), _dialect(http))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response

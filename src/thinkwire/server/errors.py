@@ -1,0 +1,96 @@
+"""Errors in each dialect's envelope, as the hosted APIs send them.
+
+An ``ApiError`` carries an HTTP status, a message and (optionally) the parameter it is about;
+``envelope`` writes it in the client's dialect:
+
+- OpenAI (Chat and Responses): ``{"error": {"message", "type", "param", "code"}}``, ``type``
+  ``invalid_request_error`` (4xx), ``server_error`` (5xx);
+- Anthropic: ``{"type": "error", "error": {"type", "message"}}`` with Anthropic's types
+  (``invalid_request_error``, ``not_found_error``, ``request_too_large``,
+  ``rate_limit_error``, ``api_error``, ``overloaded_error``).
+
+"Overloaded" is 503 for OpenAI clients and 529 for Anthropic ones (what each API sends and
+each SDK retries). Inside a stream that has already begun, ``stream_error`` gives the dialect's
+error object for an IR ``StreamError`` event.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from starlette.responses import JSONResponse
+
+from thinkwire.errors import DecodeError, ThinkwireError
+from thinkwire.ir.blocks import Dialect
+
+OVERLOADED: Final = 503
+"""Our status for "every slot busy and the queue full"; Anthropic clients get 529."""
+
+_ANTHROPIC_TYPES: Final = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+class ApiError(ThinkwireError):
+    """An error answered to the client (``status``, ``message``, the ``param`` it concerns,
+    an OpenAI ``code``)."""
+
+    def __init__(
+        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+
+    @classmethod
+    def bad_request(cls, error: DecodeError | str, *, code: str | None = None) -> ApiError:
+        """A 400 for a request that does not decode (``error.path`` becomes ``param``)."""
+        if isinstance(error, DecodeError):
+            return cls(400, str(error), param=error.path or None, code=code)
+        return cls(400, error, code=code)
+
+
+def status_for(status: int, dialect: Dialect) -> int:
+    """The HTTP status to send: 503 is 529 for Anthropic clients."""
+    return 529 if dialect == "anthropic" and status == OVERLOADED else status
+
+
+def error_object(error: ApiError, dialect: Dialect) -> dict[str, Any]:
+    """The whole error body in ``dialect``'s envelope."""
+    if dialect == "anthropic":
+        kind = _ANTHROPIC_TYPES.get(
+            error.status, "api_error" if error.status >= 500 else "invalid_request_error"
+        )
+        return {"type": "error", "error": {"type": kind, "message": error.message}}
+    kind = "server_error" if error.status >= 500 else "invalid_request_error"
+    if error.status == 429:
+        kind = "rate_limit_exceeded"
+    return {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
+
+
+def envelope(error: ApiError, dialect: Dialect) -> JSONResponse:
+    """``error`` as a response in ``dialect``'s envelope, with its status."""
+    headers = {"retry-after": "1"} if error.status in (429, OVERLOADED) else None
+    return JSONResponse(
+        error_object(error, dialect), status_code=status_for(error.status, dialect), headers=headers
+    )
+
+
+def stream_error(error: ApiError, dialect: Dialect) -> dict[str, Any]:
+    """The error object a stream carries once it has begun (the IR ``StreamError.error``)."""
+    body = error_object(error, dialect)
+    if dialect == "openai-responses":
+        inner: dict[str, Any] = body["error"]
+        return {"code": inner["code"] or inner["type"], "message": inner["message"], "param": inner["param"]}
+    return dict(body["error"])

@@ -1,0 +1,40 @@
+"""``POST /v1/messages``: Anthropic Messages on the local engine.
+
+Thinking blocks come back with the engine's signature; a signed block sent back altered is
+refused with a 400 ``invalid_request_error``, as Anthropic refuses a tampered signature.
+``thinking`` (``enabled`` with ``budget_tokens``, ``disabled``, ``adaptive``) is honoured by
+the engine. ``usage.input_tokens`` counts the prompt tokens *not* read from the cache and
+``usage.cache_read_input_tokens`` those that were, as Anthropic reports them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from starlette.requests import Request as HttpRequest
+from starlette.responses import Response
+
+from thinkwire.dialects.anthropic import CODEC
+from thinkwire.errors import DecodeError
+from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.http import read_json
+from thinkwire.server.state import ServerState
+from thinkwire.server.turns import Turn, answer
+
+DIALECT: Final = "anthropic"
+
+
+async def messages(http: HttpRequest, state: ServerState) -> Response:
+    try:
+        body = await read_json(http, state.body_limit)
+        if "max_tokens" not in body:
+            raise ApiError(400, "max_tokens: Field required", param="max_tokens")
+        request = CODEC.decode_request(body)
+        if not request.messages:
+            raise ApiError(400, "messages: at least one message is required", param="messages")
+        turn = Turn(DIALECT, state.model_id)
+    except DecodeError as exc:
+        return envelope(ApiError.bad_request(exc), DIALECT)
+    except ApiError as exc:
+        return envelope(exc, DIALECT)
+    return await answer(state.service, http, request, turn, stream=body.get("stream") is True)

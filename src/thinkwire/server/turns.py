@@ -1,0 +1,265 @@
+"""One generated turn answered in the client's dialect, whole or as server-sent events.
+
+Every endpoint decodes its request into the IR and then calls ``answer``: the engine's IR
+stream events are rewritten for the client (``Turn.rewrite``: the dialect's message id and
+top-level fields, usage in the dialect's terms, the engine's private layout notes removed) and
+encoded by the dialect's codec — as SSE when the client asked for a stream, else folded into
+one response. Both paths encode the same events, so a streamed turn and a whole one agree.
+
+Errors before the first event (a refused signature, a full queue) are answered with the
+dialect's error envelope and status; an error after the stream began becomes the dialect's
+in-stream error event. A client that goes away cancels the generation: for streams Starlette
+cancels the response and ``EventStreamResponse`` closes the engine stream whatever the point it
+was cancelled at; for whole responses a watcher polls for the disconnect.
+
+Encoding the engine's own output should lose nothing; if a codec ever reports a loss, the
+response carries a ``thinkwire-losses`` header with the count and the losses are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import msgspec
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from thinkwire.dialects.base import get_codec
+from thinkwire.ir.blocks import Block, Carrier, Dialect, Extra
+from thinkwire.ir.conversation import Request, Usage
+from thinkwire.ir.conversation import Response as IrResponse
+from thinkwire.ir.losses import Loss
+from thinkwire.ir.stream import (
+    BlockDelta,
+    BlockStart,
+    BlockStop,
+    Folder,
+    MessageDelta,
+    MessageStart,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+)
+from thinkwire.local.engine import EngineResult
+from thinkwire.local.parse import LOCAL
+from thinkwire.server.errors import ApiError, envelope, stream_error
+from thinkwire.server.service import EngineService
+
+log = logging.getLogger("thinkwire.server")
+
+ID_PREFIX: dict[Dialect, str] = {"anthropic": "msg_", "openai-chat": "chatcmpl-", "openai-responses": "resp_"}
+
+
+def new_id(dialect: Dialect) -> str:
+    """A fresh message / completion / response id in ``dialect``'s form."""
+    return ID_PREFIX[dialect] + uuid.uuid4().hex
+
+
+@dataclass
+class Turn:
+    """How to answer one request: dialect, Chat carrier, id, top-level fields, options.
+
+    ``extra``: the dialect's top-level response fields (``created``; the Responses object's
+    fields), put on the ``MessageStart``. ``include_usage``: OpenAI Chat streams carry a usage
+    chunk only when ``stream_options.include_usage`` is set. ``on_response``: called with the
+    finished IR response and the engine's result (the Responses store).
+    """
+
+    dialect: Dialect
+    model: str
+    carrier: Carrier | None = None
+    id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    include_usage: bool = True
+    seed: int | None = None
+    on_response: Callable[[IrResponse, EngineResult], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.id = self.id or new_id(self.dialect)
+
+    def rewrite(self, event: StreamEvent) -> StreamEvent | None:
+        """``event`` as the client should see it (``None``: not sent).
+
+        The engine signs every thinking block; a Chat carrier other than
+        ``reasoning_details`` has no place for a signature, so none is sent (thinking that
+        comes back unsigned is accepted as such), rather than reporting a loss every turn.
+        """
+        if (
+            isinstance(event, BlockDelta)
+            and isinstance(event.delta, SignatureDelta)
+            and self.dialect == "openai-chat"
+            and self.carrier != "reasoning_details"
+        ):
+            return None
+        if isinstance(event, MessageStart):
+            extra: Extra = {self.dialect: dict(self.extra)} if self.extra else {}
+            return MessageStart(id=self.id, model=self.model, usage=event.usage, extra=extra)
+        if isinstance(event, BlockStart) and _has_local(event.block):
+            return BlockStart(index=event.index, block=_public(event.block))
+        if isinstance(event, BlockStop) and event.extra is not None and LOCAL in event.extra:
+            return msgspec.structs.replace(event, extra=_without_local(event.extra))
+        if isinstance(event, MessageDelta) and event.usage is not None:
+            usage = self.usage(event.usage)
+            return msgspec.structs.replace(event, usage=usage)
+        return event
+
+    def usage(self, usage: Usage) -> Usage | None:
+        """Usage in the dialect's terms. The engine counts every prompt token as input;
+        Anthropic's ``input_tokens`` leaves out the tokens read from the cache."""
+        if self.dialect == "openai-chat" and not self.include_usage:
+            return None
+        if self.dialect == "anthropic" and usage.input_tokens is not None:
+            cached = usage.cache_read_tokens or 0
+            extra = {"anthropic": {"cache_creation_input_tokens": 0}}
+            return msgspec.structs.replace(usage, input_tokens=usage.input_tokens - cached, extra=extra)
+        return usage
+
+
+def _has_local(block: Block) -> bool:
+    extra = getattr(block, "extra", None)
+    return isinstance(extra, dict) and LOCAL in extra
+
+
+def _without_local(extra: Extra) -> Extra:
+    return {k: v for k, v in extra.items() if k != LOCAL}
+
+
+def _public(block: Block) -> Block:
+    return msgspec.structs.replace(block, extra=_without_local(block.extra))  # type: ignore[union-attr]
+
+
+async def answer(
+    service: EngineService, http: HttpRequest, request: Request, turn: Turn, *, stream: bool
+) -> Response:
+    """Generate the next turn of ``request`` and answer it as ``turn`` says."""
+    result: list[EngineResult] = []
+    events = service.generate(
+        request, dialect=turn.dialect, carrier=turn.carrier, seed=turn.seed, on_result=result.append
+    )
+    try:
+        first = await anext(events)
+    except ApiError as exc:
+        await events.aclose()
+        return envelope(exc, turn.dialect)
+
+    def finished(response: IrResponse) -> None:
+        if turn.on_response is not None and result:
+            turn.on_response(response, result[0])
+
+    if stream:
+        return EventStreamResponse(_sse(first, events, turn, finished), close=events.aclose)
+    return await _whole(first, events, turn, http, finished)
+
+
+async def _whole(
+    first: StreamEvent,
+    events: AsyncGenerator[StreamEvent, None],
+    turn: Turn,
+    http: HttpRequest,
+    finished: Callable[[IrResponse], None],
+) -> Response:
+    folder = Folder()
+    failure: ApiError | None = None
+    complete = False
+    async with anyio.create_task_group() as group:
+        group.start_soon(_cancel_on_disconnect, http, group.cancel_scope)
+        try:
+            if (shown := turn.rewrite(first)) is not None:
+                folder.feed(shown)
+            async for event in events:
+                if (shown := turn.rewrite(event)) is not None:
+                    folder.feed(shown)
+            complete = True
+        except ApiError as exc:
+            failure = exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await events.aclose()
+            group.cancel_scope.cancel()
+    if failure is not None:
+        return envelope(failure, turn.dialect)
+    if not complete:  # the client went away; nobody reads this
+        return Response(status_code=499)
+    response = folder.result()
+    encoded = get_codec(turn.dialect).encode_response(response, carrier=turn.carrier)
+    finished(response)
+    return JSONResponse(encoded.value, headers=_loss_headers(encoded.losses, turn))
+
+
+async def _cancel_on_disconnect(http: HttpRequest, scope: anyio.CancelScope) -> None:
+    while not await http.is_disconnected():
+        await anyio.sleep(0.2)
+    log.info("client went away; generation cancelled")
+    scope.cancel()
+
+
+async def _sse(
+    first: StreamEvent,
+    events: AsyncGenerator[StreamEvent, None],
+    turn: Turn,
+    finished: Callable[[IrResponse], None],
+) -> AsyncIterator[bytes]:
+    encoder = get_codec(turn.dialect).stream_encoder(carrier=turn.carrier)
+    folder = Folder()
+
+    def encode(event: StreamEvent) -> list[bytes]:
+        shown = turn.rewrite(event)
+        if shown is None:
+            return []
+        folder.feed(shown)
+        return encoder.feed(shown)
+
+    try:
+        for chunk in encode(first):
+            yield chunk
+        async for event in events:
+            for chunk in encode(event):
+                yield chunk
+    except ApiError as exc:
+        log.warning("stream failed after it began: %s", exc)
+        for chunk in encoder.feed(StreamError(error=stream_error(exc, turn.dialect))):
+            yield chunk
+        return
+    for chunk in encoder.close():
+        yield chunk
+    if encoder.losses:
+        _log_losses(encoder.losses, turn)
+    finished(folder.result())
+
+
+class EventStreamResponse(StreamingResponse):
+    """SSE that always runs ``close`` when the response ends, even when the client left
+    before the first byte was sent (Starlette then never starts the body iterator)."""
+
+    def __init__(self, content: AsyncIterator[bytes], *, close: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(
+            content,
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+        self._close = close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+
+def _loss_headers(losses: tuple[Loss, ...], turn: Turn) -> dict[str, str] | None:
+    if not losses:
+        return None
+    _log_losses(losses, turn)
+    return {"thinkwire-losses": str(len(losses))}
+
+
+def _log_losses(losses: tuple[Loss, ...] | list[Loss], turn: Turn) -> None:
+    for loss in losses:
+        log.warning("%s %s: %s", turn.dialect, turn.id, loss)
