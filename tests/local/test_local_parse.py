@@ -104,10 +104,23 @@ CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
         (think("plan", lead="", trail="  "), Text(text="Answer.\n", extra={"local": {"gap": ""}})),
     ),
     (
-        "arguments keep the exact JSON text the model wrote",
+        "arguments keep the exact JSON text the model wrote; an unusual layout is recorded",
         QWEN3,
         '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris",  "days": 3}}\n</tool_call>',
-        (ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris",  "days": 3}'),),
+        (
+            ToolCall(
+                id="call_1",
+                name="get_weather",
+                arguments='{"city":"Paris",  "days": 3}',
+                extra={
+                    "local": {
+                        "raw": '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris",  "days": 3}}'
+                        "\n</tool_call>",
+                        "calls": 1,
+                    }
+                },
+            ),
+        ),
     ),
     (
         "another key order is read, and its exact text recorded",
@@ -290,3 +303,53 @@ def test_any_output_parses_and_any_split_folds_to_the_whole(
     points = sorted({min(c, len(text)) for c in cuts})
     split = [text[a:b] for a, b in itertools.pairwise([0, *points, len(text)])]
     assert fold(streamed(split, profile)).blocks == whole
+
+
+# --- the prefill the engine chose: thinking off, or opened for a budget ------------------------
+
+NO_THINK_CASES = [
+    ("an answer", QWEN25, "Hello!", (Text(text="Hello!", extra={"local": {"no_think": True}}),)),
+    (
+        "a call",
+        QWEN25,
+        CALL,
+        (
+            ToolCall(
+                id="call_1",
+                name="get_weather",
+                arguments='{"city": "Paris"}',
+                extra={"local": {"no_think": True}},
+            ),
+        ),
+    ),
+    ("whitespace first is kept", QWEN3, "\nHi", (Text(text="\nHi", extra={"local": {"no_think": True}}),)),
+    (
+        "a model that thinks anyway",
+        QWEN3,
+        "<think>\nhm\n</think>\n\nHi",
+        (Thinking(text="hm", extra={"local": {"no_think": True}}), Text(text="Hi")),
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "profile", "text", "blocks"), NO_THINK_CASES, ids=_ids(NO_THINK_CASES))
+def test_with_thinking_off_the_empty_think_element_is_no_block(
+    label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]
+) -> None:
+    def origin(block: Block) -> Block:
+        return Thinking(text=block.text, extra=block.extra) if isinstance(block, Thinking) else block
+
+    whole = parse_completion(text, profile, tools=(WEATHER,), new_id=ids(), think=False)
+    assert tuple(origin(b) for b in whole.blocks) == blocks
+    for cut in range(len(text) + 1):
+        parser = StreamParser(profile, tools=(WEATHER,), new_id=ids(), think=False)
+        events = parser.feed(text[:cut]) + parser.feed(text[cut:]) + parser.close()
+        assert fold(events).blocks == whole.blocks, cut
+
+
+def test_a_prefill_other_than_the_profiles_is_read_first() -> None:
+    text = "short\n</think>\n\nHi"
+    whole = parse_completion(text, QWEN3, prefill="<think>\n")
+    assert [type(b) for b in whole.blocks] == [Thinking, Text]
+    assert whole.blocks[0].extra == {}  # the usual layout: nothing recorded
+    assert parse_completion(text, QWEN3).blocks[0] == Text(text="short\n</think>\n\nHi")

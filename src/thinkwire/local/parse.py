@@ -1,8 +1,11 @@
 """Output parser: generated text -> IR blocks, whole or as stream events.
 
-The parser reads the assistant turn as the model wrote it, *including the profile's prefill*
-(``"<think>\\n"`` is fed first, so the thinking the model continues is one block), and splits
-it into elements:
+The parser reads the assistant turn as the model wrote it, *including the prefill*
+(``"<think>\\n"`` is fed first, so the thinking the model continues is one block; the
+profile's ``prefill`` unless the engine used another one, e.g. ``thinking_prefill`` for a
+thinking budget), and splits it into elements. A turn with thinking off (``think=False``)
+starts after the profile's ``no_think_prefill``, which is not fed (see ``no_think`` below).
+The elements are:
 
 - ``<think>..</think>`` -> ``Thinking`` (origin: ``Origin(dialect="openai-chat",
   carrier="think-tags")`` by default, since that is how the text carried it; the engine sets
@@ -25,7 +28,12 @@ usual layout is recorded in the block's ``extra["local"]``:
   number of calls it holds, when the canonical form of those calls is not that text (other
   key order or spacing, MiniMax values whose JSON re-encodes differently);
 - ``new_element`` (MiniMax, whose element holds several calls): this call starts a second
-  element right after another one, instead of continuing it.
+  element right after another one, instead of continuing it;
+- ``no_think`` (first block of a turn generated with thinking off): the turn began with the
+  profile's empty think element (``ModelProfile.no_think_prefill``), which the engine
+  pre-filled. That element is not a block (the response holds no empty ``Thinking``); the
+  renderer writes it back in front of the turn. A turn with thinking off that produced no
+  block at all has nothing to carry the mark and is written back without it.
 
 A client that drops ``extra`` gets the canonical layout back, which is what the grammar makes
 the default model write; only an unusual layout then costs a cache miss from that point.
@@ -123,17 +131,27 @@ class CallSpec(msgspec.Struct, frozen=True):
 # --- tool-call elements: canonical form and parsing (the renderer uses both) -------------------
 
 
+def _canonical_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), ensure_ascii=False)
+    except ValueError:
+        return text
+
+
 def format_calls(profile: ModelProfile, calls: Sequence[CallSpec]) -> str:
     """The canonical text of one call element holding ``calls`` (Hermes: exactly one call).
 
-    Arguments ``""`` are written ``{}``. This is the text the grammar of
-    ``thinkwire.local.grammar`` makes the default model write.
+    Arguments ``""`` are written ``{}``; Hermes arguments are written in the grammar's
+    canonical layout (``json.dumps(value, ensure_ascii=False)``), so a call that comes back
+    re-serialised (Anthropic's ``input`` object, compact JSON from another client) is written
+    exactly as the model generated it; text that is not JSON is written as it is. This is the
+    text the grammar of ``thinkwire.local.grammar`` makes the default model write.
     """
     syntax = profile.tool_calls
     if syntax.kind == "hermes":
         (call,) = calls
         name = json.dumps(call.name, ensure_ascii=False)
-        arguments = call.arguments or "{}"
+        arguments = _canonical_json(call.arguments or "{}")
         return f'{syntax.open}\n{{"name": {name}, "arguments": {arguments}}}\n{syntax.close}'
     parts = [syntax.open, "\n"]
     for call in calls:
@@ -242,8 +260,10 @@ class StreamParser:
     """Parses a completion piece by piece into block events (see the module docstring).
 
     ``tools`` are the tools offered (for ``unknown-tool`` problems and MiniMax value types);
-    ``new_id`` makes tool-call ids; ``origin`` is given to every ``Thinking``. ``problems``
-    lists what went wrong so far.
+    ``new_id`` makes tool-call ids; ``origin`` is given to every ``Thinking``. ``prefill``:
+    what the turn was pre-filled with (default: the profile's); ``think=False``: the turn was
+    pre-filled with ``profile.no_think_prefill`` instead (``prefill`` is then not used), so
+    its first block gets the ``no_think`` record. ``problems`` lists what went wrong so far.
     """
 
     def __init__(
@@ -253,6 +273,8 @@ class StreamParser:
         tools: Sequence[Tool] = (),
         new_id: IdFactory = new_call_id,
         origin: Origin = DEFAULT_ORIGIN,
+        prefill: str | None = None,
+        think: bool = True,
     ) -> None:
         self.profile = profile
         self.problems: list[Problem] = []
@@ -278,8 +300,9 @@ class StreamParser:
         # call mode
         self._call_gap = ""
         self._call_search = 0
-        self._buf = profile.prefill  # its events go out with the first feed
-        self._run()
+        self._no_think = not think  # the first block started gets the no_think record
+        self._buf = "" if not think else profile.prefill if prefill is None else prefill
+        self._run()  # the prefill's events go out with the first feed
 
     # public API
 
@@ -385,6 +408,9 @@ class StreamParser:
     def _start(self, block: Block) -> int:
         index, self._index = self._index, self._index + 1
         self._events.append(BlockStart(index=index, block=block))
+        if self._no_think:
+            self._records.setdefault(index, {})["no_think"] = True
+            self._no_think = False
         return index
 
     def _record_gap(self, index: int, gap: str, kind: Kind) -> None:
@@ -518,8 +544,11 @@ def parse_completion(
     tools: Sequence[Tool] = (),
     new_id: IdFactory = new_call_id,
     origin: Origin = DEFAULT_ORIGIN,
+    prefill: str | None = None,
+    think: bool = True,
 ) -> ParsedCompletion:
-    """The blocks of a whole completion (the text generated after the profile's prefill)."""
-    parser = StreamParser(profile, tools=tools, new_id=new_id, origin=origin)
+    """The blocks of a whole completion (the text generated after the prefill; ``prefill`` and
+    ``think`` as for ``StreamParser``)."""
+    parser = StreamParser(profile, tools=tools, new_id=new_id, origin=origin, prefill=prefill, think=think)
     events = parser.feed(text) + parser.close()
     return ParsedCompletion(blocks=fold(events).blocks, problems=tuple(parser.problems))

@@ -31,6 +31,7 @@ parser does with malformed output.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -66,6 +67,34 @@ def echo_reply(prompt: str) -> str:
         f"The user wrote {words} word{'s' if words != 1 else ''}. "
         f"I am the scripted model, so I repeat them.\n</think>\n\n{last or '(nothing to repeat)'}"
     )
+
+
+WEATHER_TOOL: Final[dict[str, Any]] = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+"""The tool ``weather_agent`` calls (name, description, JSON Schema of its arguments)."""
+_CALL: Final = (
+    'I need the weather for {city}, so I call the tool.\n</think>\n<tool_call>\n{{"name": "get_weather", '
+    '"arguments": {{"city": "{city}"}}}}\n</tool_call>'
+)
+_ANSWER: Final = "The tool says {city} is sunny, so I can answer.\n</think>\nIt is sunny in {city}."
+
+
+def weather_agent(prompt: str) -> str:
+    """A two-step tool loop for tests and demos (``qwen2.5-think`` layout): thinks, then calls
+    ``get_weather`` (``WEATHER_TOOL``) for the city the user named — the last capitalised word of
+    their last message — and, once the last turn holds a tool result, thinks again and answers
+    ``It is sunny in CITY.``"""
+    turns = [t.split("<|im_end|>", 1)[0] for t in prompt.split("<|im_start|>user\n")[1:]]
+    asked = [t for t in turns if not t.lstrip().startswith("<tool_response>")]
+    words = [w.strip("?.!,") for w in (asked[-1] if asked else "").split()]
+    names = [w for w in words if w[:1].isupper() and w.isalpha()]
+    city = names[-1] if names else "Paris"
+    if turns and turns[-1].lstrip().startswith("<tool_response>"):
+        return _ANSWER.format(city=city)
+    return _CALL.format(city=city)
 
 
 class ScriptedRuntime:
@@ -171,11 +200,12 @@ def scripted_engine(
 ) -> tuple[LocalEngine, ScriptedRuntime]:
     """A ``LocalEngine`` (model id ``scripted``) on a ``ScriptedRuntime``; both are returned so
     tests can look at the runtime's calls. ``engine`` passes on to ``LocalEngine`` (``secret``,
-    ``max_tokens``, ``new_id``, ...)."""
+    default a fresh random one; ``max_tokens``, ``new_id``, ...)."""
     if not callable(script):
         script = list(script)
     runtime = ScriptedRuntime(script, delay=delay, slots=slots)
     engine.setdefault("model_id", SCRIPTED_MODEL)
+    engine.setdefault("secret", secrets.token_bytes(32))  # nothing to keep across restarts
     built = LocalEngine(
         SCRIPTED_MODEL,
         profile,

@@ -31,7 +31,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from thinkwire.dialects.base import get_codec
-from thinkwire.ir.blocks import Block, Carrier, Dialect, Extra
+from thinkwire.dialects.openai_responses.reasoning import SOURCE
+from thinkwire.ir.blocks import Block, Carrier, Dialect, Extra, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Request, Usage
 from thinkwire.ir.conversation import Response as IrResponse
 from thinkwire.ir.losses import Loss
@@ -100,8 +101,11 @@ class Turn:
         if isinstance(event, MessageStart):
             extra: Extra = {self.dialect: dict(self.extra)} if self.extra else {}
             return MessageStart(id=self.id, model=self.model, usage=event.usage, extra=extra)
-        if isinstance(event, BlockStart) and _has_local(event.block):
-            return BlockStart(index=event.index, block=_public(event.block))
+        if isinstance(event, BlockStart):
+            block = _public(event.block) if _has_local(event.block) else event.block
+            if self.dialect == "openai-responses":
+                block = _with_item_id(block)
+            return BlockStart(index=event.index, block=block) if block is not event.block else event
         if isinstance(event, BlockStop) and event.extra is not None and LOCAL in event.extra:
             return msgspec.structs.replace(event, extra=_without_local(event.extra))
         if isinstance(event, MessageDelta) and event.usage is not None:
@@ -124,6 +128,26 @@ class Turn:
 def _has_local(block: Block) -> bool:
     extra = getattr(block, "extra", None)
     return isinstance(extra, dict) and LOCAL in extra
+
+
+def _with_item_id(block: Block) -> Block:
+    """A block with the Responses output item's own id and status, as the API sends them:
+    reasoning as raw ``content`` (what open-weight models served through Responses send),
+    function calls and messages ``completed``."""
+    item = uuid.uuid4().hex
+    if isinstance(block, Thinking) and block.origin is not None:
+        origin = msgspec.structs.replace(
+            block.origin, extra={**block.origin.extra, "id": "rs_" + item, SOURCE: "content"}
+        )
+        return msgspec.structs.replace(block, origin=origin)
+    fields: dict[str, Any]
+    if isinstance(block, ToolCall):
+        fields = {"id": "fc_" + item, "status": "completed"}
+        return msgspec.structs.replace(block, extra={**block.extra, "openai-responses": fields})
+    if isinstance(block, Text):
+        fields = {"annotations": [], "item": {"type": "message", "id": "msg_" + item, "status": "completed"}}
+        return msgspec.structs.replace(block, extra={**block.extra, "openai-responses": fields})
+    return block
 
 
 def _without_local(extra: Extra) -> Extra:

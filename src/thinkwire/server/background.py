@@ -1,0 +1,74 @@
+"""Run an ASGI app on a loopback port in a background thread (tests, emulators, examples).
+
+``serving(app)`` starts uvicorn on ``127.0.0.1`` at a free port, waits until it listens, yields
+the base URL, and stops the server on exit. ``ScriptedServers`` starts the thinkwire server on a
+scripted model (``thinkwire.local.scripted``) as many times as a test needs and stops them all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import uvicorn
+
+from thinkwire.local.engine import LocalEngine
+from thinkwire.local.scripted import ScriptedRuntime, scripted_engine
+from thinkwire.server.app import create_app
+from thinkwire.server.service import EngineService
+from thinkwire.server.state import ServerState
+
+
+@contextmanager
+def serving(app: Any, *, start_timeout: float = 10.0) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 at a free port; yields ``http://127.0.0.1:PORT``."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="thinkwire-background-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            raise RuntimeError("the background server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(start_timeout)
+
+
+class ScriptedServers:
+    """``servers(script, slots=1, max_queue=16, delay=0.0, state=None, **engine)`` starts a
+    server on a scripted model and returns (base URL, runtime, engine); ``close()`` stops all.
+    ``state`` sets ``ServerState`` fields (``carrier``, ``body_limit``...); ``engine`` passes on
+    to ``LocalEngine`` (``secret``, ``max_tokens``...)."""
+
+    def __init__(self) -> None:
+        self._running: list[AbstractContextManager[str]] = []
+
+    def __call__(
+        self,
+        script: Sequence[str] | Callable[[str], str],
+        *,
+        slots: int = 1,
+        max_queue: int = 16,
+        delay: float = 0.0,
+        state: dict[str, Any] | None = None,
+        **engine: Any,
+    ) -> tuple[str, ScriptedRuntime, LocalEngine]:
+        built, runtime = scripted_engine(script, delay=delay, slots=slots, **engine)
+        service = EngineService(built, slots=slots, max_queue=max_queue)
+        context = serving(create_app(ServerState(service=service, **(state or {}))))
+        url = context.__enter__()
+        self._running.append(context)
+        return url, runtime, built
+
+    def close(self) -> None:
+        while self._running:
+            self._running.pop().__exit__(None, None, None)

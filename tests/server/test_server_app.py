@@ -1,0 +1,135 @@
+"""The server around the endpoints: queue, disconnects, error envelopes, health."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from thinkwire.local.scripted import weather_agent
+from thinkwire.server.background import ScriptedServers
+
+LONG = "word " * 400 + "\n</think>\nDone."
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "Go on."}]}
+MESSAGES = {"model": "m", "max_tokens": 2000, "messages": [{"role": "user", "content": "Go on."}]}
+
+
+def wait_until(check: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def health(url: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(url + "/healthz").json()
+    return body
+
+
+def test_a_client_that_disconnects_mid_stream_cancels_its_generation(serve: ScriptedServers) -> None:
+    url, runtime, _ = serve([LONG], delay=0.01)
+    with httpx.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        for _ in range(5):
+            next(lines)
+    wait_until(lambda: runtime.cancelled == 1 and health(url)["running"] == 0)
+    assert health(url)["served"] == 0
+
+
+def test_a_client_that_gives_up_on_a_whole_response_cancels_it(serve: ScriptedServers) -> None:
+    url, runtime, _ = serve([LONG], delay=0.01)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(url + "/v1/messages", json=MESSAGES, timeout=0.5)
+    wait_until(lambda: runtime.cancelled == 1 and health(url)["running"] == 0)
+
+
+def test_a_full_queue_is_refused_at_once_in_each_dialect(serve: ScriptedServers) -> None:
+    url, _runtime, _ = serve([LONG], delay=0.01, slots=1, max_queue=0)
+    with httpx.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}) as busy:
+        lines = busy.iter_lines()  # kept: a dropped line iterator closes the response
+        next(lines)
+        openai_style = httpx.post(url + "/v1/chat/completions", json=CHAT)
+        anthropic_style = httpx.post(url + "/v1/messages", json=MESSAGES)
+    assert openai_style.status_code == 503
+    assert openai_style.headers["retry-after"] == "1"
+    assert openai_style.json()["error"]["code"] == "overloaded"
+    assert anthropic_style.status_code == 529
+    assert anthropic_style.json()["error"]["type"] == "overloaded_error"
+    wait_until(lambda: health(url)["running"] == 0)
+    assert health(url)["refused"] == 2
+
+
+def test_queued_requests_wait_for_a_slot_and_run_in_turn(serve: ScriptedServers) -> None:
+    url, _runtime, _ = serve(
+        ["short\n</think>\nA.", "short\n</think>\nB."], delay=0.005, slots=1, max_queue=4
+    )
+    results: dict[int, int] = {}
+
+    def ask(n: int) -> None:
+        results[n] = httpx.post(url + "/v1/chat/completions", json=CHAT, timeout=30).status_code
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {0: 200, 1: 200, 2: 200}
+    assert health(url)["served"] == 3
+    assert health(url)["queued"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "envelope"),
+    [
+        ("GET", "/v1/nothing", 404, "openai"),
+        ("GET", "/v1/chat/completions", 405, "openai"),
+        ("GET", "/v1/messages", 405, "anthropic"),
+    ],
+)
+def test_unknown_routes_and_methods_answer_in_the_dialects_envelope(
+    serve: ScriptedServers, method: str, path: str, status: int, envelope: str
+) -> None:
+    url, _, _ = serve(weather_agent)
+    response = httpx.request(method, url + path)
+    assert response.status_code == status
+    body = response.json()
+    if envelope == "anthropic":
+        assert body["type"] == "error"
+        assert body["error"]["message"]
+    else:
+        assert body["error"]["type"] == "invalid_request_error"
+        assert path in body["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+def test_body_errors_are_clear(serve: ScriptedServers, path: str) -> None:
+    url, _, _ = serve(weather_agent, state={"body_limit": 1000})
+    not_json = httpx.post(url + path, content=b'{"model": ', headers={"content-type": "application/json"})
+    assert not_json.status_code == 400
+    assert "not valid JSON" in str(not_json.json())
+    too_big = httpx.post(url + path, json={"model": "m", "input": "x" * 2000})
+    assert too_big.status_code == 413
+    assert "over the limit of 1000 bytes" in str(too_big.json())
+    not_object = httpx.post(url + path, json=[1, 2])
+    assert not_object.status_code == 400
+    assert "must be a JSON object" in str(not_object.json())
+
+
+def test_health_reports_the_model_and_slots(serve: ScriptedServers) -> None:
+    url, _, _ = serve(weather_agent, slots=2, max_queue=3)
+    assert health(url) == {
+        "status": "ok",
+        "model": "scripted",
+        "slots": 2,
+        "running": 0,
+        "queued": 0,
+        "max_queue": 3,
+        "served": 0,
+        "refused": 0,
+        "policy": "keep",
+    }
