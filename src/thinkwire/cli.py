@@ -252,6 +252,84 @@ def model_path_command(
         _fail(str(exc), 1)
 
 
+class PolicyName(StrEnum):
+    keep = "keep"
+    discard = "discard"
+    current_turn = "current-turn"
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8000,
+    model: Annotated[
+        str | None,
+        typer.Option(help="A model from `thinkwire model list`, or `scripted` (a canned model, no loading)."),
+    ] = None,
+    model_path: Annotated[
+        Path | None, typer.Option(help="Run any GGUF file instead (give its --profile).", dir_okay=False)
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Chat markup and tool syntax: qwen2.5-think (default), qwen3, minimax-m2, ..."),
+    ] = None,
+    policy: Annotated[
+        PolicyName,
+        typer.Option(help="What earlier thinking the model sees: all of it (keep), none, or this turn's."),
+    ] = PolicyName.keep,
+    slots: Annotated[int, typer.Option(help="Generations that run at once.", min=1)] = 1,
+    max_queue: Annotated[
+        int, typer.Option(help="Requests that may wait for a slot (more get 503/529).", min=0)
+    ] = 16,
+    ctx: Annotated[int, typer.Option(help="Context length per slot, in tokens.", min=512)] = 8192,
+    max_tokens: Annotated[
+        int, typer.Option(help="Generation budget when a request sets none.", min=1)
+    ] = 1024,
+    carrier: Annotated[
+        CarrierName,
+        typer.Option(
+            help="Where Chat Completions responses put reasoning (header thinkwire-carrier overrides)."
+        ),
+    ] = CarrierName.reasoning_content,
+    home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: debug, info, warning, error.")] = "info",
+) -> None:
+    """Serve the local model as OpenAI Chat Completions, OpenAI Responses and Anthropic Messages.
+
+    The model thinks before every step, calls tools, and sees all of its earlier thinking on
+    every later request (with the KV cache reused, so keeping it costs no extra prompt
+    processing). Thinking comes back in each API's own place: `reasoning_content` (Chat),
+    thinking blocks with signatures (Messages), reasoning items (Responses). Run
+    `thinkwire model pull` once first. Stop with Ctrl-C.
+    """
+    from thinkwire.local.profiles import PROFILES
+    from thinkwire.server.run import ServeOptions, serve
+
+    if profile is not None and profile not in PROFILES:
+        _fail(f"--profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    options = ServeOptions(
+        host=host,
+        port=port,
+        model=model,
+        model_path=model_path,
+        profile=profile,
+        policy=policy.value,
+        slots=slots,
+        max_queue=max_queue,
+        ctx=ctx,
+        max_tokens=max_tokens,
+        carrier=_CARRIER[carrier],
+        home=home,
+        threads=threads,
+        log_level=log_level,
+    )
+    try:
+        serve(options)
+    except ThinkwireError as exc:
+        _fail(str(exc), 1)
+
+
 def main() -> None:
     """Console entry point."""
     try:

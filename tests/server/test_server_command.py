@@ -1,0 +1,106 @@
+"""``thinkwire serve`` as a user runs it: a subprocess, its messages, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def thinkwire(*args: str, home: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "THINKWIRE_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "thinkwire", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for_url(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if match := re.search(r"serving on (http://\S+)", line):
+            return match.group(1)
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"the server did not start: {''.join(seen)}")
+
+
+@pytest.fixture
+def scripted(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    process = thinkwire(
+        "serve", "--model", "scripted", "--port", "0", "--log-level", "warning", home=tmp_path
+    )
+    try:
+        yield process, wait_for_url(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_serve_answers_and_stops_cleanly_on_ctrl_c(scripted: tuple[subprocess.Popen[str], str]) -> None:
+    process, url = scripted
+    body = {"model": "scripted", "messages": [{"role": "user", "content": "say these four words"}]}
+    answer = httpx.post(url + "/v1/chat/completions", json=body, timeout=30).json()
+    message = answer["choices"][0]["message"]
+    assert message["content"] == "say these four words"
+    assert message["reasoning_content"].startswith("The user wrote 4 words.")
+    assert httpx.get(url + "/healthz").json()["served"] == 1
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    assert "thinkwire: stopped" in rest
+    assert "Traceback" not in rest
+
+
+def test_a_port_in_use_is_reported_before_loading(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = thinkwire("serve", "--model", "scripted", "--port", str(port), home=tmp_path)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "nope"], "unknown profile 'nope'"),
+        (["--model", "nope"], "nope"),
+        (["--model-path", "/no/such.gguf", "--port", "0"], "--model-path: no file at /no/such.gguf"),
+    ],
+)
+def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    process = thinkwire("serve", *args, home=tmp_path)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode in (1, 2)
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_the_default_model_missing_points_at_pull(tmp_path: Path) -> None:
+    process = thinkwire("serve", "--port", "0", home=tmp_path)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "thinkwire model pull" in err
+    assert "Traceback" not in err

@@ -1,0 +1,124 @@
+"""The real default model behind the real server, driven by both SDKs (marked ``model``).
+
+One engine is loaded for the module (~7 s). Each test runs a two-step tool loop through an SDK
+and checks what a client can check: a well-formed call, thinking returned in the dialect's
+place, and turn 2 processing only its new tokens — the cache reuse reported where each
+dialect's clients look for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from thinkwire.local.engine import LocalEngine
+from thinkwire.local.scripted import WEATHER_TOOL
+from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
+from thinkwire.server import EngineService, ServerState, create_app
+from thinkwire.server.background import serving
+
+pytestmark = pytest.mark.model
+TASK = "What is the weather in Paris right now? Use the tool."
+RESULT = "Paris: 18 C, light rain."
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install 'thinkwire[local]')")
+    try:
+        path = model_path(DEFAULT_MODEL, default_home())
+    except ModelStoreError as exc:
+        pytest.skip(str(exc))
+    engine = LocalEngine(path, "qwen2.5-think", secret=secrets.token_bytes(32), max_tokens=200)
+    app = create_app(ServerState(service=EngineService(engine)))
+    with serving(app, start_timeout=60) as base:
+        yield base
+
+
+def test_openai_chat_tool_loop_reuses_the_cache(url: str) -> None:
+    c = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=600)
+    tools: Any = [{"type": "function", "function": WEATHER_TOOL}]
+    messages: list[Any] = [{"role": "user", "content": TASK}]
+    first: Any = c.chat.completions.create(
+        model="local", messages=messages, tools=tools, seed=7, temperature=0
+    )
+    message = first.choices[0].message
+    assert message.model_extra["reasoning_content"].strip()
+    assert message.tool_calls, f"no tool call: {message}"
+    assert message.tool_calls[0].function.name == "get_weather"
+    messages += [message.model_dump(exclude_none=True)]
+    messages += [{"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": RESULT}]
+    second: Any = c.chat.completions.create(
+        model="local", messages=messages, tools=tools, seed=7, temperature=0
+    )
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert cached >= first.usage.prompt_tokens, (cached, first.usage)
+    assert second.usage.prompt_tokens - cached < 80  # only the tool result and the new turn's header
+
+
+def test_anthropic_tool_loop_reuses_the_cache_and_refuses_an_altered_signature(url: str) -> None:
+    c = anthropic.Anthropic(base_url=url, api_key="unused", max_retries=0, timeout=600)
+    tools: Any = [
+        {
+            "name": "get_weather",
+            "description": WEATHER_TOOL["description"],
+            "input_schema": WEATHER_TOOL["parameters"],
+        }
+    ]
+    messages: list[Any] = [{"role": "user", "content": TASK}]
+    first: Any = c.messages.create(
+        model="local", max_tokens=200, messages=messages, tools=tools, extra_body={"temperature": 0}
+    )
+    assert [b.type for b in first.content][:1] == ["thinking"]
+    assert first.content[0].signature.startswith("tw1.")
+    calls = [b for b in first.content if b.type == "tool_use"]
+    assert calls, f"no tool call: {first.content}"
+    turn = [b.model_dump(exclude_none=True) for b in first.content]
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": RESULT}],
+    }
+    second: Any = c.messages.create(
+        model="local",
+        max_tokens=200,
+        messages=[*messages, {"role": "assistant", "content": turn}, result],
+        tools=tools,
+        extra_body={"temperature": 0},
+    )
+    assert second.usage.cache_read_input_tokens >= first.usage.input_tokens
+    assert second.usage.input_tokens < 80
+
+    turn[0]["thinking"] += " (edited)"
+    with pytest.raises(anthropic.BadRequestError, match="signature"):
+        c.messages.create(
+            model="local",
+            max_tokens=200,
+            messages=[*messages, {"role": "assistant", "content": turn}, result],
+            tools=tools,
+        )
+
+
+def test_responses_previous_response_id_reuses_the_cache(url: str) -> None:
+    c = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=600)
+    tools: Any = [{"type": "function", **WEATHER_TOOL}]
+    first: Any = c.responses.create(model="local", input=TASK, tools=tools, temperature=0)
+    assert first.output[0].type == "reasoning"
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert calls, f"no tool call: {first.output}"
+    second: Any = c.responses.create(
+        model="local",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": RESULT}],
+        tools=tools,
+        temperature=0,
+    )
+    cached = second.usage.input_tokens_details.cached_tokens
+    assert cached >= first.usage.input_tokens
+    assert second.usage.input_tokens - cached < 80
