@@ -81,7 +81,7 @@ def test_anthropic_tool_loop_reuses_the_cache_and_refuses_an_altered_signature(u
     calls = [b for b in first.content if b.type == "tool_use"]
     assert calls, f"no tool call: {first.content}"
     turn = [b.model_dump(exclude_none=True) for b in first.content]
-    result = {
+    result: Any = {
         "role": "user",
         "content": [{"type": "tool_result", "tool_use_id": calls[0].id, "content": RESULT}],
     }
