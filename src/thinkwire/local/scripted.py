@@ -84,13 +84,14 @@ _ANSWER: Final = "The tool says {city} is sunny, so I can answer.\n</think>\nIt 
 
 def weather_agent(prompt: str) -> str:
     """A two-step tool loop for tests and demos (``qwen2.5-think`` layout): thinks, then calls
-    ``get_weather`` (``WEATHER_TOOL``) for the city the user named — the last capitalised word of
-    their last message — and, once the last turn holds a tool result, thinks again and answers
+    ``get_weather`` (``WEATHER_TOOL``) for the city the user named — the last capitalised word
+    after "in" in their last message, else the last capitalised word — and, once the last turn holds a tool result, thinks again and answers
     ``It is sunny in CITY.``"""
     turns = [t.split("<|im_end|>", 1)[0] for t in prompt.split("<|im_start|>user\n")[1:]]
     asked = [t for t in turns if not t.lstrip().startswith("<tool_response>")]
-    words = [w.strip("?.!,") for w in (asked[-1] if asked else "").split()]
-    names = [w for w in words if w[:1].isupper() and w.isalpha()]
+    said = asked[-1] if asked else ""
+    named = re.findall(r"\bin ([A-Z][A-Za-z]+)", said)
+    names = named or [w for w in (w.strip("?.!,") for w in said.split()) if w[:1].isupper() and w.isalpha()]
     city = names[-1] if names else "Paris"
     if turns and turns[-1].lstrip().startswith("<tool_response>"):
         return _ANSWER.format(city=city)
