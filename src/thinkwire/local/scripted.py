@@ -85,8 +85,8 @@ _ANSWER: Final = "The tool says {city} is sunny, so I can answer.\n</think>\nIt 
 def weather_agent(prompt: str) -> str:
     """A two-step tool loop for tests and demos (``qwen2.5-think`` layout): thinks, then calls
     ``get_weather`` (``WEATHER_TOOL``) for the city the user named — the last capitalised word
-    after "in" in their last message, else the last capitalised word — and, once the last turn holds a tool result, thinks again and answers
-    ``It is sunny in CITY.``"""
+    after "in" in their last message, else the last capitalised word — and, once the last turn
+    holds a tool result, thinks again and answers ``It is sunny in CITY.``"""
     turns = [t.split("<|im_end|>", 1)[0] for t in prompt.split("<|im_start|>user\n")[1:]]
     asked = [t for t in turns if not t.lstrip().startswith("<tool_response>")]
     said = asked[-1] if asked else ""
