@@ -33,6 +33,7 @@ from thinkwire.ir import (
     SignatureDelta,
     Text,
     Thinking,
+    ThinkingConfig,
     Tool,
     ToolCall,
     ToolChoice,
@@ -101,7 +102,8 @@ def result(
 
 
 class FakeRuntime:
-    """``complete(params) -> result`` and ``stream(params, on_chunk)`` from scripted results."""
+    """``complete(params) -> result`` and ``stream(params, on_chunk)`` from scripted results, one
+    per call in order; ``calls`` records the params of each call (a budgeted turn makes two)."""
 
     def __init__(self, *results: dict[str, Any], piece: int = 4, delay: float = 0.0) -> None:
         self.results = list(results)
@@ -398,6 +400,233 @@ def test_stream_error_from_the_runtime() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# the thinking config: off, or a budget
+
+CALL_ONLY = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lisbon"}}\n'
+OFF = ThinkingConfig(mode="disabled")
+
+
+def budget(tokens: int) -> ThinkingConfig:
+    return ThinkingConfig(mode="enabled", budget_tokens=tokens)
+
+
+def _blocks(response: Response) -> list[Any]:
+    """The blocks without layout records (``extra``) and thinking signatures and origins."""
+    out: list[Any] = []
+    for block in response.blocks:
+        if isinstance(block, Thinking):
+            block = msgspec.structs.replace(block, signature=None, origin=None)
+        out.append(msgspec.structs.replace(block, extra={}) if hasattr(block, "extra") else block)
+    return out
+
+
+@pytest.mark.parametrize(
+    "thinking", [OFF, ThinkingConfig(effort="none"), budget(0)], ids=["disabled", "effort-none", "budget-0"]
+)
+def test_thinking_off_prefills_an_empty_think_element(thinking: ThinkingConfig) -> None:
+    fake = FakeRuntime(result(CALL_ONLY))
+    out = engine(fake).complete(request(thinking=thinking))
+
+    [params] = fake.calls
+    assert params["prompt"] == render(request(), PROFILE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
+    assert params["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
+    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False)
+    assert params["grammar"].startswith("root ::= call | answer\n")
+    assert params["n_predict"] == DEFAULT_MAX_TOKENS
+    assert _blocks(out.response) == [
+        ToolCall(id="call_1", name="get_weather", arguments='{"city": "Lisbon"}')
+    ]
+    assert out.response.stop_reason == "tool_use"
+    assert out.completion == CALL_ONLY + "</tool_call>"
+    assert out.problems == ()
+
+
+def test_a_turn_without_thinking_is_written_back_after_the_same_empty_element() -> None:
+    answer = "Yes, it is warm in Lisbon."
+    fake = FakeRuntime(result(CALL_ONLY), result(answer), result(ANSWER_TEXT))
+    eng = engine(fake)
+    first = eng.complete(request(thinking=OFF))
+    [call] = first.response.blocks
+    assert isinstance(call, ToolCall)
+    second = eng.complete(request(first.response.to_message(), tool_result(call), thinking=OFF))
+    assert fake.calls[1]["prompt"].startswith(first.prompt + first.completion)
+    assert _blocks(second.response) == [Text(text=answer)]
+    turns = (first.response.to_message(), tool_result(call), second.response.to_message())
+    third = eng.complete(request(*turns, Message(role="user", blocks=(Text(text="Thanks!"),))))
+    assert fake.calls[2]["prompt"].startswith(second.prompt + second.completion)
+    assert [type(b) for b in third.response.blocks] == [Thinking, Text]  # thinking is on again
+
+
+def test_qwen3_with_thinking_off_gets_what_its_template_writes_for_enable_thinking_false() -> None:
+    fake = FakeRuntime(result("Hello!"))
+    qwen3 = LocalEngine("/x.gguf", "qwen3", secret=SECRET, model_id="qwen3", runtime=fake.complete)
+    out = qwen3.complete(Request(messages=(QUESTION,), thinking=OFF))
+    [params] = fake.calls
+    assert params["prompt"] == (
+        "<|im_start|>user\nIs it warm in Lisbon right now?<|im_end|>\n"
+        "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+    assert "grammar" not in params
+    assert _blocks(out.response) == [Text(text="Hello!")]
+
+
+BUDGET_THOUGHT = "I should check the weather in Lis"  # cut by the budget
+
+
+def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -> None:
+    fake = FakeRuntime(
+        result(BUDGET_THOUGHT, "length", cache_n=0, prompt_n=231, predicted_n=16),
+        result(CALL_ONLY, cache_n=240, prompt_n=4, predicted_n=20),
+    )
+    req = request(thinking=budget(16), sampling=Sampling(max_tokens=100))
+    out = engine(fake).complete(req)
+
+    first, second = fake.calls
+    full = build_grammar(TOOLS, None, parallel=False)
+    assert first == {
+        "prompt": render(request(), PROFILE).prompt,  # the profile's prefill already opens thinking
+        "n_predict": 16,
+        "cache_prompt": True,
+        "stop": ["</think>"],
+        "grammar": full,
+        "temperature": 0.7,
+        "top_p": 0.8,
+        "top_k": 20,
+        "repeat_penalty": 1.05,
+    }
+    close = "\n</think>\n"
+    assert second == {
+        **first,
+        "prompt": first["prompt"] + BUDGET_THOUGHT + close,
+        "n_predict": 100 - 16,
+        "stop": ["<|im_end|>", "</tool_call>"],
+        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False),
+    }
+    thinking, call = out.response.blocks
+    assert isinstance(thinking, Thinking)
+    assert thinking.text == BUDGET_THOUGHT
+    assert thinking.signature is not None
+    assert verify(SECRET, MODEL, thinking.text, thinking.signature)
+    assert thinking.origin is not None
+    assert "unclosed" not in thinking.origin.extra
+    assert call == ToolCall(id="call_1", name="get_weather", arguments='{"city": "Lisbon"}')
+    assert out.response.stop_reason == "tool_use"
+    assert out.prompt == first["prompt"]
+    assert out.completion == BUDGET_THOUGHT + close + CALL_ONLY + "</tool_call>"
+    assert out.response.usage == Usage(input_tokens=231, output_tokens=36, cache_read_tokens=0)
+    assert (out.prompt_tokens, out.cached_tokens, out.processed_tokens, out.completion_tokens) == (
+        231,
+        0,
+        231,
+        36,
+    )
+    assert out.problems == ()
+
+
+def test_thinking_that_ends_within_the_budget_gets_the_rest_of_max_tokens() -> None:
+    fake = FakeRuntime(
+        result("Warm or not: check.\n", "stop", cache_n=200, prompt_n=31, predicted_n=6),
+        result("Yes, it is warm.", predicted_n=5),
+    )
+    out = engine(fake).complete(request(thinking=ThinkingConfig(effort="low"), tools=()))  # 1024 / 4
+    first, second = fake.calls
+    assert (first["n_predict"], first["stop"]) == (256, ["</think>"])
+    assert second["prompt"] == first["prompt"] + "Warm or not: check.\n</think>\n"  # no trail added
+    assert second["n_predict"] == DEFAULT_MAX_TOKENS - 6
+    assert _blocks(out.response) == [Thinking(text="Warm or not: check."), Text(text="Yes, it is warm.")]
+    assert out.response.usage == Usage(input_tokens=231, output_tokens=11, cache_read_tokens=200)
+    assert (out.cached_tokens, out.processed_tokens) == (200, 31)
+
+
+def test_the_next_turn_extends_a_budgeted_turn() -> None:
+    fake = FakeRuntime(
+        result(BUDGET_THOUGHT, "length", predicted_n=8), result(CALL_ONLY), result(ANSWER_TEXT)
+    )
+    eng = engine(fake)
+    first = eng.complete(request(thinking=budget(8)))
+    [call] = [b for b in first.response.blocks if isinstance(b, ToolCall)]
+    eng.complete(request(first.response.to_message(), tool_result(call)))
+    assert fake.calls[2]["prompt"].startswith(first.prompt + first.completion)
+
+
+def test_qwen3_under_a_budget_starts_inside_a_think_element() -> None:
+    fake = FakeRuntime(result("Lisbon in", "length", predicted_n=4), result("Warm.", predicted_n=2))
+    qwen3 = LocalEngine("/x.gguf", "qwen3", secret=SECRET, model_id="qwen3", runtime=fake.complete)
+    out = qwen3.complete(Request(messages=(QUESTION,), thinking=budget(4)))
+    first, second = fake.calls
+    assert first["prompt"].endswith("<|im_start|>assistant\n<think>\n")
+    assert (first["stop"], "grammar" in first) == (["</think>"], False)
+    assert second["prompt"] == first["prompt"] + "Lisbon in\n</think>\n\n"
+    assert (second["stop"], "grammar" in second) == (["<|im_end|>"], False)
+    assert _blocks(out.response) == [Thinking(text="Lisbon in"), Text(text="Warm.")]
+    later = render([QUESTION, out.response.to_message()], qwen3.profile).prompt
+    assert later.startswith(out.prompt + out.completion)
+
+
+TURNS = {
+    "budget-cut": (budget(16), [result(BUDGET_THOUGHT, "length", predicted_n=16), result(CALL_ONLY)]),
+    "budget-closed": (budget(16), [result("Check it.\n", predicted_n=4), result("It is warm.")]),
+    "budget-then-max-tokens": (
+        budget(16),
+        [result("Hm", "length", predicted_n=16), result("It is", "length")],
+    ),
+    "off": (OFF, [result(CALL_ONLY)]),
+    "effort-none": (ThinkingConfig(effort="none"), [result("It is warm.")]),
+}
+
+
+@pytest.mark.parametrize("streaming", [True, False], ids=["runtime-stream", "whole-completion"])
+@pytest.mark.parametrize("case", list(TURNS))
+@pytest.mark.parametrize("piece", [1, 7])
+def test_a_streamed_turn_with_a_thinking_config_folds_to_the_complete_one(
+    streaming: bool, case: str, piece: int
+) -> None:
+    thinking, results = TURNS[case]
+    whole = engine(FakeRuntime(*results)).complete(request(thinking=thinking))
+    fake = FakeRuntime(*results, piece=piece)
+    stream = engine(fake, streaming=streaming).stream(request(thinking=thinking))
+    events = list(stream)
+
+    assert isinstance(stream.result, EngineResult)
+    assert fold(events) == stream.result.response
+    assert _without_id(stream.result.response) == _without_id(whole.response)
+    assert msgspec.structs.replace(stream.result, response=whole.response) == whole
+    assert isinstance(events[0], MessageStart)
+    assert [type(e) for e in events[-2:]] == [MessageDelta, MessageStop]
+    assert sum(isinstance(e, MessageStart) for e in events) == 1  # one message over both calls
+    assert len(fake.calls) == len(results)
+    assert all(c.get("stream") is (True if streaming else None) for c in fake.calls)
+    has_thinking = any(isinstance(b, Thinking) for b in whole.response.blocks)
+    assert has_thinking == (thinking.budget_tokens is not None)
+
+
+def test_closing_a_stream_in_its_first_phase_starts_no_second() -> None:
+    fake = FakeRuntime(result("a long thought " * 40, "length"), result("unused"), piece=2, delay=0.002)
+    stream = engine(fake, streaming=True).stream(request(thinking=budget(64)))
+    taken = [next(stream) for _ in range(4)]
+    assert isinstance(taken[0], MessageStart)
+    stream.close()
+    deadline = time.monotonic() + 5
+    while not fake.stopped_early and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.stopped_early
+    assert len(fake.calls) == 1
+    assert stream.result is None
+
+
+def test_cancelling_a_stream_from_elsewhere_ends_it_without_a_second_phase() -> None:
+    fake = FakeRuntime(result("a long thought " * 40, "length"), result("unused"), piece=2, delay=0.002)
+    stream = engine(fake, streaming=True).stream(request(thinking=budget(64)))
+    next(stream)
+    next(stream)
+    stream.cancel()
+    rest = list(stream)
+    assert not any(isinstance(e, MessageStop) for e in rest)
+    assert stream.result is None
+    assert len(fake.calls) == 1
+
+
+# ---------------------------------------------------------------------------------------------
 # starting and stopping
 
 
@@ -482,3 +711,47 @@ def test_real_two_step_tool_loop_reuses_the_cache(real_engine: LocalEngine) -> N
     assert second.processed_tokens < second.prompt_tokens
     assert second.cached_tokens >= first.prompt_tokens  # at least the whole first prompt was reused
     assert second.response.stop_reason in ("end_turn", "tool_use")
+
+
+@pytest.mark.model
+def test_real_thinking_off_and_a_small_thinking_budget(
+    real_engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask = Message(role="user", blocks=(Text(text="What is 17 * 3? Reply with the number only."),))
+    off = real_engine.complete(
+        Request(messages=(ask,), thinking=OFF, sampling=Sampling(max_tokens=24)), seed=7
+    )
+    assert off.prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
+    assert not any(isinstance(b, Thinking) for b in off.response.blocks)
+    assert isinstance(off.response.blocks[0], Text)
+    assert off.response.blocks[0].text.strip()
+
+    runtime = real_engine._complete
+    assert runtime is not None
+    calls: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def recording(params: dict[str, Any]) -> dict[str, Any]:
+        out = runtime(params)
+        calls.append((params, out))
+        return out
+
+    monkeypatch.setattr(real_engine, "_complete", recording)
+    request = Request(messages=(ask,), thinking=budget(16), sampling=Sampling(max_tokens=48))
+    out = real_engine.complete(request, seed=7)
+    (first, thought), (second, rest) = calls
+    assert (first["n_predict"], first["stop"]) == (16, ["</think>"])
+    assert thought["usage"]["completion_tokens"] <= 16
+    assert second["prompt"].startswith(first["prompt"] + thought["choices"][0]["text"])
+    assert second["n_predict"] == 48 - thought["usage"]["completion_tokens"]
+    thinking, *after = out.response.blocks
+    assert isinstance(thinking, Thinking)
+    assert thinking.text
+    assert thinking.signature is not None
+    assert verify(SECRET, real_engine.model_id, thinking.text, thinking.signature)
+    assert after
+    assert isinstance(after[0], Text)
+    assert after[0].text.strip()
+    completion_tokens = thought["usage"]["completion_tokens"] + rest["usage"]["completion_tokens"]
+    assert out.completion_tokens == completion_tokens <= 48
+    assert out.prompt_tokens == thought["usage"]["prompt_tokens"]
+    assert rest["timings"]["cache_n"] >= thought["usage"]["prompt_tokens"]  # phase 2 reused the cache

@@ -763,3 +763,29 @@ def test_parameters_none_or_empty_take_any_object() -> None:
 def test_think_close_must_be_a_tag() -> None:
     with pytest.raises(ValueError, match="closing tag"):
         build_grammar([WEATHER], None, parallel=False, think_close="\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# after the thinking (thinking off, or the second phase of a thinking budget)
+
+
+def test_golden_answer_only_after_the_thinking() -> None:
+    expected = "root ::= answer\n" + GOLDEN_ANSWER_ONLY.split("\n", 9)[9]  # without the thought rules
+    assert build_grammar([], None, parallel=False, thinking=False) == expected
+
+
+def test_after_the_thinking_the_grammar_starts_with_the_call_or_the_answer() -> None:
+    call = hermes_call("get_weather", '{"city": "Paris"}')
+    for choice, call_ok, answer_ok in [
+        (None, True, True),
+        (ToolChoice(mode="none"), False, True),
+        (ToolChoice(mode="required"), True, False),
+    ]:
+        after = recognizer(build_grammar([WEATHER], choice, parallel=False, thinking=False))
+        full = recognizer(build_grammar([WEATHER], choice, parallel=False))
+        assert (after.accepts(call), after.accepts("It is sunny.")) == (call_ok, answer_ok), choice
+        assert (full.accepts("Hm." + THINK_CLOSE + call), full.accepts(call)) == (call_ok, False), choice
+    after = recognizer(build_grammar([WEATHER], None, parallel=False, thinking=False))
+    assert not after.accepts("Hm." + THINK_CLOSE + call)  # no thought any more
+    assert not after.accepts('{"name": "get_weather", "arguments": {"city": "Paris"}}')  # still no bare JSON
+    assert build_grammar([WEATHER], None, parallel=False, thinking=False, think_close="\n")  # not used

@@ -114,8 +114,8 @@ CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
                 arguments='{"city":"Paris",  "days": 3}',
                 extra={
                     "local": {
-                        "raw": '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Paris",  "days": 3}}'
-                        "\n</tool_call>",
+                        "raw": '<tool_call>\n{"name": "get_weather", '
+                        '"arguments": {"city":"Paris",  "days": 3}}\n</tool_call>',
                         "calls": 1,
                     }
                 },
@@ -307,7 +307,7 @@ def test_any_output_parses_and_any_split_folds_to_the_whole(
 
 # --- the prefill the engine chose: thinking off, or opened for a budget ------------------------
 
-NO_THINK_CASES = [
+NO_THINK_CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
     ("an answer", QWEN25, "Hello!", (Text(text="Hello!", extra={"local": {"no_think": True}}),)),
     (
         "a call",
@@ -350,6 +350,5 @@ def test_with_thinking_off_the_empty_think_element_is_no_block(
 def test_a_prefill_other_than_the_profiles_is_read_first() -> None:
     text = "short\n</think>\n\nHi"
     whole = parse_completion(text, QWEN3, prefill="<think>\n")
-    assert [type(b) for b in whole.blocks] == [Thinking, Text]
-    assert whole.blocks[0].extra == {}  # the usual layout: nothing recorded
+    assert whole.blocks == (Thinking(text="short", origin=DEFAULT_ORIGIN), Text(text="Hi"))  # no records
     assert parse_completion(text, QWEN3).blocks[0] == Text(text="short\n</think>\n\nHi")

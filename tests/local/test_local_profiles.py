@@ -92,3 +92,15 @@ def test_parser_renderer_and_grammar_agree_on_the_default_layout() -> None:
     assert p.tool_calls.between == grammar.HERMES_CALL_SEPARATOR
     for name, arguments in [("get_weather", '{"city": "Paris"}'), ("é", ""), ("x", '{"a": [1, 2]}')]:
         assert grammar.hermes_call(name, arguments) == format_calls(p, [CallSpec(name, arguments)])
+
+
+def test_the_prefills_for_thinking_off_and_for_a_budget() -> None:
+    qwen25, qwen3 = get_profile("qwen2.5-think"), get_profile("qwen3")
+    # Qwen3's chat template for enable_thinking=False writes exactly this after the header
+    assert qwen3.no_think_prefill == "<think>\n\n</think>\n\n"
+    assert qwen25.no_think_prefill == "<think>\n\n</think>\n"  # the grammar's "</think>\n"
+    assert qwen3.thinking_prefill == "<think>\n"
+    assert qwen25.thinking_prefill == qwen25.prefill
+    for profile in PROFILES.values():
+        assert profile.no_think_prefill == profile.think.empty + profile.think.after
+        assert profile.thinking_prefill.endswith(profile.think.open + profile.think.lead)

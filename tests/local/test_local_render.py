@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from thinkwire.ir import (
@@ -211,6 +211,49 @@ def test_current_turn_keeps_the_prefix_inside_one_tool_loop_only() -> None:
     assert render(loop, QWEN25, "current-turn").prompt.startswith(before + c1)
 
 
+@pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
+def test_a_turn_with_thinking_off_is_written_back_after_the_empty_think_element(
+    profile: ModelProfile,
+) -> None:
+    off = profile.no_think_prefill
+    assert off == profile.think.open + "\n\n" + profile.think.close + profile.think.after
+    before = render([user("hi")], profile, prefill=off)
+    assert before.prefill == off
+    assert before.prompt.endswith(profile.markup.assistant_header + off)
+    completion = "Hello!"
+    turn = parse_completion(completion, profile, tools=(WEATHER,), think=False)
+    [text] = turn.blocks  # no empty thinking block
+    assert isinstance(text, Text)
+    assert text.extra == {"local": {"no_think": True}}
+    assert render_assistant(turn.blocks, profile) == off + completion
+    conversation = [user("hi"), Message(role="assistant", blocks=turn.blocks), user("more")]
+    assert render(conversation, profile).prompt.startswith(before.prompt + completion)
+    # a client that drops the record gets the turn back without the empty element
+    bare = Message(role="assistant", blocks=(Text(text=completion),))
+    assert not render([user("hi"), bare, user("more")], profile).prompt.startswith(before.prompt)
+
+
+def test_qwen3_with_thinking_off_is_what_its_template_writes() -> None:
+    # Qwen/Qwen3-8B tokenizer_config.json, add_generation_prompt with enable_thinking=False
+    assert render([user("hi")], QWEN3, prefill=QWEN3.no_think_prefill).prompt == (
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+    # ... and an assistant turn after the last user message, with empty reasoning_content
+    turn = parse_completion("Hello!", QWEN3, think=False)
+    assert render_assistant(turn.blocks, QWEN3) == "<think>\n\n</think>\n\nHello!"
+
+
+def test_a_budgeted_turn_opens_the_thinking_in_its_prefill() -> None:
+    assert QWEN25.thinking_prefill == QWEN25.prefill == "<think>\n"
+    assert QWEN3.thinking_prefill == "<think>\n"  # Qwen3 opens its own; under a budget the engine does
+    completion = "cut short\n</think>\n\nAnswer."
+    before = render([user("q")], QWEN3, prefill=QWEN3.thinking_prefill)
+    turn = parse_completion(completion, QWEN3, prefill=QWEN3.thinking_prefill)
+    assert [type(b) for b in turn.blocks] == [Thinking, Text]
+    after = render([user("q"), Message(role="assistant", blocks=turn.blocks), user("r")], QWEN3)
+    assert after.prompt.startswith(before.prompt + completion)
+
+
 PIECES = [
     "a",
     "Paris",
@@ -237,6 +280,16 @@ other_thinking = st.builds(
 )
 
 
+MODES = ("profile", "off", "budget")
+"""The prefill of a generated turn: the profile's, thinking off, or under a thinking budget."""
+
+
+def prefill_of(profile: ModelProfile, mode: str) -> str:
+    return {"profile": profile.prefill, "off": profile.no_think_prefill, "budget": profile.thinking_prefill}[
+        mode
+    ]
+
+
 @st.composite
 def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message], str]:
     """Earlier turns (parsed from generated completions, or from elsewhere) and the next completion."""
@@ -244,8 +297,14 @@ def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message]
     conversation = [user(draw(words))]
     for _ in range(draw(st.integers(0, 3))):
         if draw(st.booleans()):
+            mode = draw(st.sampled_from(MODES))
             parsed = parse_completion(
-                draw(completions), profile, tools=(WEATHER,), new_id=lambda: f"c{next(counter)}"
+                draw(completions),
+                profile,
+                tools=(WEATHER,),
+                new_id=lambda: f"c{next(counter)}",
+                prefill=prefill_of(profile, mode) if mode != "off" else None,
+                think=mode != "off",
             )
             conversation.append(Message(role="assistant", blocks=parsed.blocks))
             calls: tuple[ToolCall, ...] = parsed.tool_calls
@@ -262,19 +321,31 @@ def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message]
     return conversation, draw(completions)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), profile=st.sampled_from(list(PROFILES.values())))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), profile=st.sampled_from(list(PROFILES.values())), mode=st.sampled_from(MODES))
 def test_writing_back_a_generated_turn_reproduces_its_bytes(
-    data: st.DataObject, profile: ModelProfile
+    data: st.DataObject, profile: ModelProfile, mode: str
 ) -> None:
     conversation, completion = data.draw(conversations(profile))
+    assume(mode != "off" or completion)  # an empty turn with thinking off has no block to mark
+    prefill = prefill_of(profile, mode)
     request = Request(system=(Text(text="sys"),), tools=(WEATHER,), messages=tuple(conversation))
-    before = render(request, profile).prompt
-    turn = parse_completion(completion, profile, tools=(WEATHER,), new_id=lambda: "next")
+    before = render(request, profile, prefill=prefill).prompt
+    assert before.endswith(profile.markup.assistant_header + prefill)
+    turn = parse_completion(
+        completion,
+        profile,
+        tools=(WEATHER,),
+        new_id=lambda: "next",
+        prefill=prefill if mode != "off" else None,
+        think=mode != "off",
+    )
     after = Request(
         system=request.system,
         tools=request.tools,
         messages=(*conversation, Message(role="assistant", blocks=turn.blocks)),
     )
     assert render(after, profile).prompt.startswith(before + completion)
-    assert render_assistant(turn.blocks, profile, tools=(WEATHER,)) == profile.prefill + completion
+    assert render_assistant(turn.blocks, profile, tools=(WEATHER,)) == prefill + completion
+    if mode == "off" and "<think>" not in completion:
+        assert not any(isinstance(b, Thinking) for b in turn.blocks)

@@ -7,17 +7,24 @@ one ``ModelProfile``. Every request goes through the same steps:
    that came back altered raises ``SignatureError`` (answer 400); an omitted block (empty text,
    our signature) is restored from what the engine remembers emitting; reasoning from
    elsewhere is accepted as unsigned;
-2. **render** the prompt (``render.render``) under the policy (``keep`` by default: the prompt
+2. **plan** the thinking from ``Request.thinking`` (``budget.plan_thinking``: Anthropic
+   ``thinking``, OpenAI ``reasoning_effort`` / ``reasoning.effort``): unbounded, off, or at
+   most N tokens. It picks the prefill (the profile's; its empty think element when off; one
+   that opens thinking under a budget), the grammar, and whether the turn takes two
+   completions (see ``thinkwire.local.budget``);
+3. **render** the prompt (``render.render``) under the policy (``keep`` by default: the prompt
    then begins with the previous turn's prompt plus its completion, so the runtime reuses its
    KV cache and only the new tokens are processed);
-3. **constrain** the output with ``grammar.build_grammar`` when the profile asks for it
+4. **constrain** the output with ``grammar.build_grammar`` when the profile asks for it
    (function tools only, ``Opaque`` ones are left out; parallel calls when the profile allows
-   them and ``tool_choice.parallel`` is not ``False``); without a grammar ``tool_choice`` is not
-   enforced;
-4. **generate** with ``handle_completions``: the raw prompt, the profile's stop strings (plus
+   them and ``tool_choice.parallel`` is not ``False``; no thought part when thinking is off);
+   without a grammar ``tool_choice`` is not enforced;
+5. **generate** with ``handle_completions``: the raw prompt, the profile's stop strings (plus
    the client's) and sampling (the request's values win), ``cache_prompt``, ``n_predict`` =
-   ``sampling.max_tokens`` or ``max_tokens``;
-5. **append the kept stop**: llama.cpp leaves a matched stop string out of the text and its
+   ``sampling.max_tokens`` or ``max_tokens``. Under a thinking budget, two calls
+   (``budget.generate``): the thinking up to the budget, then, after the close the engine
+   writes, the rest of the turn under the rest of ``n_predict``;
+6. **append the kept stop**: llama.cpp leaves a matched stop string out of the text and its
    OpenAI-shaped result does not say which one matched (``finish_reason`` is ``"stop"`` for
    end-of-turn and for every stop string). The matched string is read from
    ``__verbose.stopping_word`` when the runtime runs with verbosity > 9 (which also floods
@@ -27,7 +34,7 @@ one ``ModelProfile``. Every request goes through the same steps:
    end generation there, since end-of-turn is only allowed once the grammar is complete.
    Without a grammar, a model that ends its turn in the middle of a call gets the closing tag
    added (the call is usually malformed then and is reported as a problem anyway);
-6. **parse** the completion (``parse.StreamParser``) into ``Thinking`` / ``ToolCall`` /
+7. **parse** the completion (``parse.StreamParser``) into ``Thinking`` / ``ToolCall`` /
    ``Text`` blocks and **sign** every ``Thinking`` (``signing.sign`` over model id and text;
    origin ``provider="thinkwire-local"``, the client's ``dialect`` and ``carrier``).
 
@@ -38,6 +45,9 @@ reason and usage, ``MessageStop``) that folds to the same response. Stop reasons
 ``end_turn`` otherwise. Usage: ``input_tokens`` = all prompt tokens (cached + processed),
 ``output_tokens`` = generated tokens, ``cache_read_tokens`` = prompt tokens reused from the KV
 cache (``timings.cache_n``; llama.cpp always reprocesses at least the last prompt token).
+Under a thinking budget the prompt counts once (the first call's prompt and cached tokens)
+and ``output_tokens`` sums both calls' generated tokens; the close the engine wrote between
+them is in ``completion`` but counted in neither.
 
 Streaming uses xllamacpp's own: ``handle_completions({..., "stream": True}, callback)`` calls
 ``callback(chunk)`` for each piece on the calling thread (the GIL is released while it waits),
@@ -91,6 +101,10 @@ from thinkwire.ir.stream import (
     StreamEvent,
     ThinkingDelta,
 )
+from thinkwire.local.budget import Params as Params  # the runtime's types, re-exported
+from thinkwire.local.budget import Result as Result
+from thinkwire.local.budget import Run, ThinkingPlan, generate, plan_thinking
+from thinkwire.local.budget import finish_reason as _finish_reason
 from thinkwire.local.grammar import build_grammar
 from thinkwire.local.parse import IdFactory, Problem, StreamParser, new_call_id
 from thinkwire.local.profiles import ModelProfile, get_profile
@@ -105,10 +119,6 @@ RECALL_SIZE: Final = 4096
 """How many emitted thinking texts the engine remembers, to restore omitted blocks."""
 INSTALL_HINT: Final = "pip install 'thinkwire[local]'"
 
-Params = dict[str, Any]
-"""A ``handle_completions`` request body (llama.cpp's ``/v1/completions`` fields)."""
-Result = dict[str, Any]
-"""A ``handle_completions`` result or stream chunk (OpenAI completions shape + ``timings``)."""
 OnChunk = Callable[[Result], bool]
 """Called with each stream chunk; returning ``True`` stops the generation."""
 CompleteFn = Callable[[Params], Result]
@@ -155,11 +165,14 @@ class EngineResult(msgspec.Struct, frozen=True, kw_only=True):
 
     ``prompt_tokens``: every prompt token (cached + processed); ``cached_tokens``: reused from
     the KV cache; ``processed_tokens``: evaluated for this request (``prompt_tokens -
-    cached_tokens``, as the runtime counts it); ``completion_tokens``: generated.
-    ``prompt`` / ``completion``: the exact text given to and produced by the model (the
-    completion with a kept stop appended, without the prefill); under ``keep`` the next turn's
-    prompt begins with ``prompt + completion``. ``problems``: what the parser found wrong;
-    ``skipped``: what the renderer could not show the model (images, opaque items...).
+    cached_tokens``, as the runtime counts it); ``completion_tokens``: generated. Under a
+    thinking budget the prompt counts are the first call's and ``completion_tokens`` both
+    calls'. ``prompt`` / ``completion``: the exact text given to and produced by the model
+    (the completion with a kept stop appended, and under a budget the think close the engine
+    wrote between the calls; without the prefill, which ends ``prompt``); under ``keep`` the
+    next turn's prompt begins with ``prompt + completion``. ``problems``: what the parser
+    found wrong; ``skipped``: what the renderer could not show the model (images, opaque
+    items...).
     """
 
     response: Response
@@ -178,6 +191,8 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
     params: Params
     tools: tuple[Tool, ...]
     origin: Origin
+    plan: ThinkingPlan
+    rest_grammar: str | None = None  # the grammar after the thinking, for a budget's phase 2
 
 
 def _import_runtime() -> Any:
@@ -285,14 +300,14 @@ class LocalEngine:
         complete = self._complete
         if complete is None:
             raise EngineClosed
-        result = complete(prepared.params)
-        _raise_for_error(result)
-        choices = result.get("choices") or [{}]
-        text = str(choices[0].get("text") or "")
         turn = _Turn(self, prepared)
         turn.start()
-        turn.events(text)
-        return turn.finish(result, str(choices[0].get("finish_reason") or ""))
+        pieces = self._generate(prepared, lambda params: _whole(complete, params))
+        while True:
+            try:
+                turn.events(next(pieces))
+            except StopIteration as done:
+                return turn.finish(done.value)
 
     def stream(
         self,
@@ -331,20 +346,28 @@ class LocalEngine:
         if check.restored:
             request = msgspec.structs.replace(request, messages=restore_omitted(request.messages, check))
         tools = tuple(t for t in request.tools or () if isinstance(t, Tool))
-        rendered = render(request, self.profile, policy)  # leaves opaque tools out, in `skipped`
         profile, sampling = self.profile, request.sampling
+        max_tokens = sampling.max_tokens or self.max_tokens
+        plan = plan_thinking(request.thinking, max_tokens)
+        rendered = render(request, profile, policy, prefill=plan.prefill(profile))  # opaque tools: `skipped`
         params: Params = {
             "prompt": rendered.prompt,
-            "n_predict": sampling.max_tokens or self.max_tokens,
+            "n_predict": max_tokens,
             "cache_prompt": True,
             "stop": list(dict.fromkeys((*profile.stop, *(sampling.stop or ())))),
         }
+        rest_grammar = None
         if profile.grammar:
             choice = request.tool_choice
             parallel = profile.parallel_calls and (choice is None or choice.parallel is not False)
-            params["grammar"] = build_grammar(
-                tools, choice, parallel=parallel, think_close=profile.think.close + profile.think.after
-            )
+            close = profile.think.close + profile.think.after
+
+            def grammar(thinking: bool) -> str:
+                return build_grammar(tools, choice, parallel=parallel, think_close=close, thinking=thinking)
+
+            params["grammar"] = grammar(plan.think)
+            if plan.budget is not None:
+                rest_grammar = grammar(False)
         defaults = profile.sampling
         for key, value in (
             (
@@ -363,6 +386,18 @@ class LocalEngine:
             params=params,
             tools=tools,
             origin=engine_origin(dialect, self.model_id, carrier=carrier),
+            plan=plan,
+            rest_grammar=rest_grammar,
+        )
+
+    def _generate(self, prepared: _Prepared, run: Run) -> Generator[str, None, Result]:
+        """The turn's text pieces (both phases under a thinking budget); returns the result."""
+        return generate(
+            prepared.params,
+            run,
+            budget=prepared.plan.budget,
+            think=self.profile.think,
+            rest_grammar=prepared.rest_grammar,
         )
 
     def _remember(self, signature: str, text: str) -> None:
@@ -397,7 +432,7 @@ def _raise_for_error(result: Result, *, strict: bool = True) -> None:
 
 
 def kept_stop(profile: ModelProfile, text: str, finish_reason: str, verbose: object = None) -> str:
-    """The stop string to append to ``text`` (``""``: none), see step 5 of the module docstring.
+    """The stop string to append to ``text`` (``""``: none), see step 6 of the module docstring.
 
     ``verbose`` is the result's ``__verbose`` object when the runtime sends one.
     """
@@ -420,7 +455,12 @@ class _Turn:
         self.prepared = prepared
         self.id = "msg_local_" + uuid.uuid4().hex[:24]
         self.parser = StreamParser(
-            engine.profile, tools=prepared.tools, new_id=engine._new_id, origin=prepared.origin
+            engine.profile,
+            tools=prepared.tools,
+            new_id=engine._new_id,
+            origin=prepared.origin,
+            prefill=prepared.rendered.prefill,
+            think=prepared.plan.think,
         )
         self.folder = Folder()
         self.pieces: list[str] = []
@@ -445,10 +485,11 @@ class _Turn:
             events += self.events(stop)
         return events + self._sign(self.parser.close())
 
-    def finish(self, result: Result, finish_reason: str) -> EngineResult:
-        """Close the turn and sum it up; ``tail`` gets the events still to send (the blocks'
-        ends, the stop reason and usage)."""
-        closing = self.end(finish_reason, result.get("__verbose"))
+    def finish(self, result: Result) -> EngineResult:
+        """Close the turn and sum up its final ``result``; ``tail`` gets the events still to
+        send (the blocks' ends, the stop reason and usage)."""
+        finish = _finish_reason(result)
+        closing = self.end(finish, result.get("__verbose"))
         counts = result.get("usage") or {}
         timings = result.get("timings") or {}
         details = counts.get("prompt_tokens_details") or {}
@@ -457,9 +498,7 @@ class _Turn:
         prompt_tokens = _int(counts.get("prompt_tokens"), cached + processed)
         completion_tokens = _int(counts.get("completion_tokens"), _int(timings.get("predicted_n")))
         calls = any(isinstance(b, ToolCall) for b in self.folder.result().blocks)
-        reason: StopReason = (
-            "max_tokens" if finish_reason == "length" else "tool_use" if calls else "end_turn"
-        )
+        reason: StopReason = "max_tokens" if finish == "length" else "tool_use" if calls else "end_turn"
         usage = Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens, cache_read_tokens=cached)
         last: list[StreamEvent] = [MessageDelta(stop_reason=reason, usage=usage), MessageStop()]
         self.tail = [*closing, *self._fold(last)]
@@ -501,7 +540,64 @@ def _int(value: object, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
+def _choice(result: Result) -> dict[str, Any]:
+    choice = (result.get("choices") or [{}])[0]
+    return choice if isinstance(choice, dict) else {}
+
+
+def _whole(complete: CompleteFn, params: Params) -> Generator[str, None, Result]:
+    """One whole completion as a single piece (a ``budget.Run``)."""
+    result = complete(params)
+    _raise_for_error(result)
+    yield str(_choice(result).get("text") or "")
+    return result
+
+
+class _Cancelled(Exception):
+    """The consumer cancelled a stream: end it without its closing events."""
+
+
 _DONE: Final = object()
+
+
+def _streamed(stream: StreamFn, params: Params, cancel: threading.Event) -> Generator[str, None, Result]:
+    """One streamed completion, its pieces as they come (a ``budget.Run``); the result holds
+    the finish reason and the last ``usage`` / ``timings`` / ``__verbose`` seen. Raises
+    ``_Cancelled`` once ``cancel`` is set."""
+    chunks: queue.Queue[object] = queue.Queue()
+
+    def on_chunk(chunk: Result) -> bool:
+        chunks.put(chunk)
+        return cancel.is_set()
+
+    def work() -> None:
+        try:
+            stream({**params, "stream": True}, on_chunk)
+        except BaseException as exc:  # handed to the consumer
+            chunks.put(exc)
+        finally:
+            chunks.put(_DONE)
+
+    worker = threading.Thread(target=work, name="thinkwire-local-stream", daemon=True)
+    worker.start()
+    last: Result = {}
+    finish = ""
+    while (item := chunks.get()) is not _DONE:
+        if isinstance(item, BaseException):
+            raise EngineError(f"the runtime failed: {item}") from item
+        assert isinstance(item, dict)
+        _raise_for_error(item, strict=False)
+        if cancel.is_set():
+            raise _Cancelled
+        finish = _finish_reason(item) or finish
+        for key in ("usage", "timings", "__verbose"):
+            if key in item:
+                last[key] = item[key]
+        text = str(_choice(item).get("text") or "")
+        if text:
+            yield text
+    worker.join()
+    return {**last, "choices": [{"text": "", "finish_reason": finish}]}
 
 
 class EngineStream(Iterator[StreamEvent]):
@@ -542,48 +638,23 @@ class EngineStream(Iterator[StreamEvent]):
         if complete is None:
             raise EngineClosed
         yield from turn.start()
-        if stream is None:  # no streaming runtime: the whole completion, through the same parser
-            result = complete(prepared.params)
-            _raise_for_error(result)
-            choice = (result.get("choices") or [{}])[0]
-            yield from turn.events(str(choice.get("text") or ""))
-            self.result = turn.finish(result, str(choice.get("finish_reason") or ""))
-            yield from turn.tail
-            return
-        chunks: queue.Queue[object] = queue.Queue()
-
-        def on_chunk(chunk: Result) -> bool:
-            chunks.put(chunk)
-            return self._cancel.is_set()
-
-        def work() -> None:
-            try:
-                stream({**prepared.params, "stream": True}, on_chunk)
-            except BaseException as exc:  # handed to the consumer
-                chunks.put(exc)
-            finally:
-                chunks.put(_DONE)
-
-        worker = threading.Thread(target=work, name="thinkwire-local-stream", daemon=True)
-        worker.start()
-        last: Result = {}
-        finish = ""
+        run: Run = (  # without a streaming runtime: the whole completion, through the same parser
+            (lambda params: _whole(complete, params))
+            if stream is None
+            else (lambda params: _streamed(stream, params, self._cancel))
+        )
+        pieces = engine._generate(prepared, run)
         try:
-            while (item := chunks.get()) is not _DONE:
-                if isinstance(item, BaseException):
-                    raise EngineError(f"the runtime failed: {item}") from item
-                assert isinstance(item, dict)
-                _raise_for_error(item, strict=False)
-                if self._cancel.is_set():
-                    return
-                choice = (item.get("choices") or [{}])[0]
-                finish = str(choice.get("finish_reason") or finish)
-                for key in ("usage", "timings", "__verbose"):
-                    if key in item:
-                        last[key] = item[key]
-                yield from turn.events(str(choice.get("text") or ""))
-            worker.join()
-            self.result = turn.finish(last, finish)
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration as done:
+                    self.result = turn.finish(done.value)
+                    break
+                yield from turn.events(piece)
             yield from turn.tail
+        except _Cancelled:
+            return
         finally:
             self._cancel.set()  # a consumer that stops early cancels the generation
+            pieces.close()

@@ -15,6 +15,11 @@ everything the model writes after it::
   tool in the ``<tool_call>`` syntax and then answered.
 - ``CALLS``: one ``CALL``, or with ``parallel`` one or more separated by ``"\\n"``.
 
+``thinking=False`` builds the grammar of what follows the thinking, ``CALLS | ANSWER``, for a
+turn whose thinking is already in the prompt: pre-filled as an empty element when the request
+turns thinking off, or closed by the engine when a thinking budget ran out (the second phase
+of budget forcing, ``thinkwire.local.budget``).
+
 A ``CALL`` in the Hermes / Qwen syntax is exactly these bytes (``hermes_call`` builds them;
 the renderer and the output parser use the same constants)::
 
@@ -113,17 +118,19 @@ def build_grammar(
     parallel: bool,
     syntax: Syntax = "hermes",
     think_close: str = THINK_CLOSE,
+    thinking: bool = True,
 ) -> str:
     """The GBNF grammar for one request, root rule ``root`` (see the module docstring).
 
     ``think_close`` is the profile's closing think tag (the thinking may not contain it without
-    its final newline). Raises ``GrammarError`` for a named tool that does not exist,
-    ``required`` with no tools, duplicate or empty tool names (paths index ``tools`` as given),
-    or a syntax other than ``hermes``.
+    its final newline). ``thinking=False``: the grammar starts after the thinking (no thought,
+    no closing tag; ``think_close`` is not used). Raises ``GrammarError`` for a named tool that
+    does not exist, ``required`` with no tools, duplicate or empty tool names (paths index
+    ``tools`` as given), or a syntax other than ``hermes``.
     """
     if syntax != "hermes":
         raise GrammarError("", f"unsupported tool-call syntax {syntax!r}; expected 'hermes'")
-    if not think_close.removesuffix("\n"):
+    if thinking and not think_close.removesuffix("\n"):
         raise ValueError("think_close must be a closing tag such as '</think>\\n'")
     _check_names(tools)
     mode = tool_choice.mode if tool_choice is not None else "auto"
@@ -141,7 +148,7 @@ def build_grammar(
 
     g = _Grammar()
     g.reserve("root")
-    thought = g.excluding("thought", think_close.removesuffix("\n"))
+    thought = g.excluding("thought", think_close.removesuffix("\n")) if thinking else None
     parts: list[_Expr] = []
     if mode != "none" and tools:
         parts.append(g.calls(tools, parallel=parallel))
@@ -154,7 +161,8 @@ def build_grammar(
         parts.append(g.define(answer, _seq(first, rest)))
     elif mode in ("auto", "none"):
         parts.append(g.excluding("answer", _CALL_TAG, nonempty=True))
-    g.define("root", _seq(thought, _Lit(think_close), _alt(*parts)))
+    after = _alt(*parts)
+    g.define("root", _seq(thought, _Lit(think_close), after) if thought is not None else after)
     return g.render()
 
 

@@ -7,7 +7,9 @@ model family, and nothing is decided by ``if model == ...`` elsewhere:
 - ``think``: the think tags and the whitespace the model puts around and after its thinking;
 - ``tool_calls``: the tool-call syntax, where the tools are described and how;
 - ``prefill``: text the engine writes at the start of the assistant turn before generating
-  (``"<think>\\n"`` forces thinking on a model that would not think by itself);
+  (``"<think>\\n"`` forces thinking on a model that would not think by itself); a request
+  with thinking off gets ``no_think_prefill`` instead (an empty, closed think element), one
+  with a thinking budget ``thinking_prefill`` (see ``thinkwire.local.budget``);
 - ``stop`` / ``keep_stop``: stop sequences, and those that belong to the output (llama.cpp
   leaves a matched stop string out of the completion; the engine appends a ``keep_stop`` one
   back before parsing, so the completion is exactly the bytes the model produced);
@@ -74,6 +76,11 @@ class ThinkSyntax(msgspec.Struct, frozen=True, kw_only=True):
     lead: str = "\n"
     trail: str = "\n"
     after: str = "\n\n"
+
+    @property
+    def empty(self) -> str:
+        """An empty thinking element as it is written: ``open + lead + trail + close``."""
+        return self.open + self.lead + self.trail + self.close
 
 
 class ToolCallSyntax(msgspec.Struct, frozen=True, kw_only=True):
@@ -144,6 +151,34 @@ class ModelProfile(msgspec.Struct, frozen=True, kw_only=True):
     default_system: str | None = None
     think_instruction: str = ""
     notes: str = ""
+
+    @property
+    def no_think_prefill(self) -> str:
+        """The prefill of a turn with thinking off: an empty, closed thinking element and the
+        gap after it (``think.empty + think.after``), so the model starts on its answer.
+
+        For Qwen3 that is ``"<think>\\n\\n</think>\\n\\n"``, what its own chat template writes
+        after ``<|im_start|>assistant\\n`` for ``enable_thinking=False``
+        (https://huggingface.co/Qwen/Qwen3-8B/blob/main/tokenizer_config.json, ``chat_template``:
+        ``{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n
+        </think>\\n\\n' }}``; an assistant turn after the last user message with empty reasoning
+        starts the same way).
+        The soft ``/no_think`` switch in a user message is not used: it changes the user's
+        text and only asks. For the default model it is ``"<think>\\n\\n</think>\\n"`` (its
+        grammar writes one newline after ``</think>``).
+        """
+        return self.think.empty + self.think.after
+
+    @property
+    def thinking_prefill(self) -> str:
+        """A prefill that leaves the model inside an open thinking element: ``prefill`` when
+        it already opens one, else ``prefill + think.open + think.lead``. A turn with a
+        thinking budget starts with it, so its first phase is thinking from the first token.
+        """
+        think, prefill = self.think, self.prefill
+        if prefill.rfind(think.open) > prefill.rfind(think.close):
+            return prefill
+        return prefill + think.open + think.lead
 
     def gap(self, prev: Kind | None, nxt: Kind | None) -> str:
         """The usual whitespace between two elements of an assistant turn.
