@@ -228,9 +228,15 @@ def test_a_turn_with_thinking_off_is_written_back_after_the_empty_think_element(
     assert render_assistant(turn.blocks, profile) == off + completion
     conversation = [user("hi"), Message(role="assistant", blocks=turn.blocks), user("more")]
     assert render(conversation, profile).prompt.startswith(before.prompt + completion)
-    # a client that drops the record gets the turn back without the empty element
+    # a client that drops the record: a profile that always opens the thinking knows a turn
+    # with none was generated after the empty element; one with native thinking cannot tell
     bare = Message(role="assistant", blocks=(Text(text=completion),))
-    assert not render([user("hi"), bare, user("more")], profile).prompt.startswith(before.prompt)
+    again = render([user("hi"), bare, user("more")], profile).prompt
+    forced = profile.prefill.startswith(profile.think.open)
+    assert again.startswith(before.prompt + completion) is forced
+    assert (
+        render([user("hi"), bare, user("more")], profile, "discard").prompt.startswith(before.prompt) is False
+    )
 
 
 def test_qwen3_with_thinking_off_is_what_its_template_writes() -> None:

@@ -149,3 +149,29 @@ def test_models_list_reads_in_both_sdks(serve: ScriptedServers) -> None:
     assert client(url).models.retrieve("scripted").id == "scripted"
     with pytest.raises(anthropic.NotFoundError):
         client(url).models.retrieve("claude-opus")
+
+
+def test_thinking_disabled_turns_come_back_to_the_same_prompt(serve: ScriptedServers) -> None:
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
+    url, runtime, _ = serve([call, "It is sunny in Oslo."])
+    c = client(url)
+    off: Any = {"type": "disabled"}
+    messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+    first: Any = c.messages.create(
+        model="local", max_tokens=512, messages=messages, tools=TOOLS, thinking=off
+    )
+    assert [b.type for b in first.content] == ["tool_use"]
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]}]
+    messages += [
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": first.content[0].id, "content": "ok"}],
+        }
+    ]
+    second: Any = c.messages.create(
+        model="local", max_tokens=512, messages=messages, tools=TOOLS, thinking=off
+    )
+    assert [b.type for b in second.content] == ["text"]
+    assert runtime.calls[0]["prompt"].endswith("<think>\n\n</think>\n")
+    assert runtime.calls[1]["prompt"].startswith(runtime.calls[0]["prompt"] + call)
+    assert second.usage.cache_read_input_tokens == first.usage.input_tokens + first.usage.output_tokens

@@ -94,8 +94,12 @@ def render_assistant(
     *,
     tools: Sequence[Tool] = (),
     skipped: list[str] | None = None,
+    no_think: bool | None = None,
 ) -> str:
     """The content of one assistant turn (between the header and the footer).
+
+    ``no_think``: write the profile's empty think element first (default: when the first
+    block has the ``no_think`` note).
 
     For a turn parsed from ``prefill + completion`` (with the same ``tools`` and ``prefill``)
     this is exactly that text; for one parsed with ``think=False``, exactly
@@ -109,7 +113,9 @@ def render_assistant(
                 items.append(block)
         elif skipped is not None:
             skipped.append(f"assistant {_describe(block)}")
-    out: list[str] = [profile.no_think_prefill] if blocks and _record(blocks[0]).get("no_think") else []
+    if no_think is None:
+        no_think = bool(blocks) and bool(_record(blocks[0]).get("no_think"))
+    out: list[str] = [profile.no_think_prefill] if no_think else []
     last: Kind | None = None
     index = 0
     while index < len(items):
@@ -209,6 +215,10 @@ def render(
     if tools is not None:
         offered = tools
     seen, report = apply_policy(messages, policy)
+    # Under keep, a turn with no thinking at all, on a profile that always opens the thinking,
+    # was generated with thinking off (or comes from elsewhere): it is written after the empty
+    # think element, as generated, even when the client dropped the engine's ``no_think`` note.
+    forced = policy == "keep" and profile.prefill.startswith(profile.think.open)
     markup = profile.markup
     skipped: list[str] = []
 
@@ -249,7 +259,10 @@ def render(
             out.append(_tool_turn(results, profile, skipped))
             results = []
         if message.role == "assistant":
-            body = render_assistant(blocks, profile, tools=function_tools, skipped=skipped)
+            unthought = forced and not any(isinstance(b, Thinking | RedactedThinking) for b in blocks)
+            body = render_assistant(
+                blocks, profile, tools=function_tools, skipped=skipped, no_think=unthought or None
+            )
             out += [markup.assistant_header, body, markup.assistant_footer]
         else:  # a system or developer message later in the conversation
             out += [markup.system_header, _plain_text(blocks, message.role, skipped), markup.system_footer]
