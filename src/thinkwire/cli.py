@@ -258,6 +258,13 @@ class PolicyName(StrEnum):
     current_turn = "current-turn"
 
 
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.command("serve")
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
@@ -293,7 +300,9 @@ def serve_command(
     ] = CarrierName.reasoning_content,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level: debug, info, warning, error.")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option(help="debug also shows llama.cpp's own logs; info adds one line per request.")
+    ] = LogLevel.info,
 ) -> None:
     """Serve the local model as OpenAI Chat Completions, OpenAI Responses and Anthropic Messages.
 
@@ -322,7 +331,7 @@ def serve_command(
         carrier=_CARRIER[carrier],
         home=home,
         threads=threads,
-        log_level=log_level,
+        log_level=log_level.value,
     )
     try:
         serve(options)

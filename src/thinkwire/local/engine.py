@@ -213,6 +213,9 @@ class LocalEngine:
     signatures and responses (default: the file name without ``.gguf``). ``max_tokens``: the
     generation budget when a request sets none. ``new_id`` makes tool-call ids.
 
+    ``runtime_logs``: let llama.cpp write its own log lines to stderr (every load step and
+    every slot's timings); ``False`` silences it.
+
     ``runtime`` / ``stream_runtime`` replace xllamacpp (tests, other bindings): with
     ``runtime`` given nothing is loaded and ``model_path`` is not read.
     """
@@ -228,6 +231,7 @@ class LocalEngine:
         secret: bytes | None = None,
         model_id: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        runtime_logs: bool = True,
         new_id: IdFactory = new_call_id,
         runtime: CompleteFn | None = None,
         stream_runtime: StreamFn | None = None,
@@ -254,6 +258,8 @@ class LocalEngine:
             cores = threads or 1
             params.cpuparams.n_threads = cores
             params.cpuparams_batch.n_threads = cores
+            if not runtime_logs:
+                params.verbosity = -1  # llama.cpp prints nothing (errors still reach us as results)
             try:
                 self._server = xllamacpp.Server(params)
             except Exception as exc:  # the binding raises a bare RuntimeError

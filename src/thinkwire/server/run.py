@@ -92,6 +92,7 @@ def build_engine(options: ServeOptions) -> LocalEngine:
         threads=options.threads or os.cpu_count(),
         model_id=model_id,
         max_tokens=options.max_tokens,
+        runtime_logs=options.log_level == "debug",
     )
 
 
