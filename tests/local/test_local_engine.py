@@ -755,3 +755,12 @@ def test_real_thinking_off_and_a_small_thinking_budget(
     assert out.completion_tokens == completion_tokens <= 48
     assert out.prompt_tokens == thought["usage"]["prompt_tokens"]
     assert rest["timings"]["cache_n"] >= thought["usage"]["prompt_tokens"]  # phase 2 reused the cache
+
+
+@pytest.mark.model
+def test_real_engine_closes_right_after_loading() -> None:
+    # xllamacpp's destructor waits forever for a server that never served a request; the
+    # engine serves one token while loading so that closing at once (Ctrl-C) does not hang
+    engine = LocalEngine(_real_model(), "qwen2.5-think", secret=SECRET, runtime_logs=False)
+    engine.close()
+    assert engine.closed

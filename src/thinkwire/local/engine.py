@@ -265,6 +265,9 @@ class LocalEngine:
             except Exception as exc:  # the binding raises a bare RuntimeError
                 raise EngineError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
             runtime = self._server.handle_completions
+            # xllamacpp's destructor waits forever for a server that never served a request;
+            # one token now makes close() safe at any time (and the first request no slower)
+            _raise_for_error(runtime({"prompt": "\n", "n_predict": 1, "cache_prompt": False}))
             stream_runtime = stream_runtime or self._server.handle_completions
         self._complete: CompleteFn | None = runtime
         self._stream: StreamFn | None = stream_runtime
