@@ -292,6 +292,15 @@ def serve_command(
     max_tokens: Annotated[
         int, typer.Option(help="Generation budget when a request sets none.", min=1)
     ] = 1024,
+    think_share: Annotated[
+        float,
+        typer.Option(
+            help="When a request sets no thinking budget, end the thinking after this share of the turn's "
+            "token budget so the model still calls or answers (1: no cap).",
+            min=0.05,
+            max=1.0,
+        ),
+    ] = 0.75,
     carrier: Annotated[
         CarrierName,
         typer.Option(
@@ -328,6 +337,7 @@ def serve_command(
         max_queue=max_queue,
         ctx=ctx,
         max_tokens=max_tokens,
+        think_share=None if think_share >= 1 else think_share,
         carrier=_CARRIER[carrier],
         home=home,
         threads=threads,

@@ -190,3 +190,21 @@ def test_a_turn_that_ended_inside_the_thinking_is_not_continued() -> None:
     assert len(run.calls) == 1
     assert "".join(pieces) == "Done thinking"
     assert result["__verbose"]["stop_type"] == "eos"
+
+
+@pytest.mark.parametrize(
+    ("config", "plan"),
+    [
+        (None, ThinkingPlan(budget=750)),  # nothing asked: the server's default share
+        (ThinkingConfig(mode="enabled"), ThinkingPlan(budget=750)),
+        (ThinkingConfig(effort="high"), ThinkingPlan(budget=750)),  # unbounded effort, capped the same
+        (ThinkingConfig(effort="low"), ThinkingPlan(budget=250)),  # the client's effort wins
+        (ThinkingConfig(mode="enabled", budget_tokens=100), ThinkingPlan(budget=100)),
+        (ThinkingConfig(mode="disabled"), OFF),
+    ],
+)
+def test_a_default_share_caps_only_what_the_request_leaves_unbounded(
+    config: ThinkingConfig | None, plan: ThinkingPlan
+) -> None:
+    assert plan_thinking(config, 1000, default_share=0.75) == plan
+    assert plan_thinking(None, 1000) == UNBOUNDED

@@ -106,18 +106,23 @@ UNBOUNDED: Final = ThinkingPlan()
 OFF: Final = ThinkingPlan(think=False)
 
 
-def plan_thinking(config: ThinkingConfig | None, max_tokens: int) -> ThinkingPlan:
-    """The plan for ``config`` in a turn of at most ``max_tokens`` tokens (module docstring)."""
-    if config is None:
-        return UNBOUNDED
-    if config.mode == "disabled":
+def plan_thinking(
+    config: ThinkingConfig | None, max_tokens: int, *, default_share: float | None = None
+) -> ThinkingPlan:
+    """The plan for ``config`` in a turn of at most ``max_tokens`` tokens (module docstring).
+
+    ``default_share``: where the request leaves the thinking unbounded, cap it at this share
+    of ``max_tokens`` anyway (a small model may otherwise think until the budget is gone and
+    never call or answer); ``None`` leaves it unbounded.
+    """
+    if config is not None and config.mode == "disabled":
         return OFF
-    if config.budget_tokens is not None:
+    if config is not None and config.budget_tokens is not None:
         return _capped(config.budget_tokens, max_tokens)
-    effort = (config.effort or "").lower()
+    effort = ((config.effort if config is not None else None) or "").lower()
     if effort == NO_THINKING_EFFORT:
         return OFF
-    share = EFFORT_SHARES.get(effort)
+    share = EFFORT_SHARES.get(effort, default_share)
     return UNBOUNDED if share is None else _capped(max(1, int(max_tokens * share)), max_tokens)
 
 

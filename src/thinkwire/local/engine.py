@@ -213,6 +213,8 @@ class LocalEngine:
     signatures and responses (default: the file name without ``.gguf``). ``max_tokens``: the
     generation budget when a request sets none. ``new_id`` makes tool-call ids.
 
+    ``think_share``: cap thinking the request leaves unbounded at this share of the turn's
+    token budget (``budget.plan_thinking``); ``None``: unbounded.
     ``runtime_logs``: let llama.cpp write its own log lines to stderr (every load step and
     every slot's timings); ``False`` silences it.
 
@@ -232,6 +234,7 @@ class LocalEngine:
         model_id: str | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         runtime_logs: bool = True,
+        think_share: float | None = None,
         new_id: IdFactory = new_call_id,
         runtime: CompleteFn | None = None,
         stream_runtime: StreamFn | None = None,
@@ -242,6 +245,7 @@ class LocalEngine:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.model_id = model_id or self.model_path.name.removesuffix(".gguf")
         self.max_tokens = max_tokens
+        self.think_share = think_share
         self._secret = load_secret() if secret is None else secret
         self._new_id = new_id
         self._recall: OrderedDict[str, str] = OrderedDict()
@@ -357,7 +361,7 @@ class LocalEngine:
         tools = tuple(t for t in request.tools or () if isinstance(t, Tool))
         profile, sampling = self.profile, request.sampling
         max_tokens = sampling.max_tokens or self.max_tokens
-        plan = plan_thinking(request.thinking, max_tokens)
+        plan = plan_thinking(request.thinking, max_tokens, default_share=self.think_share)
         rendered = render(request, profile, policy, prefill=plan.prefill(profile))  # opaque tools: `skipped`
         params: Params = {
             "prompt": rendered.prompt,

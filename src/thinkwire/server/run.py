@@ -51,6 +51,7 @@ class ServeOptions:
     max_queue: int = 16
     ctx: int = 8192
     max_tokens: int = 1024
+    think_share: float | None = 0.75
     carrier: Carrier = "reasoning_content"
     home: Path | None = None
     threads: int | None = None
@@ -69,7 +70,11 @@ def build_engine(options: ServeOptions) -> LocalEngine:
     profile = options.profile or DEFAULT_PROFILE
     if options.model == SCRIPTED_MODEL:
         engine, _ = scripted_engine(
-            scripted_reply, profile, slots=options.slots, max_tokens=options.max_tokens
+            scripted_reply,
+            profile,
+            slots=options.slots,
+            max_tokens=options.max_tokens,
+            think_share=options.think_share,
         )
         return engine
     if options.model_path is not None:
@@ -93,6 +98,7 @@ def build_engine(options: ServeOptions) -> LocalEngine:
         model_id=model_id,
         max_tokens=options.max_tokens,
         runtime_logs=options.log_level == "debug",
+        think_share=options.think_share,
     )
 
 
