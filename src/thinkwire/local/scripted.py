@@ -24,6 +24,8 @@ What it imitates:
 
 A reply is the text the model continues with *after* the profile's prefill (for
 ``qwen2.5-think``: the thinking, ``</think>``, then an answer or a ``<tool_call>`` element).
+A thinking budget makes the engine call twice (the thinking, then the rest after the close it
+writes): the second call gets the rest of the first call's reply, after its ``</think>``.
 ``grammar`` is not enforced: a script must be well-formed itself, or be a test of what the
 parser does with malformed output.
 """
@@ -47,6 +49,7 @@ SCRIPTED_MODEL: Final = "scripted"
 Script = Sequence[str] | Callable[[str], str]
 """Replies used in turn (the last one repeats), or ``prompt -> reply``."""
 
+_THINK_CLOSE: Final = "</think>"
 _TOKEN: Final = re.compile(r"\w+|\s+|[^\w\s]")
 
 
@@ -112,6 +115,7 @@ class ScriptedRuntime:
         self._lock = threading.Lock()
         self._cache: deque[list[str]] = deque(maxlen=max(1, slots))
         self.calls: list[Params] = []
+        self._last: tuple[str, str] | None = None
         self.cancelled = 0
 
     def complete(self, params: Params) -> Result:
@@ -136,6 +140,18 @@ class ScriptedRuntime:
 
     # internals
 
+    def _continued(self, prompt: str) -> str | None:
+        """The rest of the last reply when ``prompt`` continues the last call's turn after the
+        engine closed its thinking (the second call of a thinking budget)."""
+        with self._lock:
+            last = self._last
+        if last is None or not prompt.startswith(last[0]):
+            return None
+        added = prompt[len(last[0]) :]
+        if "<|im_start|>" in added or _THINK_CLOSE not in added or _THINK_CLOSE not in last[1]:
+            return None
+        return last[1].split(_THINK_CLOSE, 1)[1].lstrip("\n")
+
     def _reply(self, prompt: str) -> str:
         if callable(self._script):
             return self._script(prompt)
@@ -150,7 +166,11 @@ class ScriptedRuntime:
         prompt_text = str(params.get("prompt", ""))
         with self._lock:
             self.calls.append(dict(params))
-        reply = self._reply(prompt_text)
+        reply = self._continued(prompt_text)
+        if reply is None:
+            reply = self._reply(prompt_text)
+        with self._lock:
+            self._last = (prompt_text, reply)
         finish = "stop"
         stops = [s for s in params.get("stop") or () if isinstance(s, str) and s]
         cut = min((i for i in (reply.find(s) for s in stops) if i >= 0), default=-1)
