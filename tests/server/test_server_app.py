@@ -133,3 +133,31 @@ def test_health_reports_the_model_and_slots(serve: ScriptedServers) -> None:
         "refused": 0,
         "policy": "keep",
     }
+
+
+def broken(prompt: str) -> str:
+    raise RuntimeError("the model file is damaged")
+
+
+def test_a_failing_model_is_a_500_in_the_dialects_envelope(serve: ScriptedServers) -> None:
+    url, _, _ = serve(broken)
+    chat = httpx.post(url + "/v1/chat/completions", json=CHAT)
+    assert chat.status_code == 500
+    assert chat.json()["error"]["type"] == "server_error"
+    assert "the model file is damaged" in chat.json()["error"]["message"]
+    messages = httpx.post(url + "/v1/messages", json=MESSAGES)
+    assert messages.status_code == 500
+    assert messages.json()["error"]["type"] == "api_error"
+    assert health(url)["running"] == 0
+
+
+def test_a_stream_that_fails_after_it_began_ends_with_the_dialects_error_event(
+    serve: ScriptedServers,
+) -> None:
+    url, _, _ = serve(broken)
+    with httpx.stream("POST", url + "/v1/messages", json={**MESSAGES, "stream": True}) as response:
+        assert response.status_code == 200  # the engine started the turn before the model failed
+        text = "".join(response.iter_text())
+    assert "event: error" in text
+    assert '"type":"api_error"' in text
+    assert "the model file is damaged" in text

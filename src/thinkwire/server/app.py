@@ -60,7 +60,8 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
         Route("/v1/models/{id:path}", bind(model), methods=["GET"]),
         Route("/healthz", bind(health), methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    handlers = {HTTPException: _http_error, Exception: _server_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.thinkwire = state
     return app
 
@@ -115,6 +116,11 @@ def _dialect(http: HttpRequest) -> Dialect:
     if http.url.path.startswith("/v1/messages") or "anthropic-version" in http.headers:
         return "anthropic"
     return "openai-responses" if http.url.path.startswith("/v1/responses") else "openai-chat"
+
+
+async def _server_error(http: HttpRequest, exc: Exception) -> Response:
+    """A bug: the client gets a 500 in its dialect's envelope (the traceback goes to the log)."""
+    return envelope(ApiError(500, f"internal server error: {type(exc).__name__}: {exc}"), _dialect(http))
 
 
 async def _http_error(http: HttpRequest, exc: Exception) -> Response:

@@ -245,8 +245,12 @@ async def _sse(
         async for event in events:
             for chunk in encode(event):
                 yield chunk
-    except ApiError as exc:
-        log.warning("stream failed after it began: %s", exc)
+    except Exception as exc:  # the stream has begun: the error can only go into it
+        if not isinstance(exc, ApiError):
+            log.exception("stream %s failed", turn.id)
+            exc = ApiError(500, f"the server failed while streaming: {exc}")
+        else:
+            log.warning("stream %s failed after it began: %s", turn.id, exc)
         for chunk in encoder.feed(StreamError(error=stream_error(exc, turn.dialect))):
             yield chunk
         return
