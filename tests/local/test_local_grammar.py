@@ -532,13 +532,14 @@ def test_thought_is_any_text_without_the_closing_tag(text: str) -> None:
 def test_answer_is_any_nonempty_text_without_a_call_tag(text: str) -> None:
     answer_only = recognizer(build_grammar(ALL_TOOLS, ToolChoice(mode="none"), parallel=False))
     assert answer_only.accepts(text, "answer") == (text != "" and "<tool_call>" not in text)
-    opens_like_a_call = text[:1] in ("", "{", "[", "<", "`", '"', " ", "\n")
-    assert auto().accepts(text, "answer") == (not opens_like_a_call and "<tool_call>" not in text)
+    opens_like_a_call = text[:1] in ("", "{", "[", "<", ">", "`", '"', " ", "\n")
+    writes_a_call = "<tool_call>" in text or '{"name"' in text or '"arguments"' in text
+    assert auto().accepts(text, "answer") == (not opens_like_a_call and not writes_a_call)
 
 
-@given(st.text(alphabet=st.sampled_from([*'<tool_call>"arguments', "x", " "]), max_size=40))
-def test_an_answer_beside_tools_avoids_both_a_call_tag_and_an_arguments_key(text: str) -> None:
-    forbidden = "<tool_call>" in text or '"arguments"' in text
+@given(st.text(alphabet=st.sampled_from([*'<tool_call>"arguments{name', "x", " "]), max_size=40))
+def test_an_answer_beside_tools_avoids_a_call_tag_and_the_keys_of_a_call(text: str) -> None:
+    forbidden = "<tool_call>" in text or '"arguments"' in text or '{"name"' in text
     assert auto().accepts(text, "answer-rest") == (not forbidden)
 
 
@@ -548,6 +549,8 @@ def test_an_answer_beside_tools_cannot_be_a_bare_json_call() -> None:
     assert not auto().accepts("Checking.</think>\n\n" + bare)
     assert not auto().accepts("Checking.</think>\n```json\n" + bare + "\n```")
     assert not auto().accepts('Checking.</think>\nSure: {"arguments": {}}')
+    assert not auto().accepts('Checking.</think>\nFinal answer: {"name": "get_weather"')
+    assert not auto().accepts('Checking.</think>\n>{"city": "Lisbon"}')
     assert auto().accepts("Checking.</think>\nIt is 24 C and sunny in Lisbon.")
 
 

@@ -61,6 +61,10 @@ def test_openai_chat_tool_loop_reuses_the_cache(url: str) -> None:
     cached = second.usage.prompt_tokens_details.cached_tokens
     assert cached >= first.usage.prompt_tokens, (cached, first.usage)
     assert second.usage.prompt_tokens - cached < 80  # only the tool result and the new turn's header
+    answer = second.choices[0].message
+    assert second.choices[0].finish_reason == "stop", answer
+    assert answer.content, answer
+    assert '{"' not in answer.content  # an answer in words, not a call written as JSON
 
 
 def test_anthropic_tool_loop_reuses_the_cache_and_refuses_an_altered_signature(url: str) -> None:
@@ -94,6 +98,8 @@ def test_anthropic_tool_loop_reuses_the_cache_and_refuses_an_altered_signature(u
     )
     assert second.usage.cache_read_input_tokens >= first.usage.input_tokens
     assert second.usage.input_tokens < 80
+    assert second.stop_reason == "end_turn", second.content
+    assert [b.type for b in second.content][-1] == "text"
 
     turn[0]["thinking"] += " (edited)"
     with pytest.raises(anthropic.BadRequestError, match="signature"):
@@ -122,3 +128,4 @@ def test_responses_previous_response_id_reuses_the_cache(url: str) -> None:
     cached = second.usage.input_tokens_details.cached_tokens
     assert cached >= first.usage.input_tokens
     assert second.usage.input_tokens - cached < 80
+    assert second.output_text, second.output

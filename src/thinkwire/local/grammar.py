@@ -89,7 +89,8 @@ HERMES_CALL_SEPARATOR: Final = "\n"
 """Between two calls of a parallel turn."""
 _CALL_TAG: Final = "<tool_call>"
 _ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a call as JSON
-_NOT_AN_ANSWER_START: Final = '{[<`" \t\r\n'  # characters an answer beside tools may not start with
+_NOT_AN_ANSWER_START: Final = '{[<>`" \t\r\n'  # characters an answer beside tools may not start with
+_NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
 
 
 class GrammarError(ThinkwireError):
@@ -157,7 +158,7 @@ def build_grammar(
         # syntax (seen with the default model), so an answer beside tools may not open like one
         answer = g.reserve("answer")
         first = _Class("[^" + "".join(_class_char(c) for c in _NOT_AN_ANSWER_START) + "]")
-        rest = g.excluding("answer-rest", (_CALL_TAG, _ARGUMENTS_KEY))
+        rest = g.excluding("answer-rest", (_CALL_TAG, _ARGUMENTS_KEY, _NAME_KEY))
         parts.append(g.define(answer, _seq(first, rest)))
     elif mode in ("auto", "none"):
         parts.append(g.excluding("answer", _CALL_TAG, nonempty=True))

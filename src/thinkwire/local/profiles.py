@@ -245,7 +245,7 @@ QWEN25_THINK: Final = ModelProfile(
     default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
     think_instruction=(
         "Before you answer, think step by step inside <think></think>. After </think>, either call "
-        "one tool or give your final answer."
+        "one tool or write your final answer to the user in plain sentences."
     ),
     notes="The default model. Without the grammar it writes bare JSON instead of tool calls.",
 )
