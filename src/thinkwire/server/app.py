@@ -17,6 +17,7 @@ lifespan's end) closes the engine.
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -98,8 +99,6 @@ async def health(http: HttpRequest, state: ServerState) -> Response:
 
 
 def _model_entry(state: ServerState) -> dict[str, Any]:
-    import datetime
-
     created = datetime.datetime.fromtimestamp(state.started, datetime.UTC).isoformat().replace("+00:00", "Z")
     return {
         "id": state.model_id,
