@@ -175,3 +175,32 @@ def test_thinking_disabled_turns_come_back_to_the_same_prompt(serve: ScriptedSer
     assert runtime.calls[0]["prompt"].endswith("<think>\n\n</think>\n")
     assert runtime.calls[1]["prompt"].startswith(runtime.calls[0]["prompt"] + call)
     assert second.usage.cache_read_input_tokens == first.usage.input_tokens + first.usage.output_tokens
+
+
+def test_omitted_thinking_comes_back_empty_and_is_restored_into_the_prompt(serve: ScriptedServers) -> None:
+    url, runtime, _ = serve(weather_agent)
+    c = client(url)
+    omitted: Any = {"type": "enabled", "budget_tokens": 2000, "display": "omitted"}
+    messages: list[Any] = [{"role": "user", "content": "Weather in Porto?"}]
+    first: Any = c.messages.create(
+        model="local", max_tokens=4000, messages=messages, tools=TOOLS, thinking=omitted
+    )
+    thinking, call = first.content
+    assert thinking.type == "thinking"
+    assert thinking.thinking == ""
+    assert thinking.signature.startswith("tw1.")
+    with c.messages.stream(
+        model="local", max_tokens=4000, messages=messages, tools=TOOLS, thinking=omitted
+    ) as stream:
+        streamed: Any = stream.get_final_message()
+    assert streamed.content[0].thinking == ""
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]}]
+    messages += [
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "mild"}]}
+    ]
+    second: Any = c.messages.create(
+        model="local", max_tokens=4000, messages=messages, tools=TOOLS, thinking=omitted
+    )
+    assert second.content[-1].text == "It is sunny in Porto."
+    assert "I need the weather for Porto, so I call the tool." in runtime.calls[-1]["prompt"]
+    assert runtime.calls[-1]["prompt"].startswith(runtime.calls[0]["prompt"])

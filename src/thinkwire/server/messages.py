@@ -3,8 +3,10 @@
 Thinking blocks come back with the engine's signature; a signed block sent back altered is
 refused with a 400 ``invalid_request_error``, as Anthropic refuses a tampered signature.
 ``thinking`` (``enabled`` with ``budget_tokens``, ``disabled``, ``adaptive``) is honoured by
-the engine. ``usage.input_tokens`` counts the prompt tokens *not* read from the cache and
-``usage.cache_read_input_tokens`` those that were, as Anthropic reports them.
+the engine; with ``display: "omitted"`` thinking blocks come back empty with their signature,
+and the engine puts the text back in place when they are sent back. ``usage.input_tokens``
+counts the prompt tokens *not* read from the cache and ``usage.cache_read_input_tokens`` those
+that were, as Anthropic reports them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ async def messages(http: HttpRequest, state: ServerState) -> Response:
         request = CODEC.decode_request(body)
         if not request.messages:
             raise ApiError(400, "messages: at least one message is required", param="messages")
-        turn = Turn(DIALECT, state.model_id)
+        omitted = request.thinking is not None and request.thinking.display == "omitted"
+        turn = Turn(DIALECT, state.model_id, omit_thinking=omitted)
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:

@@ -46,6 +46,7 @@ from thinkwire.ir.stream import (
     SignatureDelta,
     StreamError,
     StreamEvent,
+    ThinkingDelta,
 )
 from thinkwire.local.engine import EngineResult
 from thinkwire.local.parse import LOCAL
@@ -80,6 +81,9 @@ class Turn:
     include_usage: bool = True
     seed: int | None = None
     on_response: Callable[[IrResponse, EngineResult], None] | None = None
+    omit_thinking: bool = False
+    """Anthropic ``thinking.display: "omitted"``: thinking blocks carry only their signature
+    (the engine restores the text when such a block comes back)."""
 
     def __post_init__(self) -> None:
         self.id = self.id or new_id(self.dialect)
@@ -98,11 +102,15 @@ class Turn:
             and self.carrier != "reasoning_details"
         ):
             return None
+        if self.omit_thinking and isinstance(event, BlockDelta) and isinstance(event.delta, ThinkingDelta):
+            return None
         if isinstance(event, MessageStart):
             extra: Extra = {self.dialect: dict(self.extra)} if self.extra else {}
             return MessageStart(id=self.id, model=self.model, usage=event.usage, extra=extra)
         if isinstance(event, BlockStart):
             block = _public(event.block) if _has_local(event.block) else event.block
+            if self.omit_thinking and isinstance(block, Thinking) and block.text:
+                block = msgspec.structs.replace(block, text="")
             if self.dialect == "openai-responses":
                 block = _with_item_id(block)
             return BlockStart(index=event.index, block=block) if block is not event.block else event
