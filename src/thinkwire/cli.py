@@ -307,6 +307,12 @@ def serve_command(
             help="Where Chat Completions responses put reasoning (header thinkwire-carrier overrides)."
         ),
     ] = CarrierName.reasoning_content,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Gateway mode: route models to the upstreams of this thinkwire.toml.", dir_okay=False
+        ),
+    ] = None,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
     log_level: Annotated[
@@ -340,6 +346,7 @@ def serve_command(
         think_share=None if think_share >= 1 else think_share,
         carrier=_CARRIER[carrier],
         home=home,
+        config=config,
         threads=threads,
         log_level=log_level.value,
     )

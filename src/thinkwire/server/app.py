@@ -49,7 +49,7 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         if close_engine:
-            state.service.engine.close()
+            await state.service.aclose()
 
     routes = [
         Route("/v1/chat/completions", bind(chat.chat_completions), methods=["POST"]),
@@ -70,43 +70,39 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
 async def models(http: HttpRequest, state: ServerState) -> Response:
     """The model list in a form both SDKs read (OpenAI's ``object``/``owned_by`` and
     Anthropic's ``type``/``display_name``/``created_at`` side by side)."""
-    entry = _model_entry(state)
+    entries = [_model_entry(state, id) for id in state.service.models()]
+    first, last = (entries[0]["id"], entries[-1]["id"]) if entries else (None, None)
     return JSONResponse(
-        {
-            "object": "list",
-            "data": [entry],
-            "has_more": False,
-            "first_id": entry["id"],
-            "last_id": entry["id"],
-        }
+        {"object": "list", "data": entries, "has_more": False, "first_id": first, "last_id": last}
     )
 
 
 async def model(http: HttpRequest, state: ServerState) -> Response:
     id = http.path_params["id"]
-    if id != state.model_id:
+    served = state.service.models()
+    if id not in served:
         error = ApiError(
             404,
-            f"model {id!r} is not served here; this server runs {state.model_id!r}",
+            f"model {id!r} is not served here; this server runs {', '.join(served)}",
             code="model_not_found",
         )
         return envelope(error, _dialect(http))
-    return JSONResponse(_model_entry(state))
+    return JSONResponse(_model_entry(state, id))
 
 
 async def health(http: HttpRequest, state: ServerState) -> Response:
     return JSONResponse(state.service.health())
 
 
-def _model_entry(state: ServerState) -> dict[str, Any]:
+def _model_entry(state: ServerState, id: str) -> dict[str, Any]:
     created = datetime.datetime.fromtimestamp(state.started, datetime.UTC).isoformat().replace("+00:00", "Z")
     return {
-        "id": state.model_id,
+        "id": id,
         "object": "model",
         "created": state.started,
         "owned_by": "thinkwire",
         "type": "model",
-        "display_name": state.model_id,
+        "display_name": id,
         "created_at": created,
     }
 

@@ -41,7 +41,7 @@ async def chat_completions(http: HttpRequest, state: ServerState) -> Response:
         include_usage = not stream or (isinstance(options, dict) and options.get("include_usage") is True)
         turn = Turn(
             DIALECT,
-            state.model_id,
+            state.service.response_model(request),
             carrier=carrier(http, state.carrier),
             extra={"created": int(time.time())},
             include_usage=include_usage,

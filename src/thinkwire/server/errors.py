@@ -45,13 +45,20 @@ class ApiError(ThinkwireError):
     an OpenAI ``code``)."""
 
     def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
+        self.retry_after = retry_after
 
     @classmethod
     def bad_request(cls, error: DecodeError | str, *, code: str | None = None) -> ApiError:
@@ -81,7 +88,7 @@ def error_object(error: ApiError, dialect: Dialect) -> dict[str, Any]:
 
 def envelope(error: ApiError, dialect: Dialect) -> JSONResponse:
     """``error`` as a response in ``dialect``'s envelope, with its status."""
-    headers = {"retry-after": "1"} if error.status in (429, OVERLOADED) else None
+    headers = {"retry-after": error.retry_after or "1"} if error.status in (429, OVERLOADED) else None
     return JSONResponse(
         error_object(error, dialect), status_code=status_for(error.status, dialect), headers=headers
     )

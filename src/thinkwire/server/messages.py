@@ -35,7 +35,7 @@ async def messages(http: HttpRequest, state: ServerState) -> Response:
         if not request.messages:
             raise ApiError(400, "messages: at least one message is required", param="messages")
         omitted = request.thinking is not None and request.thinking.display == "omitted"
-        turn = Turn(DIALECT, state.model_id, omit_thinking=omitted)
+        turn = Turn(DIALECT, state.service.response_model(request), omit_thinking=omitted)
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:

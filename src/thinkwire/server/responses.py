@@ -23,7 +23,6 @@ from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
 from thinkwire.errors import DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
-from thinkwire.local.engine import EngineResult
 from thinkwire.server.errors import ApiError, envelope
 from thinkwire.server.http import read_json
 from thinkwire.server.state import ServerState
@@ -57,14 +56,14 @@ async def create(http: HttpRequest, state: ServerState) -> Response:
         if not request.messages:
             raise ApiError(400, "input: the request has no input", param="input")
         stored = body.get("store") is not False
-        turn = Turn(DIALECT, state.model_id, extra=_fields(body))
+        turn = Turn(DIALECT, state.service.response_model(request), extra=_fields(body))
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
         return envelope(exc, DIALECT)
     if stored:
 
-        def keep(response: IrResponse, result: EngineResult) -> None:
+        def keep(response: IrResponse) -> None:
             state.responses.put(
                 turn.id,
                 StoredResponse(response=response, messages=(*request.messages, response.to_message())),

@@ -26,6 +26,7 @@ from thinkwire.local.engine import LocalEngine
 from thinkwire.local.profiles import DEFAULT_PROFILE
 from thinkwire.local.scripted import SCRIPTED_MODEL, WEATHER_TOOL, echo_reply, scripted_engine, weather_agent
 from thinkwire.policy import Policy
+from thinkwire.server.service import Backend
 
 ROUTES: Final = (
     "  OpenAI Chat       POST {url}/v1/chat/completions\n"
@@ -56,6 +57,7 @@ class ServeOptions:
     home: Path | None = None
     threads: int | None = None
     log_level: str = "info"
+    config: Path | None = None
 
 
 def scripted_reply(prompt: str) -> str:
@@ -136,7 +138,6 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from thinkwire.server.app import create_app
-    from thinkwire.server.service import EngineService
     from thinkwire.server.state import ServerState
 
     if options.slots < 1 or options.max_queue < 0 or options.ctx < 512 or options.max_tokens < 1:
@@ -149,19 +150,12 @@ def serve(options: ServeOptions) -> None:
     url = f"http://{host}:{port}"
     if not is_loopback(options.host):
         _say(f"warning: {options.host} is not a loopback address and this server has no authentication")
-    _say(f"loading the model ({options.model or options.model_path or 'default'})...")
-    started = time.monotonic()
     try:
-        engine = build_engine(options)
+        service = _backend(options)
     except BaseException:
         sock.close()
         raise
-    service = EngineService(engine, slots=options.slots, max_queue=options.max_queue, policy=options.policy)
     state = ServerState(service=service, carrier=options.carrier)
-    _say(
-        f"model {engine.model_id} ready in {time.monotonic() - started:.1f} s "
-        f"(profile {engine.profile.name}, policy {options.policy}, {options.slots} slot(s))"
-    )
     _say(f"serving on {url}\n" + ROUTES.format(url=url).rstrip("\n"))
     config = uvicorn.Config(
         create_app(state), log_level=options.log_level, lifespan="on", timeout_graceful_shutdown=5
@@ -169,6 +163,38 @@ def serve(options: ServeOptions) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         uvicorn.Server(config).run(sockets=[sock])
     _say("stopped")
+
+
+def _backend(options: ServeOptions) -> Backend:
+    """The local engine's service, or with ``--config`` the gateway over its upstreams (the
+    engine is loaded only when an upstream is ``kind = "local"``)."""
+    from thinkwire.server.gateway import GatewayService
+    from thinkwire.server.service import EngineService
+    from thinkwire.upstreams.config import load_config
+
+    config = load_config(options.config) if options.config is not None else None
+    local: EngineService | None = None
+    if config is None or any(u.kind == "local" for u in config.upstreams):
+        _say(f"loading the model ({options.model or options.model_path or 'default'})...")
+        started = time.monotonic()
+        engine = build_engine(options)
+        local = EngineService(engine, slots=options.slots, max_queue=options.max_queue, policy=options.policy)
+        _say(
+            f"model {engine.model_id} ready in {time.monotonic() - started:.1f} s "
+            f"(profile {engine.profile.name}, policy {options.policy}, {options.slots} slot(s))"
+        )
+    if config is None:
+        assert local is not None
+        return local
+    for upstream in config.upstreams:
+        where = upstream.base_url or "the local engine"
+        key = f", key from ${upstream.api_key_env}" if upstream.api_key_env else ""
+        if upstream.api_key_env and upstream.api_key() is None:
+            key += " (not set!)"
+        _say(
+            f"upstream {upstream.name}: {upstream.kind} at {where}{key}, models {', '.join(upstream.models)}"
+        )
+    return GatewayService(config, local=local)
 
 
 def _say(message: str) -> None:

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 import anyio.to_thread
 
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request
+from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import StreamEvent
 from thinkwire.local.engine import EngineError, EngineResult, EngineStream, LocalEngine
 from thinkwire.local.grammar import GrammarError
@@ -36,6 +37,36 @@ from thinkwire.policy import Policy
 from thinkwire.server.errors import OVERLOADED, ApiError
 
 _END: Final = object()
+
+
+class Backend(Protocol):
+    """What the endpoints generate with: the local engine (``EngineService``) or the gateway
+    (``thinkwire.server.gateway.GatewayService``)."""
+
+    total_input_usage: bool
+    """Usage counts every prompt token as input (cache reads included), as the engine does."""
+
+    def generate(
+        self,
+        request: Request,
+        *,
+        dialect: Dialect,
+        carrier: Carrier | None = None,
+        seed: int | None = None,
+        on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
+    ) -> AsyncGenerator[StreamEvent, None]: ...
+
+    def models(self) -> list[str]:
+        """The model names this backend answers to (patterns for the gateway)."""
+        ...
+
+    def response_model(self, request: Request) -> str | None:
+        """The model name responses report (``None``: the upstream's own)."""
+        ...
+
+    def health(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class EngineService:
@@ -71,13 +102,14 @@ class EngineService:
         dialect: Dialect,
         carrier: Carrier | None = None,
         seed: int | None = None,
+        on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
         on_result: Callable[[EngineResult], None] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """The next assistant turn of ``request`` as IR stream events.
 
         Raises ``ApiError`` before the first event for a refused request (bad signature, no
         grammar, queue full, context exceeded). ``on_result`` gets the ``EngineResult`` once
-        the turn is complete.
+        the turn is complete; ``on_losses`` is never called (the engine reads the IR whole).
         """
         await self._acquire()
         stream: EngineStream | None = None
@@ -94,6 +126,17 @@ class EngineService:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(_close, stream)
             self._release()
+
+    total_input_usage = True
+
+    def models(self) -> list[str]:
+        return [self.engine.model_id]
+
+    def response_model(self, request: Request) -> str | None:
+        return self.engine.model_id
+
+    async def aclose(self) -> None:
+        self.engine.close()
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` reports."""

@@ -7,21 +7,18 @@ from dataclasses import dataclass, field
 
 from thinkwire.ir.blocks import Carrier
 from thinkwire.server.http import DEFAULT_BODY_LIMIT
-from thinkwire.server.service import EngineService
+from thinkwire.server.service import Backend
 from thinkwire.server.store import ResponseStore
 
 
 @dataclass
 class ServerState:
-    """``carrier``: where Chat responses put reasoning unless a request's
-    ``thinkwire-carrier`` header says otherwise. ``body_limit``: largest request body."""
+    """``service``: the local engine or the gateway. ``carrier``: where Chat responses put
+    reasoning unless a request's ``thinkwire-carrier`` header says otherwise. ``body_limit``:
+    largest request body."""
 
-    service: EngineService
+    service: Backend
     carrier: Carrier = "reasoning_content"
     body_limit: int = DEFAULT_BODY_LIMIT
     responses: ResponseStore = field(default_factory=ResponseStore)
     started: int = field(default_factory=lambda: int(time.time()))
-
-    @property
-    def model_id(self) -> str:
-        return self.service.model_id

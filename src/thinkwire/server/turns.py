@@ -48,10 +48,9 @@ from thinkwire.ir.stream import (
     StreamEvent,
     ThinkingDelta,
 )
-from thinkwire.local.engine import EngineResult
 from thinkwire.local.parse import LOCAL
 from thinkwire.server.errors import ApiError, envelope, stream_error
-from thinkwire.server.service import EngineService
+from thinkwire.server.service import Backend
 
 log = logging.getLogger("thinkwire.server")
 
@@ -74,13 +73,18 @@ class Turn:
     """
 
     dialect: Dialect
-    model: str
+    model: str | None
     carrier: Carrier | None = None
     id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     include_usage: bool = True
     seed: int | None = None
-    on_response: Callable[[IrResponse, EngineResult], None] | None = None
+    on_response: Callable[[IrResponse], None] | None = None
+    total_input_usage: bool = True
+    """The backend counts cache reads inside ``input_tokens`` (the engine; the gateway
+    normalises upstream usage to that too)."""
+    losses: list[Loss] = field(default_factory=list)
+    """What the upstream's dialect could not carry of the request (gateway)."""
     omit_thinking: bool = False
     """Anthropic ``thinking.display: "omitted"``: thinking blocks carry only their signature
     (the engine restores the text when such a block comes back)."""
@@ -106,7 +110,7 @@ class Turn:
             return None
         if isinstance(event, MessageStart):
             extra: Extra = {self.dialect: dict(self.extra)} if self.extra else {}
-            return MessageStart(id=self.id, model=self.model, usage=event.usage, extra=extra)
+            return MessageStart(id=self.id, model=self.model or event.model, usage=event.usage, extra=extra)
         if isinstance(event, BlockStart):
             block = _public(event.block) if _has_local(event.block) else event.block
             if self.omit_thinking and isinstance(block, Thinking) and block.text:
@@ -116,9 +120,12 @@ class Turn:
             return BlockStart(index=event.index, block=block) if block is not event.block else event
         if isinstance(event, BlockStop) and event.extra is not None and LOCAL in event.extra:
             return msgspec.structs.replace(event, extra=_without_local(event.extra))
-        if isinstance(event, MessageDelta) and event.usage is not None:
-            usage = self.usage(event.usage)
-            return msgspec.structs.replace(event, usage=usage)
+        if isinstance(event, MessageDelta):
+            # an upstream's response-level fields (its ids, timestamps, settings) describe its
+            # own response, not this one: only the client dialect's own are kept
+            extra = {k: v for k, v in event.extra.items() if k == self.dialect}
+            usage = self.usage(event.usage) if event.usage is not None else None
+            return msgspec.structs.replace(event, usage=usage, extra=extra)
         return event
 
     def usage(self, usage: Usage) -> Usage | None:
@@ -126,7 +133,7 @@ class Turn:
         Anthropic's ``input_tokens`` leaves out the tokens read from the cache."""
         if self.dialect == "openai-chat" and not self.include_usage:
             return None
-        if self.dialect == "anthropic" and usage.input_tokens is not None:
+        if self.dialect == "anthropic" and self.total_input_usage and usage.input_tokens is not None:
             cached = usage.cache_read_tokens or 0
             extra = {"anthropic": {"cache_creation_input_tokens": 0}}
             return msgspec.structs.replace(usage, input_tokens=usage.input_tokens - cached, extra=extra)
@@ -167,12 +174,12 @@ def _public(block: Block) -> Block:
 
 
 async def answer(
-    service: EngineService, http: HttpRequest, request: Request, turn: Turn, *, stream: bool
+    service: Backend, http: HttpRequest, request: Request, turn: Turn, *, stream: bool
 ) -> Response:
     """Generate the next turn of ``request`` and answer it as ``turn`` says."""
-    result: list[EngineResult] = []
+    turn.total_input_usage = service.total_input_usage
     events = service.generate(
-        request, dialect=turn.dialect, carrier=turn.carrier, seed=turn.seed, on_result=result.append
+        request, dialect=turn.dialect, carrier=turn.carrier, seed=turn.seed, on_losses=turn.losses.extend
     )
     try:
         first = await anext(events)
@@ -181,11 +188,13 @@ async def answer(
         return envelope(exc, turn.dialect)
 
     def finished(response: IrResponse) -> None:
-        if turn.on_response is not None and result:
-            turn.on_response(response, result[0])
+        if turn.on_response is not None:
+            turn.on_response(response)
 
     if stream:
-        return EventStreamResponse(_sse(first, events, turn, finished), close=events.aclose)
+        return EventStreamResponse(
+            _sse(first, events, turn, finished), close=events.aclose, headers=_loss_headers((), turn)
+        )
     return await _whole(first, events, turn, http, finished)
 
 
@@ -273,11 +282,17 @@ class EventStreamResponse(StreamingResponse):
     """SSE that always runs ``close`` when the response ends, even when the client left
     before the first byte was sent (Starlette then never starts the body iterator)."""
 
-    def __init__(self, content: AsyncIterator[bytes], *, close: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        close: Callable[[], Awaitable[None]],
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(
             content,
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})},
         )
         self._close = close
 
@@ -290,10 +305,13 @@ class EventStreamResponse(StreamingResponse):
 
 
 def _loss_headers(losses: tuple[Loss, ...], turn: Turn) -> dict[str, str] | None:
-    if not losses:
+    """``thinkwire-losses``: what the upstream's request and the client's response could not
+    carry, counted; each loss is logged."""
+    every = (*turn.losses, *losses)
+    if not every:
         return None
-    _log_losses(losses, turn)
-    return {"thinkwire-losses": str(len(losses))}
+    _log_losses(every, turn)
+    return {"thinkwire-losses": str(len(every))}
 
 
 def _log_losses(losses: tuple[Loss, ...] | list[Loss], turn: Turn) -> None:

@@ -1,4 +1,7 @@
-"""The ``serve`` fixture: the real server on a scripted model, on a loopback port."""
+"""Fixtures shared by the test folders (one conftest: mypy sees one module of that name).
+
+``serve``: the real server on a scripted model, on a loopback port.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,97 @@
+"""Vendor profiles: each upstream's quirks as data, one record each.
+
+A profile says which dialect the vendor speaks, where its Chat reasoning lives (``carrier``),
+who issues its reasoning (``provider``, written into each thinking block's origin so signatures
+only ever go back to their issuer), which headers it needs, and the path of each endpoint. The
+upstream client and the gateway read these records; no code branches on a vendor's name.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import msgspec
+
+from thinkwire.ir.blocks import Carrier, Dialect
+
+Kind = Literal["anthropic", "openai-chat", "openai-responses", "local"]
+Auth = Literal["x-api-key", "bearer", "none"]
+
+PATHS: Final[dict[Dialect, str]] = {
+    "anthropic": "/v1/messages",
+    "openai-chat": "/v1/chat/completions",
+    "openai-responses": "/v1/responses",
+}
+
+
+class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """One vendor's wire facts. ``dialect``: the one it speaks (``None``: any, as thinkwire's own
+    server); ``carrier``: where its Chat reasoning lives (``None``: not Chat);
+    ``headers``: sent on every request; ``auth``: how the key is sent; ``notes``: the rules it
+    enforces, for people."""
+
+    name: str
+    dialect: Dialect | None
+    provider: str
+    carrier: Carrier | None = None
+    auth: Auth = "bearer"
+    headers: dict[str, str] = {}
+    notes: str = ""
+
+
+PROFILES: Final[dict[str, VendorProfile]] = {
+    p.name: p
+    for p in (
+        VendorProfile(
+            name="anthropic",
+            dialect="anthropic",
+            provider="anthropic",
+            auth="x-api-key",
+            headers={"anthropic-version": "2023-06-01"},
+            notes="signed thinking must come back unchanged and in place before tool_use (WIRE.md 2.1-2.5)",
+        ),
+        VendorProfile(
+            name="deepseek",
+            dialect="openai-chat",
+            provider="deepseek",
+            carrier="reasoning_content",
+            notes="a tool-call turn of the current turn must come back with its reasoning_content (2.8)",
+        ),
+        VendorProfile(name="kimi", dialect="openai-chat", provider="moonshot", carrier="reasoning_content"),
+        VendorProfile(
+            name="minimax",
+            dialect="openai-chat",
+            provider="minimax",
+            carrier="think-tags",
+            notes="inline <think> in content by default; the whole content must come back (2.14)",
+        ),
+        VendorProfile(
+            name="openrouter",
+            dialect="openai-chat",
+            provider="openrouter",
+            carrier="reasoning_details",
+            notes="reasoning_details merged by index and sent back whole (2.10)",
+        ),
+        VendorProfile(name="vllm", dialect="openai-chat", provider="vllm", carrier="reasoning"),
+        VendorProfile(name="sglang", dialect="openai-chat", provider="sglang", carrier="reasoning_content"),
+        VendorProfile(name="ollama", dialect="openai-chat", provider="ollama", carrier="reasoning"),
+        VendorProfile(
+            name="openai-responses",
+            dialect="openai-responses",
+            provider="openai",
+            notes="reasoning items are paired with the item that follows them (2.11)",
+        ),
+        VendorProfile(
+            name="thinkwire",
+            dialect=None,
+            provider="thinkwire-local",
+            carrier="reasoning_details",
+            notes="another thinkwire server: reasoning_details carries its signatures",
+        ),
+    )
+}
+
+
+def default_profile(kind: Kind) -> str:
+    """The profile an upstream of ``kind`` gets when its config names none."""
+    return {"anthropic": "anthropic", "openai-responses": "openai-responses"}.get(kind, "vllm")

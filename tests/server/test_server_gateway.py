@@ -1,0 +1,194 @@
+"""The gateway: any client dialect in front of any upstream dialect, driven by the SDKs.
+
+The upstream is thinkwire's own server on the scripted model (it speaks all three dialects),
+so the translation is tested end to end on loopback with nothing else running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
+from thinkwire.server import ServerState, create_app
+from thinkwire.server.background import ScriptedServers, serving
+from thinkwire.server.gateway import GatewayService
+from thinkwire.upstreams.client import UpstreamClient
+from thinkwire.upstreams.config import parse_config
+
+CHAT_TOOLS: Any = [{"type": "function", "function": WEATHER_TOOL}]
+KINDS = ["anthropic", "openai-chat", "openai-responses"]
+
+
+def gateway(*upstreams: dict[str, Any], backoff: float = 0.01) -> Any:
+    config = parse_config({"upstreams": list(upstreams)})
+    service = GatewayService(config, client=UpstreamClient(backoff=backoff))
+    return serving(create_app(ServerState(service=service)))
+
+
+@pytest.fixture
+def upstream(serve: ScriptedServers) -> tuple[str, Any]:
+    url, runtime, _ = serve(weather_agent)
+    return url, runtime
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_openai_chat_client_runs_a_tool_loop_through_any_upstream_dialect(
+    upstream: tuple[str, Any], kind: str
+) -> None:
+    url, runtime = upstream
+    with gateway({"name": "up", "kind": kind, "base_url": url, "profile": "thinkwire"}) as gw:
+        c = openai.OpenAI(base_url=gw + "/v1", api_key="k", max_retries=0)
+        messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+        first: Any = c.chat.completions.create(
+            model="any", messages=messages, tools=CHAT_TOOLS, max_tokens=300
+        )
+        message = first.choices[0].message
+        assert message.model_extra["reasoning_content"] == "I need the weather for Oslo, so I call the tool."
+        assert message.tool_calls[0].function.arguments == '{"city": "Oslo"}'
+        assert first.model == "scripted"  # the upstream's model name
+        messages += [message.model_dump(exclude_none=True)]
+        messages += [{"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sun"}]
+        chunks = c.chat.completions.create(
+            model="any", messages=messages, tools=CHAT_TOOLS, max_tokens=300, stream=True
+        )
+        answer = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert answer == "It is sunny in Oslo."
+    # the upstream saw the thinking the client sent back, and its prompt still extends the last
+    assert "I need the weather for Oslo, so I call the tool." in runtime.calls[1]["prompt"]
+    assert runtime.calls[1]["prompt"].startswith(runtime.calls[0]["prompt"])
+
+
+def test_an_anthropic_client_through_an_openai_chat_upstream(upstream: tuple[str, Any]) -> None:
+    url, runtime = upstream
+    tools: Any = [{"name": "get_weather", "description": "w", "input_schema": WEATHER_TOOL["parameters"]}]
+    with gateway({"name": "up", "kind": "openai-chat", "base_url": url, "profile": "thinkwire"}) as gw:
+        c = anthropic.Anthropic(base_url=gw, api_key="k", max_retries=0)
+        messages: list[Any] = [{"role": "user", "content": "Weather in Lima?"}]
+        first: Any = c.messages.create(model="any", max_tokens=300, messages=messages, tools=tools)
+        assert [b.type for b in first.content] == ["thinking", "tool_use"]
+        assert first.content[0].thinking == "I need the weather for Lima, so I call the tool."
+        messages += [
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]}
+        ]
+        messages += [
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": first.content[1].id, "content": "x"}],
+            }
+        ]
+        with c.messages.stream(model="any", max_tokens=300, messages=messages, tools=tools) as stream:
+            final: Any = stream.get_final_message()
+    assert final.content[-1].text == "It is sunny in Lima."
+    assert runtime.calls[1]["prompt"].startswith(runtime.calls[0]["prompt"])
+
+
+def test_models_are_routed_by_pattern_and_listed(upstream: tuple[str, Any]) -> None:
+    url, _ = upstream
+    with gateway(
+        {"name": "a", "kind": "anthropic", "base_url": url, "profile": "thinkwire", "models": ["claude-*"]},
+        {
+            "name": "b",
+            "kind": "openai-chat",
+            "base_url": url,
+            "profile": "thinkwire",
+            "models": ["qwen*", "llama"],
+        },
+    ) as gw:
+        listed = [m.id for m in openai.OpenAI(base_url=gw + "/v1", api_key="k").models.list()]
+        missing = httpx.post(
+            gw + "/v1/chat/completions",
+            json={"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        routed = httpx.post(
+            gw + "/v1/chat/completions",
+            json={"model": "qwen3", "messages": [{"role": "user", "content": "hi in Rome"}]},
+        )
+    assert listed == ["claude-*", "qwen*", "llama"]
+    assert missing.status_code == 404
+    assert "'gpt-5' is not routed" in missing.json()["error"]["message"]
+    assert routed.status_code == 200
+
+
+def test_an_upstream_refusal_is_passed_on_in_the_clients_dialect(upstream: tuple[str, Any]) -> None:
+    url, _ = upstream
+    tools: Any = [{"name": "get_weather", "description": "w", "input_schema": WEATHER_TOOL["parameters"]}]
+    with gateway({"name": "up", "kind": "anthropic", "base_url": url, "profile": "thinkwire"}) as gw:
+        c = anthropic.Anthropic(base_url=gw, api_key="k", max_retries=0)
+        messages: list[Any] = [{"role": "user", "content": "Weather in Kyiv?"}]
+        first: Any = c.messages.create(model="any", max_tokens=300, messages=messages, tools=tools)
+        turn = [b.model_dump(exclude_none=True) for b in first.content]
+        turn[0]["thinking"] = "tampered"
+        messages += [{"role": "assistant", "content": turn}]
+        messages += [
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": turn[1]["id"], "content": "x"}],
+            }
+        ]
+        with pytest.raises(anthropic.BadRequestError, match="invalid thinking signature"):
+            c.messages.create(model="any", max_tokens=300, messages=messages, tools=tools)
+
+
+@pytest.fixture
+def broken_upstream() -> Iterator[str]:
+    async def limited(http: HttpRequest) -> Response:
+        return JSONResponse(
+            {"error": {"message": "slow down", "type": "rate_limit"}}, 429, {"retry-after": "7"}
+        )
+
+    async def cut(http: HttpRequest) -> Response:
+        async def body() -> Any:
+            yield (
+                b'data: {"id":"c1","object":"chat.completion.chunk","model":"m",'
+                b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
+            )
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    app = Starlette(
+        routes=[
+            Route("/limited/v1/chat/completions", limited, methods=["POST"]),
+            Route("/cut/v1/chat/completions", cut, methods=["POST"]),
+        ]
+    )
+    with serving(app) as url:
+        yield url
+
+
+def test_upstream_failures_keep_their_meaning(broken_upstream: str) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with gateway(
+        {
+            "name": "limited",
+            "kind": "openai-chat",
+            "base_url": broken_upstream + "/limited",
+            "models": ["limited"],
+        },
+        {"name": "cut", "kind": "openai-chat", "base_url": broken_upstream + "/cut", "models": ["cut"]},
+        {"name": "gone", "kind": "openai-chat", "base_url": "http://127.0.0.1:9", "models": ["gone"]},
+    ) as gw:
+        limited = httpx.post(gw + "/v1/chat/completions", json={**body, "model": "limited"})
+        gone = httpx.post(gw + "/v1/messages", json={**body, "model": "gone", "max_tokens": 10})
+        with httpx.stream(
+            "POST", gw + "/v1/chat/completions", json={**body, "model": "cut", "stream": True}
+        ) as r:
+            streamed = "".join(r.iter_text())
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "7"
+    assert "slow down" in limited.json()["error"]["message"]
+    assert gone.status_code == 502
+    assert gone.json()["error"]["type"] == "api_error"
+    assert "unreachable" in gone.json()["error"]["message"]
+    assert '"content":"Hel"' in streamed  # what arrived was passed on at once ...
+    assert '"error"' in streamed
+    assert "broken stream" in streamed
