@@ -88,6 +88,7 @@ def test_a_port_in_use_is_reported_before_loading(tmp_path: Path) -> None:
         (["--profile", "nope"], "unknown profile 'nope'"),
         (["--model", "nope"], "nope"),
         (["--model-path", "/no/such.gguf", "--port", "0"], "--model-path: no file at /no/such.gguf"),
+        (["--config", "/no/thinkwire.toml", "--port", "0"], "/no/thinkwire.toml: no such file"),
     ],
 )
 def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
@@ -96,6 +97,25 @@ def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message
     assert process.returncode in (1, 2)
     assert message in err
     assert "Traceback" not in err
+
+
+def test_gateway_mode_starts_without_loading_a_model(tmp_path: Path) -> None:
+    config = tmp_path / "thinkwire.toml"
+    config.write_text('[[upstreams]]\nname = "up"\nkind = "openai-chat"\nbase_url = "http://127.0.0.1:9"\n')
+    process = thinkwire(
+        "serve", "--config", str(config), "--port", "0", "--log-level", "warning", home=tmp_path
+    )
+    try:
+        url = wait_for_url(process)
+        assert httpx.get(url + "/v1/models").json()["data"][0]["id"] == "*"
+        refused = httpx.post(
+            url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert refused.status_code == 502
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+    assert process.returncode == 0
 
 
 def test_the_default_model_missing_points_at_pull(tmp_path: Path) -> None:
