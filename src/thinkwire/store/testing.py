@@ -1,0 +1,88 @@
+"""A private ``redis-server`` for tests: thinkwire's own, and users' CI for a shared store.
+
+::
+
+    with RedisServer() as server:           # Debian's redis-server on a free loopback port
+        store = open_store(server.url + "/0", keys=keys)
+
+No persistence (``--save ""``, no AOF), data in a temporary directory removed on close.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from types import TracebackType
+
+
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` on ``PATH``, or ``None`` (``apt-get install redis-server``)."""
+    return shutil.which("redis-server")
+
+
+class RedisServer:
+    """A ``redis-server`` child process on ``127.0.0.1``; ``url`` is ``redis://127.0.0.1:PORT``."""
+
+    def __init__(self, binary: str | None = None, *, startup_timeout: float = 10.0) -> None:
+        found = binary or redis_server_binary()
+        if found is None:
+            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        self._dir = tempfile.TemporaryDirectory(prefix="thinkwire-redis-")
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._proc = subprocess.Popen(
+            [found, *args, "--dir", self._dir.name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            self._wait(startup_timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def _wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self._proc.returncode} on port {self.port}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._dir.cleanup()
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
