@@ -1,0 +1,99 @@
+"""``create_emulator``: a vendor emulator as a Starlette app.
+
+Routes: the vendor's generation path(s) (``POST /v1/messages`` for Anthropic,
+``POST /v1/chat/completions`` and ``/chat/completions`` for Chat vendors) and
+``GET /v1/models``. Errors come in the vendor's envelope (``thinkwire.server.errors``), unknown
+paths too. Every request is recorded on ``app.state.requests`` (a list of ``Exchange``) for
+tests to inspect: its body, the status answered, the model's view and the response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from thinkwire.emulators.breaks import get_break
+from thinkwire.emulators.vendors import VENDORS, Turn, Vendor
+from thinkwire.errors import DecodeError
+from thinkwire.ir.conversation import Request
+from thinkwire.ir.conversation import Response as IrResponse
+from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.http import read_json
+
+
+@dataclass
+class Exchange:
+    """One request the emulator got: ``status`` 200 with ``view`` and ``response`` when
+    answered, else the error status and ``error`` message."""
+
+    path: str
+    body: dict[str, Any] | None
+    status: int
+    stream: bool = False
+    error: str | None = None
+    view: Request | None = None
+    response: IrResponse | None = None
+
+
+def make_vendor(vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None) -> Vendor:
+    """The ``Vendor`` named ``vendor``; ``ValueError`` for an unknown vendor or break case.
+
+    The default secret is derived from the vendor name: runs are reproducible, and one
+    vendor's signatures are invalid at another."""
+    kind = VENDORS.get(vendor)
+    if kind is None:
+        raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
+    case = get_break(break_case, vendor)
+    key = secret if secret is not None else f"thinkwire-emulator:{vendor}"
+    return kind(secret=key.encode() if isinstance(key, str) else key, break_case=case)
+
+
+def create_emulator(
+    vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None
+) -> Starlette:
+    """An emulator of ``vendor`` (``anthropic``, ``deepseek``, ``minimax``), misbehaving as
+    ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``."""
+    emulated = make_vendor(vendor, break_case=break_case, secret=secret)
+    requests: list[Exchange] = []
+
+    async def generate(http: HttpRequest) -> Response:
+        body: dict[str, Any] | None = None
+        try:
+            body = await read_json(http)
+            turn = emulated.handle(body)
+        except (ApiError, DecodeError) as exc:
+            error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
+            requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+            return envelope(error, emulated.dialect)
+        stream = body.get("stream") is True
+        requests.append(Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response))
+        if stream:
+            return StreamingResponse(
+                emulated.sse(turn), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+            )
+        return JSONResponse(emulated.encode(turn))
+
+    async def models(http: HttpRequest) -> Response:
+        data = [{"id": m, "object": "model", "type": "model", "owned_by": vendor} for m in emulated.models]
+        return JSONResponse({"object": "list", "data": data, "has_more": False})
+
+    async def http_error(http: HttpRequest, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = f"{http.method} {http.url.path}: {exc.detail}"
+        return envelope(ApiError(exc.status_code, message), emulated.dialect)
+
+    routes = [Route(path, generate, methods=["POST"]) for path in emulated.paths]
+    routes.append(Route("/v1/models", models, methods=["GET"]))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.state.requests = requests
+    app.state.vendor = emulated
+    return app
+
+
+__all__ = ["Exchange", "Turn", "create_emulator", "make_vendor"]

@@ -1,0 +1,203 @@
+"""The emulators' scripted model: a deterministic vendor-level model over the IR.
+
+Given the request *as the server renders it for the model* (its "view": the vendor's rules
+and any ``--break`` case have already removed what the model does not see), it answers:
+
+- tools offered and the last message is not a tool result: it thinks ("Step 1: I will call
+  get_weather.") and notes a **code word** in that thinking only, then calls the first tool
+  with arguments that satisfy its JSON Schema (``schema_example``);
+- after a tool result: it thinks and answers, quoting the code word *if it can find it in the
+  thinking its view holds* ("The code word I noted was lantern-3f2a."), else saying it has no
+  note of one. A server that drops earlier thinking from the prompt is caught by that line;
+- without tools: it thinks and answers with the user's last words.
+
+Everything is a function of the view: the code word is derived from the conversation up to
+the last user message, the tool-call id from a hash of the whole view. The same request gets
+the same reply, streamed or not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Final
+
+import msgspec
+
+from thinkwire.ir.blocks import Block, Text, Thinking, ToolCall, ToolResult
+from thinkwire.ir.conversation import Message, Request, Response, Tool
+from thinkwire.ir.serde import to_json
+
+_WORDS: Final = ("lantern", "harbor", "quartz", "meadow", "falcon", "cobalt", "juniper", "saffron")
+CODE_WORD: Final = re.compile(r"the code word ([a-z]+-[0-9a-f]{4})")
+"""How the model finds its note in earlier thinking."""
+
+
+def schema_example(schema: Any) -> Any:
+    """A value satisfying ``schema`` (the subset tools use): the first ``enum`` value or the
+    ``const``; objects with every required property (recursively); strings ``"example"``,
+    integers and numbers ``1``, booleans ``true``, arrays of one item, ``null`` for ``null``."""
+    if not isinstance(schema, dict):
+        return "example"
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            return schema_example(options[0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
+    if kind == "object" or (kind is None and "properties" in schema):
+        properties = schema.get("properties") or {}
+        required = schema.get("required") or []
+        return {name: schema_example(properties.get(name, {})) for name in required}
+    if kind == "array":
+        return [schema_example(schema.get("items", {}))]
+    if kind in ("integer", "number"):
+        minimum = schema.get("minimum", schema.get("exclusiveMinimum"))
+        return max(1, int(minimum) + 1) if isinstance(minimum, int | float) else 1
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return "example"
+
+
+def digest(value: Any) -> str:
+    """A stable hex digest of an IR value (or anything ``to_json`` takes)."""
+    return hashlib.sha256(to_json(value)).hexdigest()
+
+
+def code_word(messages: tuple[Message, ...]) -> str:
+    """The code word the model notes in this turn: a function of the conversation up to its
+    last user message, so each step of one tool loop notes the same word."""
+    start = current_turn_start(messages)
+    hexed = digest(messages[:start])
+    return f"{_WORDS[int(hexed[:2], 16) % len(_WORDS)]}-{hexed[2:6]}"
+
+
+def is_tool_results(message: Message) -> bool:
+    """True for a message that only returns tool results (OpenAI ``tool``, Anthropic ``user``)."""
+    return bool(message.blocks) and all(isinstance(b, ToolResult) for b in message.blocks)
+
+
+def current_turn_start(messages: tuple[Message, ...]) -> int:
+    """Index of the first message after the last real user message (the current tool loop)."""
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if message.role == "user" and not is_tool_results(message):
+            return index + 1
+    return 0
+
+
+def reply(view: Request, *, call_prefix: str = "call_", split_thinking: bool = False) -> Response:
+    """The scripted model's next assistant turn for ``view`` (see the module docstring).
+
+    ``split_thinking`` writes the thinking as two blocks (the step, then the note), as a
+    model with interleaved thinking can; otherwise as one. ``call_prefix`` starts tool-call ids
+    (``toolu_`` for Anthropic, ``call_`` for OpenAI). The response has no id or usage: the
+    vendor adds those.
+    """
+    messages = view.messages
+    start = current_turn_start(messages)
+    step = 1 + sum(1 for m in messages[start:] if m.role == "assistant")
+    tools = [t for t in view.tools or () if isinstance(t, Tool)]
+    choice = view.tool_choice.mode if view.tool_choice is not None else "auto"
+    last = messages[-1] if messages else None
+    after_result = last is not None and any(isinstance(b, ToolResult) for b in last.blocks)
+
+    if tools and not after_result and choice != "none":
+        tool = tools[0]
+        if view.tool_choice is not None and view.tool_choice.name:
+            tool = next((t for t in tools if t.name == view.tool_choice.name), tool)
+        word = code_word(messages)
+        thoughts = [f"Step {step}: I will call {tool.name}.", f"I note the code word {word} for later."]
+        arguments = msgspec.json.encode(schema_example(tool.parameters or {"type": "object"})).decode()
+        call = ToolCall(id=call_prefix + digest(view)[:24], name=tool.name, arguments=arguments)
+        return Response(blocks=(*_thinking(thoughts, split_thinking), call), stop_reason="tool_use")
+
+    if after_result and last is not None:
+        result = next(b for b in last.blocks if isinstance(b, ToolResult))
+        name = _call_name(messages, result.call_id)
+        recalled = _recall(messages[start:])
+        thoughts = [f"Step {step}: {name} returned a result; I will answer.", _recall_thought(recalled)]
+        note = f"The code word I noted was {recalled}." if recalled else "I have no note of a code word."
+        answer = f"{name} returned: {result.content_text()[:200]}. {note}"
+        return Response(
+            blocks=(*_thinking(thoughts, split_thinking), Text(text=answer)), stop_reason="end_turn"
+        )
+
+    said = _last_user_text(messages)
+    thoughts = [f"Step {step}: I will answer the user.", "No tool is needed."]
+    answer = f"You said: {said}" if said else "Hello."
+    return Response(blocks=(*_thinking(thoughts, split_thinking), Text(text=answer)), stop_reason="end_turn")
+
+
+def _thinking(thoughts: list[str], split: bool) -> tuple[Block, ...]:
+    if split:
+        return tuple(Thinking(text=t) for t in thoughts)
+    return (Thinking(text=" ".join(thoughts)),)
+
+
+def _recall(turn: tuple[Message, ...]) -> str | None:
+    """The code word in the view's thinking of the current turn, if any is there."""
+    for message in turn:
+        for block in message.blocks:
+            if isinstance(block, Thinking) and (found := CODE_WORD.search(block.text)):
+                return found.group(1)
+    return None
+
+
+def _recall_thought(recalled: str | None) -> str:
+    if recalled is None:
+        return "I find no earlier note in my thinking."
+    return f"My earlier thinking noted a code word: {recalled}."
+
+
+def _call_name(messages: tuple[Message, ...], call_id: str) -> str:
+    for message in reversed(messages):
+        for block in message.blocks:
+            if isinstance(block, ToolCall) and block.id == call_id:
+                return block.name
+    return "the tool"
+
+
+def _last_user_text(messages: tuple[Message, ...]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return " ".join(b.text for b in message.blocks if isinstance(b, Text)).strip()
+    return ""
+
+
+_TOKEN: Final = re.compile(r"\w+|[^\w\s]")
+
+
+def prompt_tokens(view: Request) -> int:
+    """How many tokens the model reads for ``view`` (a crude count of words and marks over a
+    plain rendering): what ``usage`` reports as input, so a server that leaves thinking out
+    of the prompt shows fewer tokens."""
+    parts: list[str] = [b.text for b in view.system or () if isinstance(b, Text)]
+    parts += [to_json(t).decode() for t in view.tools or ()]
+    for message in view.messages:
+        parts.append(message.role)
+        parts += [_render(b) for b in message.blocks]
+    return sum(len(_TOKEN.findall(p)) for p in parts)
+
+
+def output_tokens(blocks: tuple[Block, ...]) -> tuple[int, int]:
+    """(all output tokens, reasoning tokens) of a reply."""
+    reasoning = sum(len(_TOKEN.findall(b.text)) for b in blocks if isinstance(b, Thinking))
+    return sum(len(_TOKEN.findall(_render(b))) for b in blocks), reasoning
+
+
+def _render(block: Block) -> str:
+    if isinstance(block, Text | Thinking):
+        return block.text
+    if isinstance(block, ToolCall):
+        return f"{block.name} {block.arguments}"
+    if isinstance(block, ToolResult):
+        return block.content_text()
+    return ""
