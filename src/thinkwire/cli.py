@@ -313,6 +313,16 @@ def serve_command(
             help="Gateway mode: route models to the upstreams of this thinkwire.toml.", dir_okay=False
         ),
     ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="Gateway: where turns are recorded to restore the thinking clients drop: a SQLite "
+            "file (default $THINKWIRE_HOME/state.db) or redis://host:port/db shared by replicas.",
+        ),
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Gateway: record and restore nothing.")
+    ] = False,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
     log_level: Annotated[
@@ -347,6 +357,7 @@ def serve_command(
         carrier=_CARRIER[carrier],
         home=home,
         config=config,
+        state="" if no_state else state,
         threads=threads,
         log_level=log_level.value,
     )

@@ -17,23 +17,35 @@ when nothing was streamed yet, else as the dialect's in-stream error event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import msgspec
 
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, Usage
 from thinkwire.ir.losses import Loss
-from thinkwire.ir.stream import MessageDelta, MessageStart, StreamEvent
+from thinkwire.ir.stream import Folder, MessageDelta, MessageStart, StreamEvent
 from thinkwire.server.errors import ApiError
 from thinkwire.server.service import EngineService
+from thinkwire.store import Keys, StateStore, StoreError, needs_restore, record, restore
 from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 
+log = logging.getLogger("thinkwire.gateway")
+
 
 class GatewayService:
-    """Routes by model name over ``config``'s upstreams; ``local`` serves ``kind = "local"``."""
+    """Routes by model name over ``config``'s upstreams; ``local`` serves ``kind = "local"``.
+
+    With a ``store`` (and its ``keys``), turns the client sent back without their thinking get
+    it back before the upstream is called, and every finished turn is recorded, per tenant (the
+    tenant is an HMAC of the credential the client presented). A store that fails is logged and
+    counted; the request goes on as the client sent it.
+    """
 
     total_input_usage = True
 
@@ -43,12 +55,21 @@ class GatewayService:
         *,
         client: UpstreamClient | None = None,
         local: EngineService | None = None,
+        store: StateStore | None = None,
+        keys: Keys | None = None,
     ) -> None:
+        if (store is None) != (keys is None):
+            raise ValueError("a state store needs its keys, and keys need a store")
         self.config = config
         self.client = client or UpstreamClient()
         self.local = local
+        self.store = store
+        self.keys = keys
         self.requests = 0
         self.upstream_errors = 0
+        self.restored = 0
+        self.recorded = 0
+        self.store_errors = 0
 
     def route(self, request: Request) -> Upstream:
         upstream = self.config.route(request.model)
@@ -73,22 +94,60 @@ class GatewayService:
         carrier: Carrier | None = None,
         seed: int | None = None,
         on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
+        credential: str | None = None,
+        on_restored: Callable[[int], None] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
+        """The upstream's answer as IR events (see the class docstring for the store)."""
         self.requests += 1
         upstream = self.route(request)
+        tenant = self.keys.tenant_of(credential) if self.keys is not None else ""
+        request = await self._restore(request, tenant, on_restored)
+        folder = Folder()
         if upstream.kind == "local":
             assert self.local is not None
             async for event in self.local.generate(request, dialect=dialect, carrier=carrier, seed=seed):
+                folder.feed(event)
                 yield event
+        else:
+            try:
+                async for event in self.client.stream(upstream, request, on_losses=on_losses):
+                    event = _normalised(event, upstream)
+                    folder.feed(event)
+                    yield event
+            except UpstreamError as exc:
+                self.upstream_errors += 1
+                raise ApiError(
+                    exc.status, exc.message, retry_after=exc.retry_after, code="upstream_error"
+                ) from None
+        await self._record(folder, tenant)
+
+    async def _restore(
+        self, request: Request, tenant: str, on_restored: Callable[[int], None] | None
+    ) -> Request:
+        store = self.store
+        if store is None or not any(needs_restore(m) for m in request.messages):
+            return request
+        try:
+            messages, count = await anyio.to_thread.run_sync(restore, store, tenant, request.messages)
+        except StoreError as exc:
+            self.store_errors += 1
+            log.warning("state store unavailable, nothing restored: %s", exc)
+            return request
+        self.restored += count
+        if on_restored is not None:
+            on_restored(count)
+        return msgspec.structs.replace(request, messages=messages) if count else request
+
+    async def _record(self, folder: Folder, tenant: str) -> None:
+        store = self.store
+        if store is None:
             return
         try:
-            async for event in self.client.stream(upstream, request, on_losses=on_losses):
-                yield _normalised(event, upstream)
-        except UpstreamError as exc:
-            self.upstream_errors += 1
-            raise ApiError(
-                exc.status, exc.message, retry_after=exc.retry_after, code="upstream_error"
-            ) from None
+            if await anyio.to_thread.run_sync(record, store, tenant, folder.result().to_message()):
+                self.recorded += 1
+        except StoreError as exc:  # never fails a response already sent
+            self.store_errors += 1
+            log.warning("state store unavailable, turn not recorded: %s", exc)
 
     def models(self) -> list[str]:
         return [pattern for upstream in self.config.upstreams for pattern in upstream.models]
@@ -104,11 +163,17 @@ class GatewayService:
             ],
             "requests": self.requests,
             "upstream_errors": self.upstream_errors,
+            "restored": self.restored,
+            "recorded": self.recorded,
+            "store_errors": self.store_errors,
+            "store": msgspec.structs.asdict(self.store.stats()) if self.store is not None else None,
             "local": self.local.health() if self.local is not None else None,
         }
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        if self.store is not None:
+            self.store.close()
         if self.local is not None:
             await self.local.aclose()
 

@@ -43,3 +43,12 @@ async def read_json(http: HttpRequest, limit: int = DEFAULT_BODY_LIMIT) -> dict[
 
 def _too_large(size: int, limit: int) -> ApiError:
     return ApiError(413, f"the request body is {size} bytes or more, over the limit of {limit} bytes")
+
+
+def credential(http: HttpRequest) -> str | None:
+    """The key the client presented: ``Authorization: Bearer KEY`` or ``x-api-key: KEY``."""
+    value = http.headers.get("authorization", "")
+    scheme, _, key = value.partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        return key.strip()
+    return http.headers.get("x-api-key") or None

@@ -58,6 +58,9 @@ class ServeOptions:
     threads: int | None = None
     log_level: str = "info"
     config: Path | None = None
+    state: str | None = None
+    """Gateway: the state store (a SQLite path or ``redis://host:port/db``); ``""`` turns it
+    off; ``None``: ``$THINKWIRE_HOME/state.db``."""
 
 
 def scripted_reply(prompt: str) -> str:
@@ -194,7 +197,27 @@ def _backend(options: ServeOptions) -> Backend:
         _say(
             f"upstream {upstream.name}: {upstream.kind} at {where}{key}, models {', '.join(upstream.models)}"
         )
-    return GatewayService(config, local=local)
+    if options.state == "":
+        _say("state store off: thinking a client drops is not restored")
+        return GatewayService(config, local=local)
+    from thinkwire.local.store import default_home
+    from thinkwire.store import STATE_DB, Keys, load_secret, open_store
+
+    home = options.home or default_home()
+    home.mkdir(parents=True, exist_ok=True)
+    keys = Keys(load_secret(home))
+    target = options.state or str(home / STATE_DB)
+    store = open_store(target, keys=keys)
+    _say(f"state store: {_masked(target)}")
+    return GatewayService(config, local=local, store=store, keys=keys)
+
+
+def _masked(target: str) -> str:
+    """A store URL without its password."""
+    scheme, sep, rest = target.partition("://")
+    if sep and "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return scheme + sep + rest
 
 
 def _say(message: str) -> None:

@@ -54,6 +54,8 @@ class Backend(Protocol):
         carrier: Carrier | None = None,
         seed: int | None = None,
         on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
+        credential: str | None = None,
+        on_restored: Callable[[int], None] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]: ...
 
     def models(self) -> list[str]:
@@ -103,13 +105,16 @@ class EngineService:
         carrier: Carrier | None = None,
         seed: int | None = None,
         on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
+        credential: str | None = None,
+        on_restored: Callable[[int], None] | None = None,
         on_result: Callable[[EngineResult], None] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """The next assistant turn of ``request`` as IR stream events.
 
-        Raises ``ApiError`` before the first event for a refused request (bad signature, no
-        grammar, queue full, context exceeded). ``on_result`` gets the ``EngineResult`` once
-        the turn is complete; ``on_losses`` is never called (the engine reads the IR whole).
+                Raises ``ApiError`` before the first event for a refused request (bad signature, no
+                grammar, queue full, context exceeded). ``on_result`` gets the ``EngineResult`` once
+                the turn is complete. ``on_losses`` and ``on_restored`` are never called (the engine reads
+        the IR whole, and keeps no state store); ``credential`` is not used.
         """
         await self._acquire()
         stream: EngineStream | None = None

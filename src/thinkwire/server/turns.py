@@ -50,6 +50,7 @@ from thinkwire.ir.stream import (
 )
 from thinkwire.local.parse import LOCAL
 from thinkwire.server.errors import ApiError, envelope, stream_error
+from thinkwire.server.http import credential
 from thinkwire.server.service import Backend
 
 log = logging.getLogger("thinkwire.server")
@@ -85,6 +86,8 @@ class Turn:
     normalises upstream usage to that too)."""
     losses: list[Loss] = field(default_factory=list)
     """What the upstream's dialect could not carry of the request (gateway)."""
+    restored: int = 0
+    """Assistant turns whose dropped thinking the gateway put back (``thinkwire-restored``)."""
     omit_thinking: bool = False
     """Anthropic ``thinking.display: "omitted"``: thinking blocks carry only their signature
     (the engine restores the text when such a block comes back)."""
@@ -178,8 +181,18 @@ async def answer(
 ) -> Response:
     """Generate the next turn of ``request`` and answer it as ``turn`` says."""
     turn.total_input_usage = service.total_input_usage
+
+    def restored(count: int) -> None:
+        turn.restored = count
+
     events = service.generate(
-        request, dialect=turn.dialect, carrier=turn.carrier, seed=turn.seed, on_losses=turn.losses.extend
+        request,
+        dialect=turn.dialect,
+        carrier=turn.carrier,
+        seed=turn.seed,
+        on_losses=turn.losses.extend,
+        credential=credential(http),
+        on_restored=restored,
     )
     try:
         first = await anext(events)
@@ -306,12 +319,14 @@ class EventStreamResponse(StreamingResponse):
 
 def _loss_headers(losses: tuple[Loss, ...], turn: Turn) -> dict[str, str] | None:
     """``thinkwire-losses``: what the upstream's request and the client's response could not
-    carry, counted; each loss is logged."""
+    carry, counted (each loss is logged); ``thinkwire-restored``: turns whose thinking the
+    gateway put back."""
+    headers = {"thinkwire-restored": str(turn.restored)} if turn.restored else {}
     every = (*turn.losses, *losses)
-    if not every:
-        return None
-    _log_losses(every, turn)
-    return {"thinkwire-losses": str(len(every))}
+    if every:
+        _log_losses(every, turn)
+        headers["thinkwire-losses"] = str(len(every))
+    return headers or None
 
 
 def _log_losses(losses: tuple[Loss, ...] | list[Loss], turn: Turn) -> None:
