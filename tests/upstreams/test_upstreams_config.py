@@ -100,3 +100,21 @@ def test_a_file_that_is_not_toml(tmp_path: Path) -> None:
         load_config(file)
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_a_thinking_budget_can_be_set_or_turned_off() -> None:
+    base = {"name": "c", "kind": "anthropic", "base_url": "http://x"}
+    default, off, own = parse_config(
+        {
+            "upstreams": [
+                base,
+                {**base, "name": "d", "thinking_budget": 0},
+                {**base, "name": "e", "thinking_budget": 4096},
+            ]
+        }
+    ).upstreams
+    assert default.default_thinking_budget == 2048  # the anthropic profile's
+    assert off.default_thinking_budget is None
+    assert own.default_thinking_budget == 4096
+    with pytest.raises(ConfigError, match="thinking_budget"):
+        parse_config({"upstreams": [{**base, "thinking_budget": -1}]})

@@ -26,7 +26,7 @@ import anyio.to_thread
 import msgspec
 
 from thinkwire.ir.blocks import Carrier, Dialect
-from thinkwire.ir.conversation import Request, Usage
+from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import Folder, MessageDelta, MessageStart, StreamEvent
 from thinkwire.server.errors import ApiError
@@ -101,7 +101,7 @@ class GatewayService:
         self.requests += 1
         upstream = self.route(request)
         tenant = self.keys.tenant_of(credential) if self.keys is not None else ""
-        request = await self._restore(request, tenant, on_restored)
+        request = with_thinking(await self._restore(request, tenant, on_restored), upstream)
         folder = Folder()
         if upstream.kind == "local":
             assert self.local is not None
@@ -176,6 +176,26 @@ class GatewayService:
             self.store.close()
         if self.local is not None:
             await self.local.aclose()
+
+
+def with_thinking(request: Request, upstream: Upstream) -> Request:
+    """``request`` asking for thinking when its upstream thinks only when asked and the client
+    did not say (a Chat client has no way to): budget from the upstream's profile or config,
+    ``max_tokens`` raised by that much when it would leave no room after the thinking (the
+    vendor requires ``max_tokens`` above the budget). A request that set a budget or turned
+    thinking off is left as it is."""
+    budget = upstream.default_thinking_budget
+    asked = request.thinking
+    if budget is None or (
+        asked is not None and (asked.budget_tokens is not None or asked.mode == "disabled")
+    ):
+        return request
+    extra = asked.extra if asked is not None else {}
+    thinking = ThinkingConfig(mode="enabled", budget_tokens=budget, extra=extra)
+    sampling = request.sampling
+    if sampling.max_tokens is not None and sampling.max_tokens <= budget:
+        sampling = msgspec.structs.replace(sampling, max_tokens=sampling.max_tokens + budget)
+    return msgspec.structs.replace(request, thinking=thinking, sampling=sampling)
 
 
 def _normalised(event: StreamEvent, upstream: Upstream) -> StreamEvent:

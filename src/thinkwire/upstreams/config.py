@@ -33,7 +33,18 @@ from thinkwire.upstreams.profiles import PROFILES, Kind, VendorProfile, default_
 
 KINDS: Final = get_args(Kind)
 _UPSTREAM_KEYS: Final = frozenset(
-    {"name", "kind", "base_url", "api_key_env", "profile", "models", "timeout", "carrier", "headers"}
+    {
+        "name",
+        "kind",
+        "base_url",
+        "api_key_env",
+        "profile",
+        "models",
+        "timeout",
+        "carrier",
+        "headers",
+        "thinking_budget",
+    }
 )
 
 
@@ -53,6 +64,8 @@ class Upstream(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float = 600.0
     carrier: Carrier | None = None
     headers: dict[str, str] = {}
+    thinking_budget: int | None = None
+    """Overrides the profile's (0: never ask for thinking)."""
 
     def matches(self, model: str) -> bool:
         return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
@@ -66,6 +79,11 @@ class Upstream(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def chat_carrier(self) -> Carrier | None:
         return self.carrier or self.profile.carrier
+
+    @property
+    def default_thinking_budget(self) -> int | None:
+        budget = self.thinking_budget if self.thinking_budget is not None else self.profile.thinking_budget
+        return budget or None
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -136,6 +154,9 @@ def _upstream(item: Any, path: str) -> Upstream:
     carrier = _str(item, "carrier", path) or None
     if carrier is not None and carrier not in CARRIERS:
         raise ConfigError(f"{path}.carrier: {carrier!r} is not one of {', '.join(CARRIERS)}")
+    budget = item.get("thinking_budget")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 0):
+        raise ConfigError(f"{path}.thinking_budget: expected a token count (0: never ask for thinking)")
     headers = item.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ConfigError(f"{path}.headers: expected a table of strings")
@@ -149,6 +170,7 @@ def _upstream(item: Any, path: str) -> Upstream:
         timeout=float(timeout),
         carrier=carrier,
         headers=dict(headers),
+        thinking_budget=budget,
     )
 
 

@@ -36,6 +36,9 @@ class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
     carrier: Carrier | None = None
     auth: Auth = "bearer"
     headers: dict[str, str] = {}
+    thinking_budget: int | None = None
+    """The vendor thinks only when asked: a request that does not ask (a Chat client has no
+    way to) gets thinking with this budget; ``None``: the vendor thinks by itself."""
     notes: str = ""
 
 
@@ -48,6 +51,7 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             provider="anthropic",
             auth="x-api-key",
             headers={"anthropic-version": "2023-06-01"},
+            thinking_budget=2048,
             notes="signed thinking must come back unchanged and in place before tool_use (WIRE.md 2.1-2.5)",
         ),
         VendorProfile(

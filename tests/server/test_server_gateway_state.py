@@ -1,0 +1,170 @@
+"""The legacy-client scenario: an OpenAI SDK app that sends back only content and tool_calls,
+strict vendors upstream. With the state store the gateway puts the thinking back and the loop
+works (the model even recalls what it noted only in its thinking); without it the vendor
+refuses the turn. Two gateway processes sharing a real Redis restore each other's turns."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from thinkwire.emulators import emulating
+from thinkwire.server import ServerState, create_app
+from thinkwire.server.background import serving
+from thinkwire.server.gateway import GatewayService
+from thinkwire.store import Keys, open_store
+from thinkwire.store.testing import RedisServer, redis_server_binary
+from thinkwire.upstreams.config import parse_config
+
+TOOLS: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+VENDORS = [("anthropic", "anthropic", "claude-sonnet"), ("deepseek", "openai-chat", "deepseek-reasoner")]
+
+
+def legacy_loop(
+    base_url: str,
+    model: str,
+    *,
+    key: str = "app-key",
+    second_url: str | None = None,
+    second_key: str | None = None,
+) -> Any:
+    """Two steps the way an OpenAI-SDK app without reasoning support writes them (the second
+    through ``second_url`` with ``second_key`` when given)."""
+    c = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
+    messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+    first: Any = c.chat.completions.create(model=model, messages=messages, tools=TOOLS, max_tokens=4000)
+    message = first.choices[0].message
+    messages.append(
+        {
+            "role": "assistant",
+            "content": message.content,
+            "tool_calls": [t.model_dump() for t in message.tool_calls],
+        }
+    )
+    messages.append({"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"})
+    again = openai.OpenAI(base_url=(second_url or base_url) + "/v1", api_key=second_key or key, max_retries=0)
+    return again.chat.completions.with_raw_response.create(
+        model=model, messages=messages, tools=TOOLS, max_tokens=4000
+    )
+
+
+@pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)
+def test_a_legacy_client_keeps_its_thinking_through_the_store(
+    tmp_path: Path, vendor: str, kind: str, model: str
+) -> None:
+    keys = Keys(b"k" * 32)
+    with emulating(vendor) as (upstream, _):
+        config = parse_config(
+            {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
+        )
+        service = GatewayService(config, store=open_store(tmp_path / "state.db", keys=keys), keys=keys)
+        with serving(create_app(ServerState(service=service))) as gw:
+            raw = legacy_loop(gw, model)
+            # a tenant's turns are its own: another key sending this history back restores nothing
+            with pytest.raises(openai.BadRequestError):
+                legacy_loop(gw, model, second_key="someone-else")
+    answer = raw.parse().choices[0].message.content
+    assert raw.headers["thinkwire-restored"] == "1"
+    assert re.search(r"The code word I noted was \w+-\w+", answer), answer  # recalled from its own thinking
+    assert service.restored == 1
+
+
+@pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)
+def test_without_the_store_the_strict_vendor_refuses_the_turn(vendor: str, kind: str, model: str) -> None:
+    with emulating(vendor) as (upstream, _):
+        config = parse_config(
+            {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
+        )
+        with (
+            serving(create_app(ServerState(service=GatewayService(config)))) as gw,
+            pytest.raises(openai.BadRequestError) as caught,
+        ):
+            legacy_loop(gw, model)
+    message = str(caught.value)
+    assert "Expected `thinking`" in message or "reasoning_content" in message
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def gateway_process(config: Path, state: str, home: Path) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "THINKWIRE_HOME": str(home), "THINKWIRE_STATE_SECRET": "s" * 64}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "thinkwire",
+            "serve",
+            "--config",
+            str(config),
+            "--state",
+            state,
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if match := re.search(r"serving on (http://\S+)", line):
+            return process, match.group(1)
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise AssertionError("the gateway did not start")
+
+
+def test_two_gateway_processes_share_state_through_redis(redis: RedisServer, tmp_path: Path) -> None:
+    with emulating("deepseek") as (upstream, _):
+        config = tmp_path / "thinkwire.toml"
+        config.write_text(
+            f'[[upstreams]]\nname = "ds"\nkind = "openai-chat"\nbase_url = "{upstream}"\n'
+            'profile = "deepseek"\n'
+        )
+        replicas = [gateway_process(config, redis.url + "/0", tmp_path / f"home{i}") for i in (1, 2)]
+        try:
+            # the first step goes through replica 1, the second through replica 2
+            raw = legacy_loop(replicas[0][1], "deepseek-reasoner", second_url=replicas[1][1])
+        finally:
+            for process, _ in replicas:
+                process.send_signal(signal.SIGINT)
+                process.communicate(timeout=15)
+    assert raw.headers["thinkwire-restored"] == "1"
+    assert "The code word I noted was" in raw.parse().choices[0].message.content
