@@ -367,6 +367,37 @@ def serve_command(
         _fail(str(exc), 1)
 
 
+@app.command("emulate")
+def emulate_command(
+    vendor: Annotated[str, typer.Argument(help="anthropic, deepseek or minimax.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8090,
+    break_case: Annotated[
+        str | None,
+        typer.Option(
+            "--break",
+            help="Misbehave like a broken server: drop-thinking, ignore-carrier, merge-stream-blocks.",
+        ),
+    ] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="Signing key for thinking (default: from the vendor name).")
+    ] = None,
+) -> None:
+    """Run a strict vendor emulator on a scripted model, for your own CI.
+
+    It speaks the vendor's wire format and enforces its interleaved-thinking rules (Anthropic's
+    missing-thinking and invalid-signature 400s, DeepSeek's reasoning_content 400, ...). The
+    scripted model notes a code word only in its thinking and quotes it after a tool result only
+    if that thinking came back, so a client that drops thinking is caught.
+    """
+    from thinkwire.emulators import run_emulator
+
+    try:
+        run_emulator(vendor, host, port, break_case, secret=secret)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 def main() -> None:
     """Console entry point."""
     try:

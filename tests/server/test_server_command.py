@@ -118,6 +118,42 @@ def test_gateway_mode_starts_without_loading_a_model(tmp_path: Path) -> None:
     assert process.returncode == 0
 
 
+def test_emulate_serves_a_strict_vendor_and_refuses_bad_options(tmp_path: Path) -> None:
+    process = thinkwire("emulate", "deepseek", "--port", "0", home=tmp_path)
+    try:
+        assert process.stderr is not None
+        deadline, url = time.monotonic() + 30, ""
+        while not url and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if match := re.search(r"running on (http://\S+)", line):
+                url = match.group(1)
+        assert url, "the emulator did not start"
+        body = {
+            "model": "deepseek-reasoner",
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "c1", "content": "x"},
+            ],
+        }
+        refused = httpx.post(url + "/v1/chat/completions", json=body)
+        assert refused.status_code == 400
+        assert "reasoning_content" in refused.json()["error"]["message"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+    bad = thinkwire("emulate", "anthropic", "--break", "ignore-carrier", home=tmp_path)
+    _, err = bad.communicate(timeout=30)
+    assert bad.returncode == 2
+    assert "does not apply to 'anthropic'" in err
+
+
 def test_the_default_model_missing_points_at_pull(tmp_path: Path) -> None:
     process = thinkwire("serve", "--port", "0", home=tmp_path)
     _, err = process.communicate(timeout=30)
