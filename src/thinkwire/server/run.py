@@ -202,22 +202,15 @@ def _backend(options: ServeOptions) -> Backend:
         return GatewayService(config, local=local)
     from thinkwire.local.store import default_home
     from thinkwire.store import STATE_DB, Keys, load_secret, open_store
+    from thinkwire.store.base import without_password
 
     home = options.home or default_home()
     home.mkdir(parents=True, exist_ok=True)
     keys = Keys(load_secret(home))
     target = options.state or str(home / STATE_DB)
     store = open_store(target, keys=keys)
-    _say(f"state store: {_masked(target)}")
+    _say(f"state store: {without_password(target)}")
     return GatewayService(config, local=local, store=store, keys=keys)
-
-
-def _masked(target: str) -> str:
-    """A store URL without its password."""
-    scheme, sep, rest = target.partition("://")
-    if sep and "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return scheme + sep + rest
 
 
 def _say(message: str) -> None:

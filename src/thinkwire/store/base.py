@@ -99,3 +99,13 @@ def decode_turn(data: bytes) -> Message:
         return from_json(data, Message)
     except msgspec.DecodeError as e:
         raise StoreError(f"stored turn does not decode: {e}") from e
+
+
+def without_password(url: str) -> str:
+    """The URL as it may appear in errors and logs: any password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    auth, _, host = rest.rpartition("@")
+    user = auth.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in auth else f"{scheme}://***@{host}"

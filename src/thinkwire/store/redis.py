@@ -39,6 +39,7 @@ from thinkwire.store.base import (
     decode_turn,
     encode_turn,
     recordable,
+    without_password,
 )
 from thinkwire.store.fingerprint import Keys
 
@@ -91,7 +92,7 @@ class RedisStore:
         self._lookup = self._redis.register_script(_LOOKUP)
 
     def __repr__(self) -> str:
-        return f"RedisStore({_without_password(self.url)!r})"
+        return f"RedisStore({without_password(self.url)!r})"
 
     def _key(self, fingerprint: str) -> str:
         return f"{self._prefix}state:{fingerprint}"
@@ -101,7 +102,7 @@ class RedisStore:
         try:
             yield
         except redis.RedisError as e:
-            raise StoreError(f"redis {_without_password(self.url)}: {e}") from e
+            raise StoreError(f"redis {without_password(self.url)}: {e}") from e
 
     def put(self, tenant: str, message: Message) -> bool:
         if not recordable(message):
@@ -148,13 +149,3 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
-
-
-def _without_password(url: str) -> str:
-    """The URL as it may appear in errors and logs: any password replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    auth, _, host = rest.rpartition("@")
-    user = auth.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in auth else f"{scheme}://***@{host}"
