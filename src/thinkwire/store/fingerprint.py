@@ -30,13 +30,11 @@ Every gateway replica sharing one store must use the same secret (:func:`load_se
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import math
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ import orjson
 
 from thinkwire.ir.blocks import Text, ToolCall
 from thinkwire.ir.conversation import Message
+from thinkwire.local.signing import read_or_create_secret
 
 ANONYMOUS = "anonymous"
 """The tenant of a request that presents no credential."""
@@ -141,28 +140,12 @@ class Keys:
 def load_secret(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
     """The deployment secret: ``$THINKWIRE_STATE_SECRET`` if set, else ``home/state.secret``.
 
-    The file is created with 32 random bytes (hex, mode 0600) on first use. Replicas that share
+    The file is created with 32 random bytes (hex, mode 0600) on first use, as the engine's
+    signing secret is (``thinkwire.local.signing.read_or_create_secret``). Replicas that share
     a Redis store must share the secret: set the variable on all of them.
     """
     env = os.environ if environ is None else environ
     value = env.get(SECRET_ENV)
     if value:
         return value.encode("utf-8")
-    path = home / SECRET_FILE
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    home.mkdir(parents=True, exist_ok=True)
-    # Write a private temporary file, then link it into place: a concurrent first start never
-    # reads a half-written secret, and the first link wins.
-    tmp = home / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_hex(32).encode("ascii"))
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)
-    finally:
-        tmp.unlink()
-    return path.read_bytes().strip()
+    return read_or_create_secret(home / SECRET_FILE)  # the one way thinkwire keeps a secret file
