@@ -323,6 +323,13 @@ def serve_command(
     no_state: Annotated[
         bool, typer.Option("--no-state", help="Gateway: record and restore nothing.")
     ] = False,
+    api_keys_env: Annotated[
+        str | None,
+        typer.Option(
+            help="Require one of the keys in this environment variable (comma-separated) as Bearer or "
+            "x-api-key. Without keys the server listens only on loopback."
+        ),
+    ] = None,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
     log_level: Annotated[
@@ -357,6 +364,7 @@ def serve_command(
         carrier=_CARRIER[carrier],
         home=home,
         config=config,
+        api_keys_env=api_keys_env,
         state="" if no_state else state,
         threads=threads,
         log_level=log_level.value,

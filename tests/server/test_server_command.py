@@ -89,6 +89,11 @@ def test_a_port_in_use_is_reported_before_loading(tmp_path: Path) -> None:
         (["--model", "nope"], "nope"),
         (["--model-path", "/no/such.gguf", "--port", "0"], "--model-path: no file at /no/such.gguf"),
         (["--config", "/no/thinkwire.toml", "--port", "0"], "/no/thinkwire.toml: no such file"),
+        (
+            ["--model", "scripted", "--host", "0.0.0.0", "--port", "0"],
+            "refusing to serve on 0.0.0.0 without keys",
+        ),
+        (["--model", "scripted", "--api-keys-env", "THINKWIRE_TEST_NO_SUCH_VAR"], "holds no keys"),
     ],
 )
 def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:

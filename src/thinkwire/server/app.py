@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from thinkwire.ir.blocks import Dialect
-from thinkwire.server import chat, messages, responses
+from thinkwire.server import auth, chat, messages, responses
 from thinkwire.server.errors import ApiError, envelope
 from thinkwire.server.state import ServerState
 
@@ -39,8 +39,13 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
     """The server for ``state``; the engine is closed when the app shuts down (unless
     ``close_engine`` is false, for an engine the caller owns)."""
 
-    def bind(handler: Handler) -> Callable[[HttpRequest], Awaitable[Response]]:
+    def bind(handler: Handler, *, open_to_all: bool = False) -> Callable[[HttpRequest], Awaitable[Response]]:
         async def endpoint(http: HttpRequest) -> Response:
+            if not open_to_all:
+                try:
+                    auth.check(http, state.api_keys)
+                except ApiError as exc:
+                    return envelope(exc, _dialect(http))
             return await handler(http, state)
 
         return endpoint
@@ -59,7 +64,7 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
         Route("/v1/responses/{id}", bind(responses.delete), methods=["DELETE"]),
         Route("/v1/models", bind(models), methods=["GET"]),
         Route("/v1/models/{id:path}", bind(model), methods=["GET"]),
-        Route("/healthz", bind(health), methods=["GET"]),
+        Route("/healthz", bind(health, open_to_all=True), methods=["GET"]),
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -58,6 +58,7 @@ class ServeOptions:
     threads: int | None = None
     log_level: str = "info"
     config: Path | None = None
+    api_keys_env: str | None = None
     state: str | None = None
     """Gateway: the state store (a SQLite path or ``redis://host:port/db``); ``""`` turns it
     off; ``None``: ``$THINKWIRE_HOME/state.db``."""
@@ -141,24 +142,33 @@ def serve(options: ServeOptions) -> None:
     import uvicorn
 
     from thinkwire.server.app import create_app
+    from thinkwire.server.auth import keys_from_env
     from thinkwire.server.state import ServerState
 
     if options.slots < 1 or options.max_queue < 0 or options.ctx < 512 or options.max_tokens < 1:
         raise ServeError(
             "--slots and --max-tokens must be positive, --max-queue not negative, --ctx at least 512"
         )
+    api_keys = keys_from_env(options.api_keys_env) if options.api_keys_env else frozenset()
+    if not api_keys and not is_loopback(options.host):
+        raise ServeError(
+            f"refusing to serve on {options.host} without keys: anyone who can reach it could use it; "
+            "set --api-keys-env VAR (or listen on 127.0.0.1)"
+        )
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
     host = f"[{options.host}]" if ":" in options.host else options.host
     url = f"http://{host}:{port}"
-    if not is_loopback(options.host):
-        _say(f"warning: {options.host} is not a loopback address and this server has no authentication")
     try:
         service = _backend(options)
     except BaseException:
         sock.close()
         raise
-    state = ServerState(service=service, carrier=options.carrier)
+    state = ServerState(service=service, carrier=options.carrier, api_keys=api_keys)
+    if api_keys:
+        _say(
+            f"{len(api_keys)} gateway key(s) from ${options.api_keys_env}: every route but /healthz needs one"
+        )
     _say(f"serving on {url}\n" + ROUTES.format(url=url).rstrip("\n"))
     config = uvicorn.Config(
         create_app(state), log_level=options.log_level, lifespan="on", timeout_graceful_shutdown=5

@@ -22,3 +22,5 @@ class ServerState:
     body_limit: int = DEFAULT_BODY_LIMIT
     responses: ResponseStore = field(default_factory=ResponseStore)
     started: int = field(default_factory=lambda: int(time.time()))
+    api_keys: frozenset[str] = frozenset()
+    """Gateway keys (``thinkwire.server.auth``); empty: no key needed."""

@@ -1,0 +1,41 @@
+"""Gateway keys: every route but /healthz needs one; refusals come in the dialect's envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from thinkwire.local.scripted import weather_agent
+from thinkwire.server.auth import AuthConfigError, keys_from_env
+from thinkwire.server.background import ScriptedServers
+
+CHAT: Any = {"model": "m", "messages": [{"role": "user", "content": "hi in Rome"}]}
+
+
+def test_only_a_configured_key_gets_in(serve: ScriptedServers) -> None:
+    url, _, _ = serve(weather_agent, state={"api_keys": frozenset({"key-one", "key-two"})})
+    assert httpx.get(url + "/healthz").status_code == 200  # load balancers need no key
+    missing = httpx.post(url + "/v1/chat/completions", json=CHAT)
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "invalid_api_key"
+    wrong = httpx.post(
+        url + "/v1/messages", json={**CHAT, "max_tokens": 10}, headers={"x-api-key": "key-three"}
+    )
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["type"] == "authentication_error"
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=url + "/v1", api_key="nope", max_retries=0).models.list()
+    ok = openai.OpenAI(base_url=url + "/v1", api_key="key-one", max_retries=0)
+    assert ok.chat.completions.create(**CHAT).choices[0].message.tool_calls is not None
+    claude = anthropic.Anthropic(base_url=url, api_key="key-two", max_retries=0)
+    assert claude.messages.create(max_tokens=100, **CHAT).content
+
+
+def test_keys_come_from_one_environment_variable() -> None:
+    assert keys_from_env("K", {"K": "a, b  c"}) == frozenset({"a", "b", "c"})
+    with pytest.raises(AuthConfigError, match="unset or holds no keys"):
+        keys_from_env("K", {"K": " , "})
