@@ -161,3 +161,15 @@ def test_a_stream_that_fails_after_it_began_ends_with_the_dialects_error_event(
     assert "event: error" in text
     assert '"type":"api_error"' in text
     assert "the model file is damaged" in text
+
+
+def test_metrics_count_requests_and_read_the_backend(serve: ScriptedServers) -> None:
+    url, _, _ = serve(weather_agent)
+    httpx.post(url + "/v1/chat/completions", json=CHAT)
+    httpx.post(url + "/v1/chat/completions", json={"model": "m", "messages": []})
+    text = httpx.get(url + "/metrics").text
+    assert 'thinkwire_requests_total{route="chat",status="200"} 1.0' in text
+    assert 'thinkwire_requests_total{route="chat",status="400"} 1.0' in text
+    assert 'thinkwire_request_seconds_count{route="chat"} 2.0' in text
+    assert "thinkwire_engine_generations_total 1.0" in text
+    assert "thinkwire_engine_queued 0.0" in text

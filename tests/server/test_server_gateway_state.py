@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -86,10 +87,16 @@ def test_a_legacy_client_keeps_its_thinking_through_the_store(
             # a tenant's turns are its own: another key sending this history back restores nothing
             with pytest.raises(openai.BadRequestError):
                 legacy_loop(gw, model, second_key="someone-else")
+            metrics = httpx.get(gw + "/metrics").text
     answer = raw.parse().choices[0].message.content
     assert raw.headers["thinkwire-restored"] == "1"
     assert re.search(r"The code word I noted was \w+-\w+", answer), answer  # recalled from its own thinking
     assert service.restored == 1
+    assert "thinkwire_gateway_restored_turns_total 1.0" in metrics
+    assert "thinkwire_gateway_upstream_errors_total 1.0" in metrics  # the other tenant's refusal
+    # three turns recorded: the first step twice (the same turn, so one entry) and the answer
+    assert "thinkwire_gateway_recorded_turns_total 3.0" in metrics
+    assert "thinkwire_store_entries 2.0" in metrics
 
 
 @pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)

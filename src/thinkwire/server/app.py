@@ -7,7 +7,8 @@ Routes::
     POST /v1/responses            OpenAI Responses                 (server.responses)
     GET|DELETE /v1/responses/{id} a stored response
     GET  /v1/models               the served model, readable by both SDKs
-    GET  /healthz                 slots, queue, counters
+    GET  /healthz                 slots, queue, counters (no key needed)
+    GET  /metrics                 Prometheus metrics (server.metrics)
 
 A path or method that does not exist gets a 404 / 405 in the envelope of the dialect its path
 belongs to (Anthropic for ``/v1/messages...``, OpenAI otherwise). Closing the app (the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -30,6 +32,7 @@ from starlette.routing import Route
 from thinkwire.ir.blocks import Dialect
 from thinkwire.server import auth, chat, messages, responses
 from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.metrics import Metrics
 from thinkwire.server.state import ServerState
 
 Handler = Callable[[HttpRequest, ServerState], Awaitable[Response]]
@@ -39,16 +42,30 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
     """The server for ``state``; the engine is closed when the app shuts down (unless
     ``close_engine`` is false, for an engine the caller owns)."""
 
-    def bind(handler: Handler, *, open_to_all: bool = False) -> Callable[[HttpRequest], Awaitable[Response]]:
+    metrics = Metrics(state.service.health)
+
+    def bind(
+        handler: Handler, *, route: str = "", open_to_all: bool = False
+    ) -> Callable[[HttpRequest], Awaitable[Response]]:
         async def endpoint(http: HttpRequest) -> Response:
-            if not open_to_all:
-                try:
+            started = time.perf_counter()
+            response: Response | None = None
+            try:
+                if not open_to_all:
                     auth.check(http, state.api_keys)
-                except ApiError as exc:
-                    return envelope(exc, _dialect(http))
-            return await handler(http, state)
+                response = await handler(http, state)
+            except ApiError as exc:
+                response = envelope(exc, _dialect(http))
+            finally:
+                if route:
+                    status = response.status_code if response is not None else 500
+                    metrics.observe(route, status, time.perf_counter() - started)
+            return response
 
         return endpoint
+
+    async def serve_metrics(http: HttpRequest, state: ServerState) -> Response:
+        return metrics.response()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,14 +74,15 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
             await state.service.aclose()
 
     routes = [
-        Route("/v1/chat/completions", bind(chat.chat_completions), methods=["POST"]),
-        Route("/v1/messages", bind(messages.messages), methods=["POST"]),
-        Route("/v1/responses", bind(responses.create), methods=["POST"]),
+        Route("/v1/chat/completions", bind(chat.chat_completions, route="chat"), methods=["POST"]),
+        Route("/v1/messages", bind(messages.messages, route="messages"), methods=["POST"]),
+        Route("/v1/responses", bind(responses.create, route="responses"), methods=["POST"]),
         Route("/v1/responses/{id}", bind(responses.retrieve), methods=["GET"]),
         Route("/v1/responses/{id}", bind(responses.delete), methods=["DELETE"]),
         Route("/v1/models", bind(models), methods=["GET"]),
         Route("/v1/models/{id:path}", bind(model), methods=["GET"]),
         Route("/healthz", bind(health, open_to_all=True), methods=["GET"]),
+        Route("/metrics", bind(serve_metrics), methods=["GET"]),
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
