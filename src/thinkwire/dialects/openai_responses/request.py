@@ -330,10 +330,11 @@ def encode_input(messages: tuple[Message, ...], log: LossLog, *, as_string: bool
         if message.role != "assistant":
             encode_message(message, i, log, items)
             continue
-        if message.extra:
-            for dialect, fields in message.extra.items():
-                for key in fields:
-                    detail = f"{dialect} message field has no place in a {DIALECT} turn"
+        if message.extra:  # a turn is items here: no message-level fields, codec notes aside
+            own = log.foreign_extra(f"messages[{i}]", message.extra, DIALECT)
+            for key, value in own.items():
+                if not key.startswith("$") and value is not None:
+                    detail = f"{DIALECT} message field has no place in a {DIALECT} turn"
                     log.add(f"messages[{i}].{key}", "field", detail)
         start = len(items)
         encode_turn(message.blocks, i, log, items, plain=message.plain, response=False)
