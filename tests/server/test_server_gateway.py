@@ -217,3 +217,32 @@ def test_thinking_is_asked_for_where_the_vendor_thinks_only_when_asked() -> None
     assert with_thinking(off, claude) is off
     own = msgspec.structs.replace(ask, thinking=ThinkingConfig(mode="enabled", budget_tokens=1024))
     assert with_thinking(own, claude) is own
+
+
+def test_a_local_upstream_is_the_embedded_engine(upstream: tuple[str, Any]) -> None:
+    from thinkwire.local.scripted import scripted_engine
+    from thinkwire.server import EngineService
+
+    url, remote = upstream
+    engine, local = scripted_engine(weather_agent)
+    config = parse_config(
+        {
+            "upstreams": [
+                {"name": "here", "kind": "local", "models": ["local"]},
+                {"name": "there", "kind": "openai-chat", "base_url": url, "profile": "thinkwire"},
+            ]
+        }
+    )
+    service = GatewayService(config, local=EngineService(engine))
+    with serving(create_app(ServerState(service=service))) as gw:
+        c = openai.OpenAI(base_url=gw + "/v1", api_key="k", max_retries=0)
+        here: Any = c.chat.completions.create(
+            model="local", messages=[{"role": "user", "content": "Weather in Bonn?"}]
+        )
+        there: Any = c.chat.completions.create(
+            model="other", messages=[{"role": "user", "content": "Weather in Graz?"}]
+        )
+    assert here.choices[0].message.model_extra["reasoning_content"].endswith("Bonn, so I call the tool.")
+    assert there.choices[0].message.model_extra["reasoning_content"].endswith("Graz, so I call the tool.")
+    assert len(local.calls) == 1
+    assert len(remote.calls) == 1
