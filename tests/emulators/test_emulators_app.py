@@ -38,6 +38,16 @@ def test_every_break_case_is_documented_and_applies_to_known_vendors() -> None:
         ("anthropic", "/v1/nowhere", b"{}", 404, "anthropic"),
         ("deepseek", "/v1/chat/completions", b'{"model": "m", "messages": "x"}', 400, "openai"),
         ("minimax", "/v1/chat/completions", b'{"model": "m", "messages": []}', 400, "openai"),
+        ("openai-responses", "/v1/responses", b'{"model": "m", "input": []}', 400, "openai"),
+        (
+            "openai-responses",
+            "/v1/responses",
+            b'{"model": "m", "input": "x", "previous_response_id": "r"}',
+            400,
+            "openai",
+        ),
+        ("openrouter", "/v1/chat/completions", b'{"model": "m", "messages": []}', 400, "openrouter"),
+        ("openrouter", "/v1/nowhere", b"{}", 404, "openrouter"),
     ],
 )
 def test_errors_come_in_the_vendors_envelope_and_are_recorded(
@@ -50,6 +60,9 @@ def test_errors_come_in_the_vendors_envelope_and_are_recorded(
     if envelope == "anthropic":
         assert data["type"] == "error"
         assert data["error"]["type"] in ("invalid_request_error", "not_found_error")
+    elif envelope == "openrouter":
+        assert data["error"]["code"] == status
+        assert data["error"]["message"]
     else:
         assert data["error"]["type"] == "invalid_request_error"
     if status == 400:

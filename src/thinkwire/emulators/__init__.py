@@ -3,7 +3,8 @@ interleaved-thinking rules, and answer with a deterministic scripted model, so t
 the conformance suite can be tested with no network.
 
 - ``scripted``: the scripted model over the IR (``reply``, ``schema_example``);
-- ``vendors``: ``anthropic``, ``deepseek``, ``minimax`` and their rules;
+- ``vendors``: ``anthropic``, ``deepseek``, ``minimax``, ``openai-responses``, ``openrouter``
+  and their rules;
 - ``breaks``: the ``--break`` cases (``BREAKS``);
 - ``app``: ``create_emulator(vendor, break_case=None, secret=None)``;
 - ``run``: ``run_emulator(vendor, host, port, break_case)`` for ``thinkwire emulate``.

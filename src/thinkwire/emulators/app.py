@@ -1,10 +1,12 @@
 """``create_emulator``: a vendor emulator as a Starlette app.
 
 Routes: the vendor's generation path(s) (``POST /v1/messages`` for Anthropic,
-``POST /v1/chat/completions`` and ``/chat/completions`` for Chat vendors) and
-``GET /v1/models``. Errors come in the vendor's envelope (``thinkwire.server.errors``), unknown
-paths too. Every request is recorded on ``app.state.requests`` (a list of ``Exchange``) for
-tests to inspect: its body, the status answered, the model's view and the response.
+``POST /v1/chat/completions`` and ``/chat/completions`` for Chat vendors, ``POST /v1/responses``
+and ``/responses`` for OpenAI Responses) and ``GET /v1/models``. Errors come in the vendor's
+envelope (``Vendor.error_response``: OpenAI's or Anthropic's from ``thinkwire.server.errors``,
+OpenRouter's own), unknown paths too. Every request is recorded on ``app.state.requests`` (a
+list of ``Exchange``) for tests to inspect: its body, the status answered, the model's view and
+the response.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from thinkwire.emulators.vendors import VENDORS, Turn, Vendor
 from thinkwire.errors import DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
-from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.errors import ApiError
 from thinkwire.server.http import read_json
 
 
@@ -57,7 +59,7 @@ def make_vendor(vendor: str, *, break_case: str | None = None, secret: bytes | s
 def create_emulator(
     vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None
 ) -> Starlette:
-    """An emulator of ``vendor`` (``anthropic``, ``deepseek``, ``minimax``), misbehaving as
+    """An emulator of ``vendor`` (a name in ``VENDORS``), misbehaving as
     ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``."""
     emulated = make_vendor(vendor, break_case=break_case, secret=secret)
     requests: list[Exchange] = []
@@ -70,7 +72,7 @@ def create_emulator(
         except (ApiError, DecodeError) as exc:
             error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
             requests.append(Exchange(http.url.path, body, error.status, error=error.message))
-            return envelope(error, emulated.dialect)
+            return emulated.error_response(error)
         stream = body.get("stream") is True
         requests.append(Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response))
         if stream:
@@ -86,7 +88,7 @@ def create_emulator(
     async def http_error(http: HttpRequest, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = f"{http.method} {http.url.path}: {exc.detail}"
-        return envelope(ApiError(exc.status_code, message), emulated.dialect)
+        return emulated.error_response(ApiError(exc.status_code, message))
 
     routes = [Route(path, generate, methods=["POST"]) for path in emulated.paths]
     routes.append(Route("/v1/models", models, methods=["GET"]))

@@ -32,7 +32,7 @@ DROP_THINKING: Final = BreakCase(
         "word it noted in its earlier thinking ('I have no note of a code word.'), and the "
         "prompt-token count is lower than the strict emulator's for the same request."
     ),
-    vendors=frozenset({"anthropic", "deepseek", "minimax"}),
+    vendors=frozenset({"anthropic", "deepseek", "minimax", "openai-responses", "openrouter"}),
 )
 
 IGNORE_CARRIER: Final = BreakCase(
@@ -40,27 +40,30 @@ IGNORE_CARRIER: Final = BreakCase(
     imitates=(
         "A Chat server that reads reasoning from another field than the one the vendor documents "
         "and silently renders empty thinking (WIRE.md 2.9: vllm#38488 reads only `reasoning`, "
-        "ollama#18534; WIRE.md 2.14 for MiniMax's inline <think>). DeepSeek then reads only "
-        "`reasoning` (not `reasoning_content`); MiniMax ignores <think> in content."
+        "ollama#18534; WIRE.md 2.14 for MiniMax's inline <think>; WIRE.md 2.10 for OpenRouter). "
+        "DeepSeek then reads only `reasoning` (not `reasoning_content`); MiniMax ignores <think> "
+        "in content; OpenRouter ignores `reasoning_details` (its rules still check them)."
     ),
     observed=(
         "Reasoning sent back in the documented carrier does not reach the model: no recall of the "
         "code word, fewer prompt tokens; the same reasoning in the other field is rendered."
     ),
-    vendors=frozenset({"deepseek", "minimax"}),
+    vendors=frozenset({"deepseek", "minimax", "openrouter"}),
 )
 
 MERGE_STREAM_BLOCKS: Final = BreakCase(
     name="merge-stream-blocks",
     imitates=(
         "A stream that collapses consecutive thinking blocks into one carrying the last "
-        "signature (WIRE.md 2.7)."
+        "signature (WIRE.md 2.7); for OpenRouter, Claude's two `reasoning_details` entries "
+        "streamed as one index (WIRE.md 1: pieces are merged by index)."
     ),
     observed=(
         "A streamed turn has one thinking block where the whole response has two; sending the "
-        "merged block back gets Anthropic's 400 Invalid `signature` in `thinking` block."
+        "merged block back gets Anthropic's 400 Invalid `signature` in `thinking` block "
+        "(through OpenRouter: relayed as `Provider returned error`)."
     ),
-    vendors=frozenset({"anthropic"}),
+    vendors=frozenset({"anthropic", "openrouter"}),
 )
 
 BREAKS: Final[dict[str, BreakCase]] = {

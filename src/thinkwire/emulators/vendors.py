@@ -29,6 +29,10 @@ only.
 ``minimax`` (Chat, MiniMax-M2, WIRE.md 1 "MiniMax inline mode", 2.14): thinking inline as
 ``<think>...</think>`` in ``content`` (``reasoning_details`` with ``reasoning_split: true``); no
 documented error, but the model reads thinking only from what was echoed back, in every turn.
+
+``openrouter`` (Chat with signed ``reasoning_details``, WIRE.md 2.10) and ``openai-responses``
+(reasoning items with ``encrypted_content``, ``store`` / ``previous_response_id``, WIRE.md
+2.11): see their classes.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 import msgspec
+from starlette.responses import JSONResponse
 
+from thinkwire.dialects._reasoning import ANTHROPIC_FORMAT, UNKNOWN_FORMAT
 from thinkwire.dialects.base import get_codec
+from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
 from thinkwire.emulators import scripted
 from thinkwire.emulators.breaks import DROP_THINKING, IGNORE_CARRIER, MERGE_STREAM_BLOCKS, BreakCase
 from thinkwire.emulators.signing import Signer
-from thinkwire.ir.blocks import Block, Carrier, Dialect, RedactedThinking, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, Carrier, Dialect, Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Message, Request, Response, Usage
 from thinkwire.ir.stream import (
     ArgumentsDelta,
@@ -54,7 +61,7 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
     response_events,
 )
-from thinkwire.server.errors import ApiError
+from thinkwire.server.errors import ApiError, envelope
 
 CREATED: Final = 1_767_225_600
 """The ``created`` time of every Chat completion (2026-01-01): emulators are deterministic."""
@@ -95,8 +102,12 @@ class Vendor:
         request = msgspec.structs.replace(self.decode(body), stream=None)
         self.check(request)
         view = self.view(request)
-        reply = scripted.reply(view, call_prefix=self.call_prefix, split_thinking=self.split_thinking)
+        reply = scripted.reply(view, call_prefix=self.call_prefix, split_thinking=self.splits(request))
         return Turn(request, view, self.finish(request, view, reply))
+
+    def splits(self, request: Request) -> bool:
+        """Whether the model writes its thinking as two blocks (interleaved thinking)."""
+        return self.split_thinking
 
     def decode(self, body: dict[str, Any]) -> Request:
         request = get_codec(self.dialect).decode_request(body, provider=self.name)
@@ -156,6 +167,10 @@ class Vendor:
                     yield BlockDelta(index=event.index, delta=type(delta)(piece))
             else:
                 yield event
+
+    def error_response(self, error: ApiError) -> JSONResponse:
+        """``error`` in the vendor's envelope."""
+        return envelope(error, self.dialect)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -401,5 +416,351 @@ class MiniMax(ChatVendor):
         return "reasoning_details" if split else "think-tags"
 
 
-VENDORS: Final[dict[str, type[Vendor]]] = {v.name: v for v in (Anthropic, DeepSeek, MiniMax)}
+# ---------------------------------------------------------------------------------------------
+# OpenRouter
+
+OPENROUTER_FORMATS: Final = {"anthropic/": ANTHROPIC_FORMAT, "google/": "google-gemini-v1"}
+"""The ``reasoning_details`` ``format`` by model-name prefix (others: ``unknown``)."""
+OPENROUTER_PROVIDERS: Final = {"anthropic": "Anthropic", "google": "Google AI Studio"}
+GEMINI_MISSING: Final = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for "
+    "tools to work correctly, and missing thought_signature may lead to degraded model "
+    "performance. Additional data, function call `default_api:{name}` , position {position}. "
+    "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+)
+GEMINI_CORRUPTED: Final = "Corrupted thought signature."
+PROVIDER_RETURNED_ERROR: Final = "Provider returned error"
+
+
+class ProviderError(ApiError):
+    """An upstream provider's 400 relayed by OpenRouter: ``message`` is the provider's,
+    ``raw`` its error body (sent as the JSON string ``error.metadata.raw``)."""
+
+    def __init__(self, provider: str, message: str, raw: dict[str, Any]) -> None:
+        super().__init__(400, message)
+        self.provider = provider
+        self.raw = raw
+
+
+class OpenRouter(ChatVendor):
+    """OpenRouter (Chat with ``reasoning_details``), WIRE.md 1 "reasoning_details", 2.10.
+
+    The model-name prefix picks the upstream family: ``google/`` is Gemini, anything else
+    behaves as Claude (``anthropic/`` names the format ``anthropic-claude-v1``; Claude thinks
+    in two blocks, so a turn has two ``reasoning.text`` entries). Reasoning is on unless the
+    request's ``reasoning`` says ``enabled: false`` or ``effort: "none"``. Every entry is
+    signed (streamed: text pieces, then the signature, under one ``index``).
+
+    Rules (answered as OpenRouter relays a provider's 400, ``Provider returned error`` with the
+    provider's body in ``metadata.raw``): an assistant message of the current turn that made
+    tool calls must carry signed ``reasoning_details`` (Claude's ``Expected `thinking` ...``,
+    Gemini's ``missing a thought_signature``); a signature that does not match its text is
+    Claude's ``Invalid `signature` in `thinking` block`` / Gemini's ``Corrupted thought
+    signature.``. The model reads the reasoning in ``reasoning_details`` only.
+    """
+
+    name = "openrouter"
+    models = ("anthropic/claude-emulated", "google/gemini-emulated")
+    id_prefix = "gen-"
+    reads = frozenset({"reasoning_details"})
+    ignored_by_break = "reasoning_details"
+
+    @staticmethod
+    def family(request: Request) -> str:
+        return "google" if (request.model or "").startswith("google/") else "anthropic"
+
+    @staticmethod
+    def format(request: Request) -> str:
+        model = request.model or ""
+        return next((f for p, f in OPENROUTER_FORMATS.items() if model.startswith(p)), UNKNOWN_FORMAT)
+
+    def thinking_on(self, request: Request) -> bool:
+        switch = request.extra.get("openai-chat", {}).get("reasoning")
+        if isinstance(switch, dict):
+            return switch.get("enabled") is not False and switch.get("effort") != "none"
+        return True
+
+    def splits(self, request: Request) -> bool:
+        return self.family(request) == "anthropic"
+
+    def carrier(self, request: Request) -> Carrier | None:
+        return "reasoning_details"
+
+    def check(self, request: Request) -> None:
+        if not self.thinking_on(request):
+            return
+        messages = request.messages
+        start = scripted.current_turn_start(messages)
+        skipped = 0  # Anthropic counts messages without the system ones
+        for i, message in enumerate(messages):
+            if message.role in ("system", "developer"):
+                skipped += 1
+                continue
+            if message.role != "assistant":
+                continue
+            signed = False
+            for j, block in enumerate(message.blocks):
+                if isinstance(block, Thinking) and block.signature and _carrier(block) == "reasoning_details":
+                    facts = self.signer.verify(block.signature)
+                    if facts is None or facts.t != block.text:
+                        raise self._provider_error(request, "corrupted", i - skipped, j)
+                    signed = True
+            call = next((j for j, b in enumerate(message.blocks) if isinstance(b, ToolCall)), None)
+            if i >= start and call is not None and not signed:
+                raise self._provider_error(request, "missing", i - skipped, call, message.blocks[call])
+
+    def _provider_error(
+        self, request: Request, kind: str, i: int, j: int, block: Block | None = None
+    ) -> ProviderError:
+        family = self.family(request)
+        provider = OPENROUTER_PROVIDERS[family]
+        if family == "google":
+            name = block.name if isinstance(block, ToolCall) else "tool"
+            message = GEMINI_MISSING.format(name=name, position=j) if kind == "missing" else GEMINI_CORRUPTED
+            raw: dict[str, Any] = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+            return ProviderError(provider, message, raw)
+        if kind == "missing":
+            message = MISSING_THINKING.format(i=i, found="text" if j else "tool_use")
+        else:
+            message = INVALID_SIGNATURE.format(i=i, j=j)
+        raw = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+        return ProviderError(provider, message, raw)
+
+    def error_response(self, error: ApiError) -> JSONResponse:
+        inner: dict[str, Any] = {"message": error.message, "code": error.status}
+        if isinstance(error, ProviderError):
+            raw = msgspec.json.encode(error.raw).decode()
+            inner = {
+                "message": PROVIDER_RETURNED_ERROR,
+                "code": error.status,
+                "metadata": {"raw": raw, "provider_name": error.provider, "is_byok": False},
+            }
+        return JSONResponse({"error": inner, "user_id": "user_emulated"}, status_code=error.status)
+
+    def finish(self, request: Request, view: Request, reply: Response) -> Response:
+        finished = super().finish(request, view, reply)
+        fmt, model = self.format(request), finished.model
+        blocks: list[Block] = []
+        for block in finished.blocks:
+            if isinstance(block, Thinking):
+                k = sum(1 for b in blocks if isinstance(b, Thinking))
+                extra: dict[str, Any] = {"format": fmt, "index": k}
+                origin = Origin(
+                    dialect="openai-chat",
+                    carrier="reasoning_details",
+                    provider=self.name,
+                    model=model,
+                    extra=extra,
+                )
+                block = Thinking(text=block.text, signature=self.signer.sign(block.text, k), origin=origin)
+            blocks.append(block)
+        top = {"created": CREATED, "provider": OPENROUTER_PROVIDERS[self.family(request)]}
+        return msgspec.structs.replace(finished, blocks=tuple(blocks), extra={"openai-chat": top})
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI Responses
+
+RESPONSES: Final = "openai-responses"
+NO_FOLLOWING_ITEM: Final = "Item '{id}' of type 'reasoning' was provided without its required following item."
+UNVERIFIED: Final = "The encrypted content {short} could not be verified."
+ITEM_NOT_FOUND: Final = (
+    "Item with id '{id}' not found. Items are not persisted when `store` is set to false. Try "
+    "again with `store` set to true, or remove this item from your input."
+)
+NO_PREVIOUS: Final = "Previous response with id '{id}' not found."
+_ITEM_PREFIX: Final = {Thinking: "rs_", ToolCall: "fc_", Text: "msg_"}
+
+
+class OpenAIResponses(Vendor):
+    """OpenAI Responses (``POST /v1/responses``), WIRE.md 1 "OpenAI Responses", 2.11.
+
+    Output items carry ids (``rs_`` / ``fc_`` / ``msg_``); a reasoning item has a
+    ``summary`` (the thinking as one ``summary_text``) and, when ``include`` asks for
+    ``reasoning.encrypted_content``, that content: the emulator's signature of the thinking.
+    Unless ``store`` is ``false`` the response is kept in memory: the conversation for
+    ``previous_response_id``, the reasoning items by id.
+
+    Rules: a reasoning item sent back must be followed by an item of its turn, the one it
+    preceded when that one carries its id (``Item 'rs_..' of type 'reasoning' was provided
+    without its required following item.``); ``encrypted_content`` not issued here is
+    ``invalid_encrypted_content``; a reasoning item without it must be a stored one (404
+    ``Item with id .. not found``); an unknown ``previous_response_id`` is a 400.
+
+    The model reads a reasoning item's thinking from its encrypted content or from the store,
+    never from the summary the client sends; earlier turns come from ``previous_response_id``.
+    """
+
+    name = "openai-responses"
+    dialect = RESPONSES
+    paths = ("/v1/responses", "/responses")
+    models = ("gpt-emulated",)
+    id_prefix = "resp_"
+
+    def __init__(self, *, secret: bytes, break_case: BreakCase | None = None) -> None:
+        super().__init__(secret=secret, break_case=break_case)
+        self.conversations: dict[str, tuple[Message, ...]] = {}
+        """Stored responses: the conversation they end, by response id."""
+        self.reasoning: dict[str, str] = {}
+        """Stored reasoning items: their thinking, by item id."""
+        self.following: dict[str, str] = {}
+        """Each issued reasoning item's id -> the id of the item it preceded."""
+
+    @staticmethod
+    def options(request: Request) -> dict[str, Any]:
+        return request.extra.get(RESPONSES, {})
+
+    def handle(self, body: dict[str, Any]) -> Turn:
+        turn = super().handle(body)
+        blocks = turn.response.blocks
+        for k, block in enumerate(blocks[:-1]):
+            if isinstance(block, Thinking) and (rs := _item_id(block)) and (nxt := _item_id(blocks[k + 1])):
+                self.following[rs] = nxt
+        if self.options(turn.request).get("store") is not False and turn.response.id is not None:
+            self.conversations[turn.response.id] = (*self.context(turn.request), turn.response.to_message())
+            for block in blocks:
+                if isinstance(block, Thinking) and (rs := _item_id(block)):
+                    self.reasoning[rs] = block.text
+        return turn
+
+    def decode(self, body: dict[str, Any]) -> Request:
+        request = get_codec(self.dialect).decode_request(body, provider=self.name)
+        if not request.messages:
+            raise ApiError(400, "Missing required parameter: 'input'.", param="input")
+        return request
+
+    def check(self, request: Request) -> None:
+        previous = self.options(request).get("previous_response_id")
+        if previous is not None and previous not in self.conversations:
+            raise ApiError(400, NO_PREVIOUS.format(id=previous), param="previous_response_id")
+        for message in request.messages:
+            if message.role != "assistant":
+                continue
+            blocks = message.blocks
+            for j, block in enumerate(blocks):
+                if not isinstance(block, Thinking | RedactedThinking):
+                    continue
+                rs = _item_id(block) or "rs_"
+                nxt = blocks[j + 1] if j + 1 < len(blocks) else None
+                expected, given = self.following.get(rs), _item_id(nxt) if nxt is not None else None
+                if (
+                    nxt is None
+                    or isinstance(nxt, Thinking | RedactedThinking)
+                    or (expected is not None and given is not None and given != expected)
+                ):
+                    raise ApiError(400, NO_FOLLOWING_ITEM.format(id=rs), param="input")
+                encrypted = _encrypted(block)
+                if encrypted is not None:
+                    if self.signer.verify(encrypted) is None:
+                        short = f"{encrypted[:4]}...{encrypted[-4:]}"
+                        raise ApiError(400, UNVERIFIED.format(short=short), code="invalid_encrypted_content")
+                elif _item_id(block) is not None and rs not in self.reasoning:
+                    raise ApiError(404, ITEM_NOT_FOUND.format(id=rs), param="input")
+
+    def context(self, request: Request) -> tuple[Message, ...]:
+        """The whole conversation as the server holds it: the stored one the request continues,
+        then its input with each reasoning item's thinking as issued (items the server cannot
+        read are left out)."""
+        previous = self.options(request).get("previous_response_id")
+        history = self.conversations.get(previous, ()) if isinstance(previous, str) else ()
+        return (*history, *(self._restored(m) for m in request.messages))
+
+    def _restored(self, message: Message) -> Message:
+        if message.role != "assistant":
+            return message
+        blocks: list[Block] = []
+        for block in message.blocks:
+            if isinstance(block, Thinking | RedactedThinking):
+                encrypted = _encrypted(block)
+                signed = self.signer.verify(encrypted) if encrypted is not None else None
+                rs = _item_id(block)
+                text = signed.t if signed is not None else self.reasoning.get(rs) if rs else None
+                if text is None:
+                    continue
+                block = Thinking(text=text, signature=encrypted, origin=block.origin)
+            blocks.append(block)
+        return msgspec.structs.replace(message, blocks=tuple(blocks))
+
+    def view(self, request: Request) -> Request:
+        messages = self.context(request)
+        if self.drops_thinking():
+            messages = tuple(_strip_reasoning(m) if m.role == "assistant" else m for m in messages)
+        return msgspec.structs.replace(request, messages=messages)
+
+    def finish(self, request: Request, view: Request, reply: Response) -> Response:
+        finished = super().finish(request, view, reply)
+        base = (finished.id or "")[len(self.id_prefix) :]
+        include = self.options(request).get("include")
+        encrypt = isinstance(include, list) and "reasoning.encrypted_content" in include
+        blocks: list[Block] = []
+        for k, block in enumerate(finished.blocks):
+            item_id = f"{_ITEM_PREFIX.get(type(block), 'item_')}{base}{k:02d}"
+            if isinstance(block, Thinking):
+                origin = Origin(
+                    dialect=RESPONSES, provider=self.name, model=finished.model, extra={"id": item_id}
+                )
+                signature = self.signer.sign(block.text, k) if encrypt else None
+                block = Thinking(text=block.text, signature=signature, origin=origin)
+            elif isinstance(block, ToolCall):
+                block = msgspec.structs.replace(
+                    block, extra={RESPONSES: {"id": item_id, "status": "completed"}}
+                )
+            elif isinstance(block, Text):
+                item = {"type": "message", "id": item_id, "status": "completed"}
+                block = msgspec.structs.replace(block, extra={RESPONSES: {"item": item, "annotations": []}})
+            blocks.append(block)
+        return msgspec.structs.replace(
+            finished, blocks=tuple(blocks), extra={RESPONSES: self._fields(request)}
+        )
+
+    def _fields(self, request: Request) -> dict[str, Any]:
+        """The response object's own fields (its status is derived from the stop reason)."""
+        options = self.options(request)
+        thinking = request.thinking
+        tools = get_codec(self.dialect).encode_request(Request(tools=request.tools)).value.get("tools", [])
+        return {
+            "object": "response",
+            "created_at": CREATED,
+            "status": "completed",
+            "error": None,
+            "incomplete_details": None,
+            "instructions": request.system[0].text
+            if request.system and isinstance(request.system[0], Text)
+            else None,
+            "metadata": options.get("metadata") or {},
+            "parallel_tool_calls": True,
+            "previous_response_id": options.get("previous_response_id"),
+            "reasoning": {
+                "effort": thinking.effort if thinking else "medium",
+                "summary": thinking.summary if thinking else None,
+            },
+            "store": options.get("store") is not False,
+            "temperature": 1.0,
+            "text": {"format": {"type": "text"}},
+            "tool_choice": "auto",
+            "tools": tools,
+            "top_p": 1.0,
+            "truncation": "disabled",
+            DERIVE_STATUS: True,
+        }
+
+
+def _item_id(block: Block) -> str | None:
+    """The Responses item id a block carries (reasoning, function call or message)."""
+    if isinstance(block, Thinking | RedactedThinking):
+        found = block.origin.extra.get("id") if block.origin is not None else None
+    elif isinstance(block, Text):
+        found = block.extra.get(RESPONSES, {}).get("item", {}).get("id")
+    else:
+        found = getattr(block, "extra", {}).get(RESPONSES, {}).get("id")
+    return found if isinstance(found, str) else None
+
+
+def _encrypted(block: Thinking | RedactedThinking) -> str | None:
+    return block.signature if isinstance(block, Thinking) else block.data
+
+
+VENDORS: Final[dict[str, type[Vendor]]] = {
+    v.name: v for v in (Anthropic, DeepSeek, MiniMax, OpenAIResponses, OpenRouter)
+}
 """Every emulated vendor by name."""
