@@ -6,6 +6,7 @@ so the translation is tested end to end on loopback with nothing else running.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +56,8 @@ def test_an_openai_chat_client_runs_a_tool_loop_through_any_upstream_dialect(
         )
         message = first.choices[0].message
         assert message.model_extra["reasoning_content"] == "I need the weather for Oslo, so I call the tool."
-        assert message.tool_calls[0].function.arguments == '{"city": "Oslo"}'
+        # an Anthropic upstream's whole answer holds the input as an object: same JSON, own spacing
+        assert json.loads(message.tool_calls[0].function.arguments) == {"city": "Oslo"}
         assert first.model == "scripted"  # the upstream's model name
         messages += [message.model_dump(exclude_none=True)]
         messages += [{"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sun"}]
@@ -156,10 +158,14 @@ def broken_upstream() -> Iterator[str]:
 
         return StreamingResponse(body(), media_type="text/event-stream")
 
+    async def garbage(http: HttpRequest) -> Response:
+        return Response(b"<html>proxy error</html>", media_type="text/html")
+
     app = Starlette(
         routes=[
             Route("/limited/v1/chat/completions", limited, methods=["POST"]),
             Route("/cut/v1/chat/completions", cut, methods=["POST"]),
+            Route("/garbage/v1/chat/completions", garbage, methods=["POST"]),
         ]
     )
     with serving(app) as url:
@@ -177,13 +183,22 @@ def test_upstream_failures_keep_their_meaning(broken_upstream: str) -> None:
         },
         {"name": "cut", "kind": "openai-chat", "base_url": broken_upstream + "/cut", "models": ["cut"]},
         {"name": "gone", "kind": "openai-chat", "base_url": "http://127.0.0.1:9", "models": ["gone"]},
+        {
+            "name": "garbage",
+            "kind": "openai-chat",
+            "base_url": broken_upstream + "/garbage",
+            "models": ["garbage"],
+        },
     ) as gw:
+        garbage = httpx.post(gw + "/v1/chat/completions", json={**body, "model": "garbage"})
         limited = httpx.post(gw + "/v1/chat/completions", json={**body, "model": "limited"})
         gone = httpx.post(gw + "/v1/messages", json={**body, "model": "gone", "max_tokens": 10})
         with httpx.stream(
             "POST", gw + "/v1/chat/completions", json={**body, "model": "cut", "stream": True}
         ) as r:
             streamed = "".join(r.iter_text())
+    assert garbage.status_code == 502
+    assert "sent a broken response" in garbage.json()["error"]["message"]
     assert limited.status_code == 429
     assert limited.headers["retry-after"] == "7"
     assert "slow down" in limited.json()["error"]["message"]

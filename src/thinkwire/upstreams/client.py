@@ -1,9 +1,11 @@
 """Calling an upstream: an IR request out in its dialect, its (streamed) answer back as IR events.
 
 ``UpstreamClient.stream(upstream, request)`` encodes the request with the upstream's codec (its
-Chat carrier from the profile), POSTs it with ``stream: true``, and decodes the server-sent
-events incrementally with the same codec (``provider`` from the profile goes into each thinking
-block's origin). Events are yielded as they arrive: nothing waits for the whole response.
+Chat carrier from the profile) and POSTs it. A streamed request (``Request.stream``) is sent
+with ``stream: true`` and its server-sent events are decoded incrementally with the same codec
+(``provider`` from the profile goes into each thinking block's origin), yielded as they arrive;
+a whole one is sent whole (one body is cheaper than a stream of chunks) and its response
+replayed as IR events. Either way the caller gets the same kind of event sequence.
 
 Failures, as ``UpstreamError`` (status, message, ``retry_after``):
 
@@ -37,7 +39,7 @@ from thinkwire.dialects.sse import SSEParser
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
-from thinkwire.ir.stream import StreamEvent
+from thinkwire.ir.stream import StreamEvent, response_events
 from thinkwire.upstreams.config import Upstream
 from thinkwire.upstreams.profiles import PATHS
 
@@ -81,15 +83,19 @@ class UpstreamClient:
         if upstream.kind == "local":
             raise UpstreamError(500, f"upstream {upstream.name!r} is the local engine, not an HTTP server")
         codec = get_codec(upstream.kind)
+        streamed = request.stream is True
         encoded = codec.encode_request(
-            msgspec.structs.replace(request, stream=True), carrier=upstream.chat_carrier
+            msgspec.structs.replace(request, stream=streamed or None), carrier=upstream.chat_carrier
         )
         if on_losses is not None and encoded.losses:
             on_losses(encoded.losses)
         body: dict[str, Any] = dict(encoded.value)
-        body["stream"] = True
-        if upstream.kind == "openai-chat":
-            body["stream_options"] = {"include_usage": True}
+        if streamed:
+            body["stream"] = True
+            if upstream.kind == "openai-chat":
+                body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
         url = upstream.base_url + PATHS[upstream.kind]
         content = orjson.dumps(body)
         timeout = httpx.Timeout(upstream.timeout, connect=min(upstream.timeout, 10.0))
@@ -106,6 +112,17 @@ class UpstreamClient:
                             await self._sleep(attempt)
                             continue
                         raise error
+                    if not streamed:  # one body, replayed as the events of a whole response
+                        try:
+                            data = orjson.loads(await response.aread())
+                            whole = codec.decode_response(data, provider=upstream.profile.provider)
+                        except (orjson.JSONDecodeError, DecodeError) as exc:
+                            raise UpstreamError(
+                                502, f"upstream {upstream.name!r} sent a broken response: {exc}"
+                            ) from None
+                        for event in response_events(whole):
+                            yield event
+                        return
                     decoder = codec.stream_decoder(provider=upstream.profile.provider)
                     parser = SSEParser()
                     try:
