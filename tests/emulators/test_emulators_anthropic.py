@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import anthropic
 import pytest
-from starlette.applications import Starlette
 
-from thinkwire.emulators.run import emulating
+from thinkwire.emulators.run import Emulate
 from thinkwire.emulators.vendors import MISSING_THINKING
 
 TOOLS: list[Any] = [
@@ -23,18 +20,7 @@ TOOLS: list[Any] = [
 THINKING: Any = {"type": "enabled", "budget_tokens": 2048}
 USER: Any = {"role": "user", "content": "What is the weather in Paris?"}
 
-Emulate = Callable[..., tuple[str, Starlette]]
-
-OPEN: list[anthropic.Anthropic] = []
-
-
-@pytest.fixture
-def emulate() -> Iterator[Emulate]:
-    """``emulate(vendor, break_case=None, secret=None)`` -> (base URL, app), stopped after the test."""
-    with ExitStack() as stack:
-        yield lambda *args, **kw: stack.enter_context(emulating(*args, **kw))
-        while OPEN:
-            OPEN.pop().close()
+OPEN: list[anthropic.Anthropic] = []  # SDK clients, closed by the emulate fixture (tests/conftest.py)
 
 
 def client(url: str) -> anthropic.Anthropic:

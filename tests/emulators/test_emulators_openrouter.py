@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import msgspec
 import openai
 import pytest
-from starlette.applications import Starlette
 
-from thinkwire.emulators.run import emulating
+from thinkwire.emulators.run import Emulate
 from thinkwire.emulators.vendors import GEMINI_CORRUPTED, INVALID_SIGNATURE, MISSING_THINKING
 
 TOOLS: list[Any] = [
@@ -31,18 +28,7 @@ USER: Any = {"role": "user", "content": "What is the weather in Paris?"}
 CLAUDE = "anthropic/claude-emulated"
 GEMINI = "google/gemini-emulated"
 
-Emulate = Callable[..., tuple[str, Starlette]]
-
-OPEN: list[openai.OpenAI] = []
-
-
-@pytest.fixture
-def emulate() -> Iterator[Emulate]:
-    """``emulate(vendor, break_case=None)`` -> (base URL, app), stopped after the test."""
-    with ExitStack() as stack:
-        yield lambda *args, **kw: stack.enter_context(emulating(*args, **kw))
-        while OPEN:
-            OPEN.pop().close()
+OPEN: list[openai.OpenAI] = []  # SDK clients, closed by the emulate fixture (tests/conftest.py)
 
 
 def client(url: str) -> openai.OpenAI:

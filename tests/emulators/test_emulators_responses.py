@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import openai
 import pytest
-from starlette.applications import Starlette
 
-from thinkwire.emulators.run import emulating
+from thinkwire.emulators.run import Emulate
 from thinkwire.emulators.vendors import NO_FOLLOWING_ITEM
 
 TOOLS: list[Any] = [
@@ -23,18 +20,7 @@ TOOLS: list[Any] = [
 USER: Any = {"role": "user", "content": "What is the weather in Paris?"}
 ENCRYPTED: Any = ["reasoning.encrypted_content"]
 
-Emulate = Callable[..., tuple[str, Starlette]]
-
-OPEN: list[openai.OpenAI] = []
-
-
-@pytest.fixture
-def emulate() -> Iterator[Emulate]:
-    """``emulate(vendor, break_case=None)`` -> (base URL, app), stopped after the test."""
-    with ExitStack() as stack:
-        yield lambda *args, **kw: stack.enter_context(emulating(*args, **kw))
-        while OPEN:
-            OPEN.pop().close()
+OPEN: list[openai.OpenAI] = []  # SDK clients, closed by the emulate fixture (tests/conftest.py)
 
 
 def client(url: str) -> openai.OpenAI:

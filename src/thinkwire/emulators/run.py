@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
 
 from thinkwire.emulators.app import create_emulator
+
+Emulate = Callable[..., tuple[str, Starlette]]
+"""``emulate(vendor, break_case=None, *, secret=None)`` -> (base URL, app): the ``emulate``
+test fixture's type."""
 
 
 def run_emulator(
