@@ -10,6 +10,12 @@ Usage is normalised here to the engine's convention (``input_tokens`` counts eve
 cache reads included): an Anthropic upstream's ``input_tokens`` leaves cache reads out, so they
 are added back, and each client dialect then gets its own convention from ``Turn.usage``.
 
+The state store is wrapped in a ``WriteBehind`` (``thinkwire.store.writer``): a finished turn
+is queued for one writer thread as the response ends, so no request waits for a write, and a
+turn sent back before it was written is restored from the queue. The queue is bounded: a turn
+that does not fit is dropped, logged and counted with the store errors. ``aclose()`` writes
+what is queued before the store closes.
+
 Upstream failures become ``ApiError`` with the upstream's status and message (429 keeps its
 ``retry-after``; unreachable or 5xx after retries is 502; a timeout 504), before the first event
 when nothing was streamed yet, else as the dialect's in-stream error event.
@@ -32,6 +38,7 @@ from thinkwire.ir.stream import Folder, MessageDelta, MessageStart, StreamEvent
 from thinkwire.server.errors import ApiError
 from thinkwire.server.service import EngineService
 from thinkwire.store import Keys, StateStore, StoreError, needs_restore, record, restore
+from thinkwire.store.writer import WriteBehind
 from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 
@@ -43,8 +50,9 @@ class GatewayService:
 
     With a ``store`` (and its ``keys``), turns the client sent back without their thinking get
     it back before the upstream is called, and every finished turn is recorded, per tenant (the
-    tenant is an HMAC of the credential the client presented). A store that fails is logged and
-    counted; the request goes on as the client sent it.
+    tenant is an HMAC of the credential the client presented), off the request path (module
+    docstring). A store that fails is logged and counted; the request goes on as the client
+    sent it.
     """
 
     total_input_usage = True
@@ -63,13 +71,24 @@ class GatewayService:
         self.config = config
         self.client = client or UpstreamClient()
         self.local = local
-        self.store = store
+        self.store = store if store is None or isinstance(store, WriteBehind) else WriteBehind(store)
         self.keys = keys
         self.requests = 0
         self.upstream_errors = 0
         self.restored = 0
-        self.recorded = 0
-        self.store_errors = 0
+        self._store_errors = 0
+
+    @property
+    def recorded(self) -> int:
+        """Turns the store recorded (written by its writer thread)."""
+        return self.store.recorded if self.store is not None else 0
+
+    @property
+    def store_errors(self) -> int:
+        """Store operations that failed, and turns dropped because the writer was too far behind."""
+        if self.store is None:
+            return self._store_errors
+        return self._store_errors + self.store.errors + self.store.dropped
 
     def route(self, request: Request) -> Upstream:
         upstream = self.config.route(request.model)
@@ -119,7 +138,7 @@ class GatewayService:
                 raise ApiError(
                     exc.status, exc.message, retry_after=exc.retry_after, code="upstream_error"
                 ) from None
-        await self._record(folder, tenant)
+        self._record(folder, tenant)
 
     async def _restore(
         self, request: Request, tenant: str, on_restored: Callable[[int], None] | None
@@ -130,7 +149,7 @@ class GatewayService:
         try:
             messages, count = await anyio.to_thread.run_sync(restore, store, tenant, request.messages)
         except StoreError as exc:
-            self.store_errors += 1
+            self._store_errors += 1
             log.warning("state store unavailable, nothing restored: %s", exc)
             return request
         self.restored += count
@@ -138,15 +157,15 @@ class GatewayService:
             on_restored(count)
         return msgspec.structs.replace(request, messages=messages) if count else request
 
-    async def _record(self, folder: Folder, tenant: str) -> None:
+    def _record(self, folder: Folder, tenant: str) -> None:
+        """Queue the turn for the store's writer (no I/O here)."""
         store = self.store
         if store is None:
             return
         try:
-            if await anyio.to_thread.run_sync(record, store, tenant, folder.result().to_message()):
-                self.recorded += 1
+            record(store, tenant, folder.result().to_message())
         except StoreError as exc:  # never fails a response already sent
-            self.store_errors += 1
+            self._store_errors += 1
             log.warning("state store unavailable, turn not recorded: %s", exc)
 
     def models(self) -> list[str]:
@@ -156,6 +175,8 @@ class GatewayService:
         return None
 
     def health(self) -> dict[str, Any]:
+        store = self.store
+        stats = msgspec.structs.asdict(store.stats()) if store is not None else None  # flushes first
         return {
             "status": "ok",
             "upstreams": [
@@ -166,14 +187,16 @@ class GatewayService:
             "restored": self.restored,
             "recorded": self.recorded,
             "store_errors": self.store_errors,
-            "store": msgspec.structs.asdict(self.store.stats()) if self.store is not None else None,
+            "record_queue": store.queued if store is not None else 0,
+            "record_dropped": store.dropped if store is not None else 0,
+            "store": stats,
             "local": self.local.health() if self.local is not None else None,
         }
 
     async def aclose(self) -> None:
         await self.client.aclose()
-        if self.store is not None:
-            self.store.close()
+        if self.store is not None:  # writes what is still queued first
+            await anyio.to_thread.run_sync(self.store.close)
         if self.local is not None:
             await self.local.aclose()
 
