@@ -26,7 +26,7 @@ from typing import IO, Any, Literal
 import msgspec
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.blocks import ToolCall, ToolResult
+from thinkwire.ir.blocks import ToolCall, ToolResult, is_reasoning
 from thinkwire.ir.conversation import Message, Tool, Usage
 from thinkwire.policy import Policy, PolicyReport
 
@@ -84,6 +84,14 @@ class RunEnd(msgspec.Struct, frozen=True, kw_only=True, tag="run_end"):
 
 
 TraceRecord = RunStart | ModelRequest | ModelResponse | ToolExecution | RunEnd
+
+
+def thinking_seen(request: ModelRequest) -> tuple[int, int]:
+    """How many earlier thinking blocks the model could see in ``request``, and how many the
+    policy hid from it."""
+    seen = sum(1 for m in request.messages if m.role == "assistant" for b in m.blocks if is_reasoning(b))
+    return seen, request.removed.removed_blocks
+
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(TraceRecord)
@@ -161,4 +169,5 @@ __all__ = [
     "TraceWriter",
     "iter_trace",
     "read_trace",
+    "thinking_seen",
 ]

@@ -27,9 +27,9 @@ from thinkwire.agent.trace import (
     ToolExecution,
     TraceRecord,
     read_trace,
+    thinking_seen,
 )
 from thinkwire.ir.blocks import Block, Image, Opaque, RedactedThinking, Text, Thinking, ToolCall, ToolResult
-from thinkwire.ir.conversation import Message
 
 SAW_CLIP = 2000
 """Characters of a non-thinking block shown in "what the model saw" (the step shows it whole)."""
@@ -150,14 +150,10 @@ def _block(block: Block, clip: int | None = None) -> str:
     return f'<div class="block opaque">[{_e(block.dialect)} item the IR does not model]</div>'
 
 
-def _thinking_count(message: Message) -> int:
-    return sum(isinstance(b, Thinking | RedactedThinking) for b in message.blocks)
-
-
 def _saw(request: ModelRequest) -> str:
     """The collapsed "what the model saw" of one step."""
     removed = request.removed
-    seen = sum(_thinking_count(m) for m in request.messages if m.role == "assistant")
+    seen, _ = thinking_seen(request)
     hidden_in = set(removed.messages)
     items = []
     for index, message in enumerate(request.messages):

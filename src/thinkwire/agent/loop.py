@@ -1,0 +1,240 @@
+"""The agent loop: run -> step -> model -> tools -> repeat.
+
+Each step sends the transcript after the thinking policy (``thinkwire.policy.apply_policy``):
+under ``keep`` every earlier assistant turn goes back whole, every thinking block in place;
+``discard`` and ``current-turn`` hide what they hide and the trace says so. The model's whole
+turn (thinking, text, tool calls, in order) joins the transcript; its tool calls run
+concurrently and their results join as one user message; a turn without tool calls is the
+answer. A run ends with a ``RunResult``: ``answered``, ``limit`` (steps, tokens, seconds or
+cost — checked before each step, seconds also during one), ``error`` (the model or upstream
+failed; the message says how) or ``interrupted`` (cancelled: the trace is closed with it and
+the cancellation goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import anyio
+import msgspec
+
+from thinkwire.agent.models import Model
+from thinkwire.agent.tools import AgentTool, run_tool
+from thinkwire.agent.trace import (
+    ModelRequest,
+    ModelResponse,
+    RunEnd,
+    RunStart,
+    Status,
+    ToolExecution,
+    TraceRecord,
+    TraceWriter,
+)
+from thinkwire.errors import ThinkwireError
+from thinkwire.ir.blocks import Text, ToolCall
+from thinkwire.ir.conversation import Message, Request, Sampling, ThinkingConfig, Usage
+from thinkwire.ir.stream import BlockDelta, BlockStart, Folder, StreamEvent
+from thinkwire.policy import Policy, apply_policy
+
+Observer = Callable[[TraceRecord | StreamEvent], None]
+"""Sees every trace record and every streamed model event, as they happen (the live view)."""
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    max_steps: int = 20
+    max_tokens: int | None = None
+    """Input + output tokens over the whole run."""
+    max_seconds: float | None = None
+    max_cost: float | None = None
+    """US$, from the model's price (no limit when the price is unknown)."""
+
+
+class RunResult(msgspec.Struct, frozen=True, kw_only=True):
+    status: Status
+    answer: str | None = None
+    reason: str | None = None
+    steps: int
+    transcript: tuple[Message, ...]
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float | None = None
+    seconds: float = 0.0
+
+
+class _Stop(Exception):
+    def __init__(self, status: Status, reason: str | None = None, answer: str | None = None) -> None:
+        self.status, self.reason, self.answer = status, reason, answer
+
+
+class Agent:
+    """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn."""
+
+    def __init__(
+        self,
+        model: Model,
+        tools: Sequence[AgentTool] = (),
+        *,
+        policy: Policy = "keep",
+        limits: Limits | None = None,
+        system: str | None = None,
+        max_tokens: int | None = None,
+        thinking: ThinkingConfig | None = None,
+        trace: TraceWriter | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        apply_policy((), policy)  # ValueError for an unknown policy, now rather than mid-run
+        self.model, self.tools, self.policy = model, tuple(tools), policy
+        self.limits = limits or Limits()
+        self.system, self.max_tokens, self.thinking = system, max_tokens, thinking
+        self.trace, self.observer = trace, observer
+
+    async def run(self, task: str, *, history: Sequence[Message] = ()) -> RunResult:
+        """Work on ``task`` (a user message after ``history``, e.g. an earlier run's transcript)."""
+        self._started, self._steps, self._usage = time.monotonic(), 0, Usage(input_tokens=0, output_tokens=0)
+        self._messages = [*history, Message(role="user", blocks=(Text(text=task),))]
+        self._emit(
+            RunStart(
+                task=task,
+                model=self.model.name,
+                policy=self.policy,
+                tools=tuple(t.spec for t in self.tools),
+                system=self.system,
+                limits=msgspec.structs.asdict(self.limits),
+                started=time.time(),
+            )
+        )
+        try:
+            while True:
+                self._check_limits()
+                await self._step()
+        except _Stop as stop:
+            return self._end(stop.status, stop.reason, stop.answer)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._end("interrupted", "stopped by the user")
+            raise
+
+    async def _step(self) -> None:
+        self._steps += 1
+        step = self._steps
+        view, removed = apply_policy(self._messages, self.policy)
+        request = Request(
+            model=self.model.name,
+            system=(Text(text=self.system),) if self.system else None,
+            messages=view,
+            tools=tuple(t.spec for t in self.tools) or None,
+            thinking=self.thinking,
+            sampling=Sampling(max_tokens=self.max_tokens),
+            stream=True,
+        )
+        self._emit(ModelRequest(step=step, messages=view, removed=removed, at=self._at()))
+        asked, folder, first = time.monotonic(), Folder(), None
+        try:
+            with anyio.fail_after(self._seconds_left()):
+                async for event in self.model.stream(request):
+                    if first is None and isinstance(event, BlockStart | BlockDelta):
+                        first = time.monotonic() - asked
+                    folder.feed(event)
+                    if self.observer is not None:
+                        self.observer(event)
+        except TimeoutError:
+            raise _Stop(
+                "limit", f"max_seconds: {self.limits.max_seconds:g} s reached in step {step}"
+            ) from None
+        except ThinkwireError as exc:
+            raise _Stop("error", f"step {step}: {exc}") from None
+        response = folder.result()
+        message = response.to_message()
+        self._messages.append(message)
+        self._usage = Usage(
+            input_tokens=(self._usage.input_tokens or 0)
+            + ((response.usage and response.usage.input_tokens) or 0),
+            output_tokens=(self._usage.output_tokens or 0)
+            + ((response.usage and response.usage.output_tokens) or 0),
+        )
+        self._emit(
+            ModelResponse(
+                step=step,
+                message=message,
+                stop_reason=response.stop_reason,
+                usage=response.usage,
+                seconds=time.monotonic() - asked,
+                first_event=first,
+                at=self._at(),
+            )
+        )
+        calls = [b for b in message.blocks if isinstance(b, ToolCall)]
+        if not calls:
+            answer = "".join(b.text for b in message.blocks if isinstance(b, Text)).strip()
+            if not answer and response.stop_reason == "max_tokens":
+                raise _Stop(
+                    "error", f"step {step}: the turn ran out of max_tokens before an answer or a tool call"
+                )
+            raise _Stop("answered", answer=answer)
+        runs = await asyncio.gather(*(run_tool(self.tools, call) for call in calls))
+        for call, ran in zip(calls, runs, strict=True):
+            self._emit(
+                ToolExecution(step=step, call=call, result=ran.result, seconds=ran.seconds, at=self._at())
+            )
+        self._messages.append(Message(role="user", blocks=tuple(r.result for r in runs)))
+
+    def _check_limits(self) -> None:
+        limits, usage = self.limits, self._usage
+        tokens = (usage.input_tokens or 0) + (usage.output_tokens or 0)
+        cost = self._cost()
+        if self._steps >= limits.max_steps:
+            raise _Stop("limit", f"max_steps: {limits.max_steps} steps without an answer")
+        if limits.max_tokens is not None and tokens >= limits.max_tokens:
+            raise _Stop("limit", f"max_tokens: {tokens} tokens used (limit {limits.max_tokens})")
+        if limits.max_cost is not None and cost is not None and cost >= limits.max_cost:
+            raise _Stop("limit", f"max_cost: ${cost:.4f} spent (limit ${limits.max_cost:g})")
+        if self._seconds_left() is not None and self._seconds_left() <= 0:  # type: ignore[operator]
+            raise _Stop("limit", f"max_seconds: {self.limits.max_seconds:g} s reached")
+
+    def _seconds_left(self) -> float | None:
+        if self.limits.max_seconds is None:
+            return None
+        return self.limits.max_seconds - (time.monotonic() - self._started)
+
+    def _cost(self) -> float | None:
+        price = self.model.price
+        return price.cost(self._usage) if price is not None else None
+
+    def _at(self) -> float:
+        return round(time.monotonic() - self._started, 6)
+
+    def _emit(self, record: TraceRecord) -> None:
+        if self.trace is not None:
+            self.trace.write(record)
+        if self.observer is not None:
+            self.observer(record)
+
+    def _end(self, status: Status, reason: str | None = None, answer: str | None = None) -> RunResult:
+        usage = self._usage
+        end = RunEnd(
+            status=status,
+            answer=answer,
+            reason=reason,
+            steps=self._steps,
+            input_tokens=usage.input_tokens or 0,
+            output_tokens=usage.output_tokens or 0,
+            cost=self._cost(),
+            seconds=round(time.monotonic() - self._started, 6),
+            at=self._at(),
+        )
+        self._emit(end)
+        return RunResult(
+            status=status,
+            answer=answer,
+            reason=reason,
+            steps=self._steps,
+            transcript=tuple(self._messages),
+            input_tokens=end.input_tokens,
+            output_tokens=end.output_tokens,
+            cost=end.cost,
+            seconds=end.seconds,
+        )
+
+
+__all__ = ["Agent", "Limits", "Observer", "RunResult"]

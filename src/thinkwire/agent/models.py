@@ -1,0 +1,255 @@
+"""The models an agent runs on, chosen by one spec string; the agent never sees dialects.
+
+A ``Model`` streams the next assistant turn of an IR ``Request`` as IR stream events. Specs:
+
+- ``local`` (the default model) or ``local:NAME``: the embedded engine, no key, no network;
+- ``scripted``: the deterministic scripted model (``thinkwire.emulators.scripted.reply``): it
+  notes a code word only in its thinking and quotes it after a tool result only if that
+  thinking came back — tests and demos of what a policy hides;
+- ``anthropic:MODEL``, ``minimax:MODEL``, ``deepseek:MODEL``, ``openrouter:MODEL``,
+  ``openai-responses:MODEL``: the vendor's public API, its key from the environment variable
+  in ``VENDORS``;
+- ``openai-chat:URL#MODEL``: any OpenAI-compatible server (vLLM, SGLang, Ollama, another
+  thinkwire), ``OPENAI_API_KEY`` sent when set;
+- any other string: a model name routed by ``thinkwire.toml`` (``--config``, else
+  ``$THINKWIRE_HOME/thinkwire.toml`` or ``./thinkwire.toml``), as the gateway routes it.
+
+Remote models go through ``thinkwire.upstreams`` (the gateway's client and profiles), so
+every carrier, signature and stream quirk is handled in one place. Prices (``PRICES``, US$
+per million tokens) feed the cost limit and the evals; models not listed cost ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Final, Protocol
+
+import msgspec
+
+from thinkwire.errors import ThinkwireError
+from thinkwire.ir.conversation import Request, Response, Usage
+from thinkwire.ir.stream import StreamEvent, response_events
+from thinkwire.upstreams.config import GatewayConfig, Upstream, load_config
+from thinkwire.upstreams.profiles import PROFILES, Kind
+
+
+class ModelSpecError(ThinkwireError):
+    """A model spec that names nothing usable (the message says what is expected)."""
+
+
+class Price(msgspec.Struct, frozen=True):
+    """US$ per million input and output tokens."""
+
+    input: float
+    output: float
+
+    def cost(self, usage: Usage) -> float:
+        return ((usage.input_tokens or 0) * self.input + (usage.output_tokens or 0) * self.output) / 1e6
+
+
+PRICES: Final[dict[str, Price]] = {
+    # list prices per million tokens, late 2025; a glob of model names -> price
+    "claude-opus-4*": Price(15.0, 75.0),
+    "claude-sonnet-4*": Price(3.0, 15.0),
+    "claude-haiku-4*": Price(1.0, 5.0),
+    "MiniMax-M2*": Price(0.3, 1.2),
+    "deepseek-chat": Price(0.28, 0.42),
+    "deepseek-reasoner": Price(0.28, 0.42),
+}
+
+
+def price_of(model: str) -> Price | None:
+    import fnmatch
+
+    return next((p for pattern, p in PRICES.items() if fnmatch.fnmatchcase(model, pattern)), None)
+
+
+class Model(Protocol):
+    """What the agent calls. ``name``: the spec's model name (traces); ``price``: what its
+    tokens cost (``None``: unknown)."""
+
+    name: str
+    price: Price | None
+
+    def stream(self, request: Request) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class FunctionModel:
+    """A model that is a Python function of the request (tests, the scripted model)."""
+
+    def __init__(self, fn: Callable[[Request], Response], name: str = "function") -> None:
+        self.fn = fn
+        self.name = name
+        self.price: Price | None = Price(0.0, 0.0)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        for event in response_events(self.fn(request)):
+            yield event
+
+    async def aclose(self) -> None:
+        return None
+
+
+class EngineModel:
+    """The embedded engine, through the server's slot queue (worker threads, cancellation)."""
+
+    def __init__(self, service: object, name: str) -> None:
+        from thinkwire.server.service import EngineService
+
+        assert isinstance(service, EngineService)
+        self.service = service
+        self.name = name
+        self.price: Price | None = Price(0.0, 0.0)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        async for event in self.service.generate(request, dialect="anthropic"):
+            yield event
+
+    async def aclose(self) -> None:
+        await self.service.aclose()
+
+
+class UpstreamModel:
+    """A configured upstream, through the gateway's upstream client."""
+
+    def __init__(self, upstream: Upstream, model: str) -> None:
+        from thinkwire.upstreams.client import UpstreamClient
+
+        self.upstream = upstream
+        self.name = model
+        self.price = price_of(model)
+        self.client = UpstreamClient()
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        from thinkwire.server.gateway import with_thinking
+
+        request = with_thinking(msgspec.structs.replace(request, model=self.name), self.upstream)
+        async for event in self.client.stream(self.upstream, request):
+            yield event
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Vendor(msgspec.Struct, frozen=True):
+    kind: Kind
+    base_url: str
+    key_env: str
+    profile: str
+
+
+VENDORS: Final[dict[str, Vendor]] = {
+    "anthropic": Vendor("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "anthropic"),
+    "minimax": Vendor("openai-chat", "https://api.minimax.io", "MINIMAX_API_KEY", "minimax"),
+    "deepseek": Vendor("openai-chat", "https://api.deepseek.com", "DEEPSEEK_API_KEY", "deepseek"),
+    "openrouter": Vendor("openai-chat", "https://openrouter.ai/api", "OPENROUTER_API_KEY", "openrouter"),
+    "openai-responses": Vendor(
+        "openai-responses", "https://api.openai.com", "OPENAI_API_KEY", "openai-responses"
+    ),
+}
+
+FORMS: Final = (
+    "local, local:NAME, scripted, anthropic:MODEL, minimax:MODEL, deepseek:MODEL, "
+    "openrouter:MODEL, openai-responses:MODEL, openai-chat:URL#MODEL, "
+    "or a model name routed by thinkwire.toml"
+)
+
+
+def open_model(
+    spec: str,
+    *,
+    config: Path | None = None,
+    home: Path | None = None,
+    environ: dict[str, str] | None = None,
+    max_tokens: int = 1024,
+) -> Model:
+    """The model ``spec`` names (module docstring); ``ModelSpecError`` when it names nothing
+    or its key is missing. ``local`` loads the model file (seconds)."""
+    env = dict(os.environ) if environ is None else environ
+    head, sep, rest = spec.partition(":")
+    if spec == "scripted":
+        from thinkwire.emulators.scripted import reply
+
+        return FunctionModel(reply, name="scripted")
+    if head == "local":
+        return _local(rest if sep else None, home=home, max_tokens=max_tokens)
+    if head in VENDORS and sep:
+        if not rest:
+            raise ModelSpecError(f"model {spec!r}: give the model name after {head}:")
+        vendor = VENDORS[head]
+        upstream = Upstream(
+            name=head,
+            kind=vendor.kind,
+            base_url=env.get(f"THINKWIRE_{head.upper().replace('-', '_')}_BASE_URL", vendor.base_url),
+            api_key_env=vendor.key_env,
+            profile=PROFILES[vendor.profile],
+        )
+        if upstream.api_key(env) is None:
+            raise ModelSpecError(f"model {spec!r} needs ${vendor.key_env} in the environment")
+        return UpstreamModel(upstream, rest)
+    if head == "openai-chat" and sep:
+        url, hash_, name = rest.rpartition("#")
+        if not hash_ or not url or not name or not url.startswith(("http://", "https://")):
+            raise ModelSpecError(
+                f"model {spec!r}: expected openai-chat:URL#MODEL, e.g. http://127.0.0.1:8000/v1#qwen"
+            )
+        upstream = Upstream(
+            name="openai-chat",
+            kind="openai-chat",
+            base_url=url.rstrip("/").removesuffix("/v1"),
+            api_key_env="OPENAI_API_KEY",
+            profile=PROFILES["vllm"],
+        )
+        return UpstreamModel(upstream, name)
+    routed = _configured(spec, config, home, env)
+    if routed is None:
+        raise ModelSpecError(f"unknown model {spec!r}; expected {FORMS}")
+    if routed.kind == "local":
+        return _local(None, home=home, max_tokens=max_tokens)
+    if routed.api_key_env and routed.api_key(env) is None:
+        raise ModelSpecError(
+            f"model {spec!r} (upstream {routed.name}) needs ${routed.api_key_env} in the environment"
+        )
+    return UpstreamModel(routed, spec)
+
+
+def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str, str]) -> Upstream | None:
+    from thinkwire.local.store import default_home
+
+    candidates = (
+        [config]
+        if config is not None
+        else [(home or default_home(env)) / "thinkwire.toml", Path("thinkwire.toml")]
+    )
+    for path in candidates:
+        if path is not None and (config is not None or path.is_file()):
+            loaded: GatewayConfig = load_config(path)
+            return loaded.route(spec)
+    return None
+
+
+def _local(name: str | None, *, home: Path | None, max_tokens: int) -> Model:
+    from thinkwire.server.run import ServeOptions, build_engine
+    from thinkwire.server.service import EngineService
+
+    engine = build_engine(ServeOptions(model=name, home=home, max_tokens=max_tokens, log_level="warning"))
+    return EngineModel(EngineService(engine), name=engine.model_id)
+
+
+__all__ = [
+    "FORMS",
+    "PRICES",
+    "VENDORS",
+    "EngineModel",
+    "FunctionModel",
+    "Model",
+    "ModelSpecError",
+    "Price",
+    "UpstreamModel",
+    "open_model",
+    "price_of",
+]
