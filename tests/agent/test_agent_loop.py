@@ -187,7 +187,7 @@ class Hanging:
     name = "hanging"
     price: Price | None = None
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
         for event in response_events(Response(blocks=(Thinking(text="hmm"),)))[:2]:
             yield event
         await asyncio.Event().wait()

@@ -69,7 +69,9 @@ class _Stop(Exception):
 
 
 class Agent:
-    """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn."""
+    """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn;
+    ``seed``: fixes the model's sampling where it can (the same seed for each policy of a paired
+    eval run)."""
 
     def __init__(
         self,
@@ -81,13 +83,14 @@ class Agent:
         system: str | None = None,
         max_tokens: int | None = None,
         thinking: ThinkingConfig | None = None,
+        seed: int | None = None,
         trace: TraceWriter | None = None,
         observer: Observer | None = None,
     ) -> None:
         apply_policy((), policy)  # ValueError for an unknown policy, now rather than mid-run
         self.model, self.tools, self.policy = model, tuple(tools), policy
         self.limits = limits or Limits()
-        self.system, self.max_tokens, self.thinking = system, max_tokens, thinking
+        self.system, self.max_tokens, self.thinking, self.seed = system, max_tokens, thinking, seed
         self.trace, self.observer = trace, observer
 
     async def run(self, task: str, *, history: Sequence[Message] = ()) -> RunResult:
@@ -132,7 +135,7 @@ class Agent:
         asked, folder, first = time.monotonic(), Folder(), None
         try:
             with anyio.fail_after(self._seconds_left()):
-                async for event in self.model.stream(request):
+                async for event in self.model.stream(request, seed=self.seed):
                     if first is None and isinstance(event, BlockStart | BlockDelta):
                         first = time.monotonic() - asked
                     folder.feed(event)

@@ -73,7 +73,9 @@ class Model(Protocol):
     name: str
     price: Price | None
 
-    def stream(self, request: Request) -> AsyncIterator[StreamEvent]: ...
+    def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
+        """The next assistant turn; ``seed`` fixes sampling where the model can (the local engine)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -86,7 +88,7 @@ class FunctionModel:
         self.name = name
         self.price: Price | None = Price(0.0, 0.0)
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
         for event in response_events(self.fn(request)):
             yield event
 
@@ -105,8 +107,8 @@ class EngineModel:
         self.name = name
         self.price: Price | None = Price(0.0, 0.0)
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        async for event in self.service.generate(request, dialect="anthropic"):
+    async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
+        async for event in self.service.generate(request, dialect="anthropic", seed=seed):
             yield event
 
     async def aclose(self) -> None:
@@ -124,8 +126,8 @@ class UpstreamModel:
         self.price = price_of(model)
         self.client = UpstreamClient()
 
-    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        from thinkwire.server.gateway import with_thinking
+    async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
+        from thinkwire.server.gateway import with_thinking  # seed: vendors' APIs take none we rely on
 
         request = with_thinking(msgspec.structs.replace(request, model=self.name), self.upstream)
         async for event in self.client.stream(self.upstream, request):
