@@ -1,0 +1,1 @@
+"""The keep-vs-discard experiment: task suite, runner, paired statistics, report."""

@@ -1,0 +1,1 @@
+"""The built-in suite's task families, one module each exporting ``TASKS``."""
