@@ -392,20 +392,48 @@ def emulate_command(
     secret: Annotated[
         str | None, typer.Option(help="Signing key for thinking (default: from the vendor name).")
     ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="What answers: scripted (deterministic, instant) or local (the model from "
+            "`thinkwire model pull`, loaded in seconds)."
+        ),
+    ] = "scripted",
 ) -> None:
-    """Run a strict vendor emulator on a scripted model, for your own CI.
+    """Run a strict vendor emulator, for your own CI: scripted or local model.
 
     It speaks the vendor's wire format and enforces its interleaved-thinking rules (Anthropic's
-    missing-thinking and invalid-signature 400s, DeepSeek's reasoning_content 400, ...). The
-    scripted model notes a code word only in its thinking and quotes it after a tool result only
-    if that thinking came back, so a client that drops thinking is caught.
+    missing-thinking and invalid-signature 400s, DeepSeek's reasoning_content 400, ...), and
+    signs thinking where the vendor does.
+
+    Two models answer. **scripted** (the default) notes a code word only in its thinking and
+    quotes it after a tool result only if that thinking came back, so a client that drops
+    thinking is caught, deterministically. **local** is the embedded local model (run
+    `thinkwire model pull` once first): real generated thinking and tool calls, streamed as
+    they are generated, prompted with exactly what the vendor's rules and --break leave of the
+    conversation.
     """
     from thinkwire.emulators import run_emulator
+    from thinkwire.emulators.models import MODELS
 
+    if model not in MODELS:
+        _fail(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
     try:
-        run_emulator(vendor, host, port, break_case, secret=secret)
+        run_emulator(vendor, host, port, break_case, secret=secret, model=model)
     except ValueError as exc:
         _fail(str(exc))
+    except ThinkwireError as exc:
+        _fail(str(exc), 1)
+
+
+def _agent_commands() -> None:
+    from thinkwire.agent.command import run_command, trace_app
+
+    app.command("run")(run_command)
+    app.add_typer(trace_app)
+
+
+_agent_commands()
 
 
 def main() -> None:

@@ -7,10 +7,16 @@ envelope (``Vendor.error_response``: OpenAI's or Anthropic's from ``thinkwire.se
 OpenRouter's own), unknown paths too. Every request is recorded on ``app.state.requests`` (a
 list of ``Exchange``) for tests to inspect: its body, the status answered, the model's view and
 the response.
+
+The model is the scripted one unless ``model`` is given (``thinkwire.emulators.models``): a
+model's reply is finished by the vendor as it streams (``finished_events``), and an error the
+model raises before its first event is answered in the vendor's envelope, one after it goes
+into the stream as the dialect's error event.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +26,17 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from thinkwire.emulators.breaks import get_break
+from thinkwire.dialects.base import get_codec
+from thinkwire.emulators.breaks import MERGE_STREAM_BLOCKS, get_break
+from thinkwire.emulators.models import Model, finished_events
 from thinkwire.emulators.vendors import VENDORS, Turn, Vendor
 from thinkwire.errors import DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
-from thinkwire.server.errors import ApiError
+from thinkwire.ir.stream import StreamError, StreamEvent
+from thinkwire.server.errors import ApiError, stream_error
 from thinkwire.server.http import read_json
+from thinkwire.server.turns import EventStreamResponse
 
 
 @dataclass
@@ -57,14 +67,22 @@ def make_vendor(vendor: str, *, break_case: str | None = None, secret: bytes | s
 
 
 def create_emulator(
-    vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None
+    vendor: str,
+    *,
+    break_case: str | None = None,
+    secret: bytes | str | None = None,
+    model: Model | None = None,
 ) -> Starlette:
     """An emulator of ``vendor`` (a name in ``VENDORS``), misbehaving as
-    ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``."""
+    ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``,
+    answering with ``model`` (``None``: the scripted model; see ``thinkwire.emulators.models``).
+    The app does not close ``model``."""
     emulated = make_vendor(vendor, break_case=break_case, secret=secret)
     requests: list[Exchange] = []
 
     async def generate(http: HttpRequest) -> Response:
+        if model is not None:
+            return await generate_with(model, http)
         body: dict[str, Any] | None = None
         try:
             body = await read_json(http)
@@ -81,6 +99,49 @@ def create_emulator(
             )
         return JSONResponse(emulated.encode(turn))
 
+    async def generate_with(model: Model, http: HttpRequest) -> Response:
+        body: dict[str, Any] | None = None
+        try:
+            body = await read_json(http)
+            request, view = emulated.prepare(body)
+        except (ApiError, DecodeError) as exc:
+            return refuse(http, body, exc)
+        stream = body.get("stream") is True
+        events = model.generate(view, call_prefix=emulated.call_prefix)
+        try:
+            first = await anext(events)
+        except ApiError as exc:
+            await events.aclose()
+            return refuse(http, body, exc)
+        turns: list[Turn] = []
+
+        def answered(turn: Turn) -> None:
+            turns.append(turn)
+            requests.append(
+                Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
+            )
+
+        finished = finished_events(emulated, request, view, _chain(first, events), answered)
+        if stream and emulated.break_case is not MERGE_STREAM_BLOCKS:
+            return EventStreamResponse(_sse(emulated, request, finished), close=events.aclose)
+        try:
+            async for _ in finished:
+                pass
+        except ApiError as exc:
+            return refuse(http, body, exc)
+        finally:
+            await events.aclose()
+        if stream:  # merge-stream-blocks: the whole reply replayed, merged
+            return StreamingResponse(
+                emulated.sse(turns[0]), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+            )
+        return JSONResponse(emulated.encode(turns[0]))
+
+    def refuse(http: HttpRequest, body: dict[str, Any] | None, exc: ApiError | DecodeError) -> Response:
+        error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
+        requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+        return emulated.error_response(error)
+
     async def models(http: HttpRequest) -> Response:
         data = [{"id": m, "object": "model", "type": "model", "owned_by": vendor} for m in emulated.models]
         return JSONResponse({"object": "list", "data": data, "has_more": False})
@@ -96,6 +157,27 @@ def create_emulator(
     app.state.requests = requests
     app.state.vendor = emulated
     return app
+
+
+async def _chain(first: StreamEvent, rest: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    yield first
+    async for event in rest:
+        yield event
+
+
+async def _sse(vendor: Vendor, request: Request, events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """``events`` as the vendor's SSE; an error once the stream has begun goes into it."""
+    encoder = get_codec(vendor.dialect).stream_encoder(carrier=vendor.carrier(request))
+    try:
+        async for event in events:
+            for chunk in encoder.feed(event):
+                yield chunk
+    except ApiError as exc:
+        for chunk in encoder.feed(StreamError(error=stream_error(exc, vendor.dialect))):
+            yield chunk
+        return
+    for chunk in encoder.close():
+        yield chunk
 
 
 __all__ = ["Exchange", "Turn", "create_emulator", "make_vendor"]

@@ -27,6 +27,7 @@ import msgspec
 from thinkwire.ir.blocks import Block, Text, Thinking, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message, Request, Response, Tool
 from thinkwire.ir.serde import to_json
+from thinkwire.policy import current_turn_start
 
 _WORDS: Final = ("lantern", "harbor", "quartz", "meadow", "falcon", "cobalt", "juniper", "saffron")
 CODE_WORD: Final = re.compile(r"the code word ([a-z]+-[0-9a-f]{4})")
@@ -77,20 +78,6 @@ def code_word(messages: tuple[Message, ...]) -> str:
     start = current_turn_start(messages)
     hexed = digest(messages[:start])
     return f"{_WORDS[int(hexed[:2], 16) % len(_WORDS)]}-{hexed[2:6]}"
-
-
-def is_tool_results(message: Message) -> bool:
-    """True for a message that only returns tool results (OpenAI ``tool``, Anthropic ``user``)."""
-    return bool(message.blocks) and all(isinstance(b, ToolResult) for b in message.blocks)
-
-
-def current_turn_start(messages: tuple[Message, ...]) -> int:
-    """Index of the first message after the last real user message (the current tool loop)."""
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if message.role == "user" and not is_tool_results(message):
-            return index + 1
-    return 0
 
 
 def reply(view: Request, *, call_prefix: str = "call_", split_thinking: bool = False) -> Response:

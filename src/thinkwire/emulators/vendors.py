@@ -61,6 +61,7 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
     response_events,
 )
+from thinkwire.policy import current_turn_start
 from thinkwire.server.errors import ApiError, envelope
 
 CREATED: Final = 1_767_225_600
@@ -96,13 +97,23 @@ class Vendor:
     # -- the steps of a request ------------------------------------------------------------
 
     def handle(self, body: dict[str, Any]) -> Turn:
-        """Decode, enforce, view, reply, finish (``ApiError`` / ``DecodeError`` on a bad request)."""
+        """Decode, enforce, view, reply with the scripted model, finish (``ApiError`` /
+        ``DecodeError`` on a bad request)."""
+        request, view = self.prepare(body)
+        reply = scripted.reply(view, call_prefix=self.call_prefix, split_thinking=self.splits(request))
+        return self.complete(request, view, reply)
+
+    def prepare(self, body: dict[str, Any]) -> tuple[Request, Request]:
+        """Decode and enforce: the request and the model's view of it (``ApiError`` /
+        ``DecodeError`` on a bad request). Any model answers the view; ``complete`` finishes."""
         # ``stream`` is how the answer is sent, not part of the conversation: a streamed request
         # and its whole twin get the same ids and the same reply.
         request = msgspec.structs.replace(self.decode(body), stream=None)
         self.check(request)
-        view = self.view(request)
-        reply = scripted.reply(view, call_prefix=self.call_prefix, split_thinking=self.splits(request))
+        return request, self.view(request)
+
+    def complete(self, request: Request, view: Request, reply: Response) -> Turn:
+        """The turn once the model has replied to ``view`` (vendors that keep state record it)."""
         return Turn(request, view, self.finish(request, view, reply))
 
     def splits(self, request: Request) -> bool:
@@ -123,11 +134,18 @@ class Vendor:
         return request
 
     def finish(self, request: Request, view: Request, reply: Response) -> Response:
-        """The reply as the vendor sends it: id, model, usage."""
+        """The reply as the vendor sends it: id, model, usage.
+
+        Usage is counted over the view and the reply (``scripted.prompt_tokens``), unless the
+        reply has its own (a real model's token counts; reasoning tokens are then counted as
+        the scripted model counts them, the engine not splitting its output count)."""
         output, reasoning = scripted.output_tokens(reply.blocks)
-        usage = Usage(
-            input_tokens=scripted.prompt_tokens(view), output_tokens=output, reasoning_tokens=reasoning
-        )
+        if reply.usage is not None:
+            usage = msgspec.structs.replace(reply.usage, reasoning_tokens=reasoning)
+        else:
+            usage = Usage(
+                input_tokens=scripted.prompt_tokens(view), output_tokens=output, reasoning_tokens=reasoning
+            )
         return msgspec.structs.replace(
             reply,
             id=self.id_prefix + scripted.digest(request)[:24],
@@ -271,7 +289,7 @@ class Anthropic(Vendor):
                 raise ApiError(400, INVALID_SIGNATURE.format(i=i, j=j))
 
     def view(self, request: Request) -> Request:
-        start = scripted.current_turn_start(request.messages)
+        start = current_turn_start(request.messages)
         messages: list[Message] = []
         for index, message in enumerate(request.messages):
             if message.role != "assistant":
@@ -294,6 +312,13 @@ class Anthropic(Vendor):
 
     def finish(self, request: Request, view: Request, reply: Response) -> Response:
         finished = super().finish(request, view, reply)
+        usage = finished.usage
+        if reply.usage is not None and usage is not None and usage.input_tokens is not None:
+            # a real model counts every prompt token as input; Anthropic leaves out cache reads
+            uncached = usage.input_tokens - (usage.cache_read_tokens or 0)
+            finished = msgspec.structs.replace(
+                finished, usage=msgspec.structs.replace(usage, input_tokens=uncached)
+            )
         if not self.thinking_on(request):
             blocks = tuple(b for b in finished.blocks if not isinstance(b, Thinking))
             return msgspec.structs.replace(finished, blocks=blocks)
@@ -340,7 +365,7 @@ class ChatVendor(Vendor):
         return self.reads
 
     def view(self, request: Request) -> Request:
-        start = scripted.current_turn_start(request.messages) if self.current_turn_only else 0
+        start = current_turn_start(request.messages) if self.current_turn_only else 0
         reads = frozenset() if self.drops_thinking() or not self.thinking_on(request) else self.reads_now()
         messages: list[Message] = []
         for index, message in enumerate(request.messages):
@@ -395,7 +420,7 @@ class DeepSeek(ChatVendor):
         if not self.thinking_on(request):
             return
         messages = request.messages
-        start = scripted.current_turn_start(messages)
+        start = current_turn_start(messages)
         assistant = [(i, m) for i, m in enumerate(messages) if m.role == "assistant"]
         any_carried = any(_has_carrier(m, "reasoning_content") for _, m in assistant)
         for i, message in assistant:
@@ -490,7 +515,7 @@ class OpenRouter(ChatVendor):
         if not self.thinking_on(request):
             return
         messages = request.messages
-        start = scripted.current_turn_start(messages)
+        start = current_turn_start(messages)
         skipped = 0  # Anthropic counts messages without the system ones
         for i, message in enumerate(messages):
             if message.role in ("system", "developer"):
@@ -610,8 +635,8 @@ class OpenAIResponses(Vendor):
     def options(request: Request) -> dict[str, Any]:
         return request.extra.get(RESPONSES, {})
 
-    def handle(self, body: dict[str, Any]) -> Turn:
-        turn = super().handle(body)
+    def complete(self, request: Request, view: Request, reply: Response) -> Turn:
+        turn = super().complete(request, view, reply)
         blocks = turn.response.blocks
         for k, block in enumerate(blocks[:-1]):
             if isinstance(block, Thinking) and (rs := _item_id(block)) and (nxt := _item_id(blocks[k + 1])):
