@@ -32,6 +32,8 @@ _UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
     ast.UAdd: operator.pos,
     ast.USub: operator.neg,
 }
+_MAX_BITS: Final = 10_000
+"""The largest power ``calculate`` computes, in bits (about 3,000 digits)."""
 _FUNCTIONS: Final[dict[str, Callable[..., Any]]] = {
     "round": round,
     "abs": abs,
@@ -69,6 +71,8 @@ def _evaluate(node: ast.expr) -> Any:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > 1000:
             raise ValueError("exponent too large")
+        if isinstance(node.op, ast.Pow) and abs(left) > 1 and right * math.log2(abs(left)) > _MAX_BITS:
+            raise ValueError("result too large")  # (2**1000)**1000: each exponent small, the power not
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand))

@@ -37,7 +37,13 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 def _default_trace(home: Path | None) -> Path:
     from thinkwire.local.store import default_home
 
-    return (home or default_home()) / "traces" / time.strftime("run-%Y%m%d-%H%M%S.jsonl")
+    folder = (home or default_home()) / "traces"
+    stamp = time.strftime("run-%Y%m%d-%H%M%S")
+    path, n = folder / f"{stamp}.jsonl", 1
+    while path.exists():  # another run in the same second: keep its trace
+        n += 1
+        path = folder / f"{stamp}-{n}.jsonl"
+    return path
 
 
 def run_command(
@@ -104,7 +110,14 @@ def run_command(
     from thinkwire.agent.tools import ToolError, load_tools
     from thinkwire.agent.trace import TraceWriter
 
-    offered = (builtin_tools() if builtin else []) + _or_fail(lambda: load_tools(tools or []))
+    loaded = _or_fail(lambda: load_tools(tools or []))
+    offered = builtin_tools() if builtin else []
+    shadowed = sorted({t.name for t in loaded} & {t.name for t in offered})
+    if shadowed:
+        _fail(
+            f"--tools: {', '.join(shadowed)} is a built-in tool's name too (rename it, or use --no-builtin)"
+        )
+    offered += loaded
     path = trace or _default_trace(home)
     console = Console(stderr=True, highlight=False)
     if not quiet:

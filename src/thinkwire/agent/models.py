@@ -116,19 +116,24 @@ class EngineModel:
 
 
 class UpstreamModel:
-    """A configured upstream, through the gateway's upstream client."""
+    """A configured upstream, through the gateway's upstream client. ``max_tokens``: sent when
+    a request sets none (Anthropic refuses a request without it)."""
 
-    def __init__(self, upstream: Upstream, model: str) -> None:
+    def __init__(self, upstream: Upstream, model: str, *, max_tokens: int = 1024) -> None:
         from thinkwire.upstreams.client import UpstreamClient
 
         self.upstream = upstream
         self.name = model
         self.price = price_of(model)
+        self.max_tokens = max_tokens
         self.client = UpstreamClient()
 
     async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
         from thinkwire.server.gateway import with_thinking  # seed: vendors' APIs take none we rely on
 
+        if request.sampling.max_tokens is None:
+            sampling = msgspec.structs.replace(request.sampling, max_tokens=self.max_tokens)
+            request = msgspec.structs.replace(request, sampling=sampling)
         request = with_thinking(msgspec.structs.replace(request, model=self.name), self.upstream)
         async for event in self.client.stream(self.upstream, request):
             yield event
@@ -170,7 +175,8 @@ def open_model(
     max_tokens: int = 1024,
 ) -> Model:
     """The model ``spec`` names (module docstring); ``ModelSpecError`` when it names nothing
-    or its key is missing. ``local`` loads the model file (seconds)."""
+    or its key is missing. ``local`` loads the model file (seconds). ``max_tokens``: per turn
+    when a request sets none."""
     env = dict(os.environ) if environ is None else environ
     head, sep, rest = spec.partition(":")
     if spec == "scripted":
@@ -192,7 +198,7 @@ def open_model(
         )
         if upstream.api_key(env) is None:
             raise ModelSpecError(f"model {spec!r} needs ${vendor.key_env} in the environment")
-        return UpstreamModel(upstream, rest)
+        return UpstreamModel(upstream, rest, max_tokens=max_tokens)
     if head == "openai-chat" and sep:
         url, hash_, name = rest.rpartition("#")
         if not hash_ or not url or not name or not url.startswith(("http://", "https://")):
@@ -206,7 +212,7 @@ def open_model(
             api_key_env="OPENAI_API_KEY",
             profile=PROFILES["vllm"],
         )
-        return UpstreamModel(upstream, name)
+        return UpstreamModel(upstream, name, max_tokens=max_tokens)
     routed = _configured(spec, config, home, env)
     if routed is None:
         raise ModelSpecError(f"unknown model {spec!r}; expected {FORMS}")
@@ -216,7 +222,7 @@ def open_model(
         raise ModelSpecError(
             f"model {spec!r} (upstream {routed.name}) needs ${routed.api_key_env} in the environment"
         )
-    return UpstreamModel(routed, spec)
+    return UpstreamModel(routed, spec, max_tokens=max_tokens)
 
 
 def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str, str]) -> Upstream | None:

@@ -84,7 +84,12 @@ def tool(fn: Callable[..., Any], *, name: str | None = None, timeout: float = DE
             fields.append((param.name, hints[param.name], param.default))
     arguments = msgspec.defstruct(f"{label}_arguments", fields, kw_only=True, forbid_unknown_fields=True)
     summary, described = _docstring(fn.__doc__ or "")
-    schema = _schema(arguments, described)
+    try:
+        schema = _schema(arguments, described)
+    except (TypeError, ValueError) as exc:  # a type msgspec cannot describe (object, complex, ...)
+        bad = next((f[0] for f in fields if not _describable(f[1])), "?")
+        why = str(exc).strip().splitlines()[-1]
+        raise ToolError(f"tool {label}: parameter {bad!r} cannot be described to a model ({why})") from None
     is_async = inspect.iscoroutinefunction(fn)
 
     async def call(raw: dict[str, Any]) -> Any:
@@ -99,6 +104,14 @@ def tool(fn: Callable[..., Any], *, name: str | None = None, timeout: float = DE
 
     spec = Tool(name=label, description=summary or None, parameters=schema)
     return AgentTool(spec=spec, call=call, timeout=timeout)
+
+
+def _describable(hint: Any) -> bool:
+    try:
+        msgspec.json.schema(hint)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 class ArgumentsError(Exception):
@@ -178,9 +191,11 @@ async def run_tool(tools: Sequence[AgentTool], call: ToolCall) -> ToolRun:
     if not isinstance(raw, dict):
         return done(f"error: the arguments must be a JSON object, got {call.arguments[:200]}", error=True)
     try:
-        with anyio.fail_after(found.timeout):
+        with anyio.fail_after(found.timeout) as scope:
             value = await found.call(raw)
-    except TimeoutError:
+    except TimeoutError as exc:
+        if not scope.cancel_called:  # the tool's own TimeoutError (a socket's, say), not ours
+            return done(f"error: {type(exc).__name__}: {exc}", error=True)
         return done(f"error: {call.name} timed out after {found.timeout:g} s", error=True)
     except ArgumentsError as exc:
         return done(f"error: invalid arguments for {call.name}: {exc}", error=True)
@@ -193,16 +208,23 @@ async def run_tool(tools: Sequence[AgentTool], call: ToolCall) -> ToolRun:
 
 def _json(value: Any) -> str:
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=_plain).decode()
     except TypeError:
         return repr(value)
+
+
+def _plain(value: Any) -> Any:
+    """What orjson cannot encode itself: a msgspec Struct as its fields, anything else as text."""
+    return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else str(value)
 
 
 def load_tools(specs: Sequence[str]) -> list[AgentTool]:
     """Tools from ``module:function`` / ``file.py:function`` / ``module:*`` specs (module
     docstring); ``ToolError`` says which spec failed and why."""
     out: list[AgentTool] = []
+    origins: dict[str, list[str]] = {}
     for spec in specs:
+        before = len(out)
         where, sep, attr = spec.rpartition(":")
         if not sep or not where or not attr:
             raise ToolError(f"--tools {spec}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
@@ -216,15 +238,17 @@ def load_tools(specs: Sequence[str]) -> list[AgentTool]:
             if not found:
                 raise ToolError(f"--tools {spec}: {where} defines no public functions")
             out.extend(tool(f) for f in found)
-            continue
-        fn = getattr(module, attr, None)
-        if not callable(fn):
-            raise ToolError(f"--tools {spec}: {where} has no function {attr!r}")
-        out.append(fn if isinstance(fn, AgentTool) else tool(fn))
-    names = [t.name for t in out]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+        else:
+            fn = getattr(module, attr, None)
+            if not isinstance(fn, AgentTool) and not callable(fn):
+                raise ToolError(f"--tools {spec}: {where} has no function {attr!r}")
+            out.append(fn if isinstance(fn, AgentTool) else tool(fn))
+        for made in out[before:]:
+            origins.setdefault(made.name, []).append(spec)
+    duplicated = {n: s for n, s in origins.items() if len(s) > 1}
     if duplicated:
-        raise ToolError(f"--tools: more than one tool is named {', '.join(duplicated)}")
+        clashes = "; ".join(f"{n} (from {', '.join(s)})" for n, s in sorted(duplicated.items()))
+        raise ToolError(f"--tools: more than one tool is named {clashes}")
     return out
 
 
