@@ -7,6 +7,8 @@ so the translation is tested end to end on loopback with nothing else running.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -208,6 +210,55 @@ def test_upstream_failures_keep_their_meaning(broken_upstream: str) -> None:
     assert '"content":"Hel"' in streamed  # what arrived was passed on at once ...
     assert '"error"' in streamed
     assert "broken stream" in streamed
+
+
+@pytest.fixture
+def cut_off_upstream() -> Iterator[tuple[str, list[bytes]]]:
+    """Answers every request with one SSE chunk, then drops the connection mid-body."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                requests.append(conn.recv(65536))
+                event = (
+                    b'data: {"id":"c1","object":"chat.completion.chunk","model":"m",'
+                    b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
+                )
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(event), event)
+                )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", requests
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_a_connection_lost_mid_stream_ends_the_stream_with_an_error_and_no_retry(
+    cut_off_upstream: tuple[str, list[bytes]],
+) -> None:
+    url, requests = cut_off_upstream
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with gateway({"name": "cut", "kind": "openai-chat", "base_url": url}) as gw:
+        with httpx.stream("POST", gw + "/v1/chat/completions", json={**body, "stream": True}) as r:
+            streamed = "".join(r.iter_text())
+        assert len(requests) == 1  # events were passed on: a retry would repeat them
+        whole = httpx.post(gw + "/v1/chat/completions", json=body)
+    assert '"content":"Hel"' in streamed
+    assert "broken stream" in streamed
+    assert whole.status_code == 502  # nothing was passed on yet: retried, then given up
+    assert "unreachable" in whole.json()["error"]["message"]
+    assert len(requests) == 1 + 3
 
 
 def test_thinking_is_asked_for_where_the_vendor_thinks_only_when_asked() -> None:
