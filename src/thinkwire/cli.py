@@ -426,14 +426,16 @@ def emulate_command(
         _fail(str(exc), 1)
 
 
-def _agent_commands() -> None:
+def _more_commands() -> None:
     from thinkwire.agent.command import run_command, trace_app
+    from thinkwire.evals.command import eval_command
 
     app.command("run")(run_command)
     app.add_typer(trace_app)
+    app.command("eval")(eval_command)
 
 
-_agent_commands()
+_more_commands()
 
 
 def main() -> None:

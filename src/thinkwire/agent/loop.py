@@ -70,7 +70,7 @@ class _Stop(Exception):
 
 class Agent:
     """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn;
-    ``seed``: fixes the model's sampling where it can (the same seed for each policy of a paired
+    ``temperature``: the model's default when ``None``. ``seed``: fixes the model's sampling where it can (the same seed for each policy of a paired
     eval run)."""
 
     def __init__(
@@ -84,6 +84,7 @@ class Agent:
         max_tokens: int | None = None,
         thinking: ThinkingConfig | None = None,
         seed: int | None = None,
+        temperature: float | None = None,
         trace: TraceWriter | None = None,
         observer: Observer | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class Agent:
         self.model, self.tools, self.policy = model, tuple(tools), policy
         self.limits = limits or Limits()
         self.system, self.max_tokens, self.thinking, self.seed = system, max_tokens, thinking, seed
+        self.temperature = temperature
         self.trace, self.observer = trace, observer
 
     async def run(self, task: str, *, history: Sequence[Message] = ()) -> RunResult:
@@ -128,7 +130,7 @@ class Agent:
             messages=view,
             tools=tuple(t.spec for t in self.tools) or None,
             thinking=self.thinking,
-            sampling=Sampling(max_tokens=self.max_tokens),
+            sampling=Sampling(max_tokens=self.max_tokens, temperature=self.temperature),
             stream=True,
         )
         self._emit(ModelRequest(step=step, messages=view, removed=removed, at=self._at()))

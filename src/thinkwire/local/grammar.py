@@ -89,7 +89,7 @@ HERMES_CALL_SEPARATOR: Final = "\n"
 """Between two calls of a parallel turn."""
 _CALL_TAG: Final = "<tool_call>"
 _ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a call as JSON
-_NOT_AN_ANSWER_START: Final = '{[<>`" \t\r\n'  # characters an answer beside tools may not start with
+_NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside tools may not start with
 _NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
 
 
