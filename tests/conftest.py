@@ -2,16 +2,21 @@
 
 ``serve``: the real server on a scripted model, on a loopback port.
 ``emulate``: vendor emulators on loopback ports, stopped after the test.
+``default_model``: the path of the pulled default model; skips the test when the model or the
+runtime is missing (the tests marked ``model``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
 from thinkwire.emulators.run import Emulate, emulating
+from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 from thinkwire.server.background import ScriptedServers
 
 
@@ -31,3 +36,13 @@ def emulate(request: pytest.FixtureRequest) -> Iterator[Emulate]:
         opened = getattr(request.module, "OPEN", [])
         while opened:
             opened.pop().close()
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed (pip install 'thinkwire[local]')")
+    try:
+        return model_path(DEFAULT_MODEL, default_home())
+    except ModelStoreError as exc:
+        pytest.skip(str(exc))

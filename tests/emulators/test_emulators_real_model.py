@@ -7,8 +7,8 @@ answered.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -18,7 +18,6 @@ from thinkwire.emulators.models import LocalModel
 from thinkwire.emulators.run import Emulate
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
-from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 from thinkwire.server.service import EngineService
 
 pytestmark = pytest.mark.model
@@ -34,13 +33,8 @@ OPEN: list[anthropic.Anthropic] = []  # closed by the emulate fixture (tests/con
 
 
 @pytest.fixture(scope="module")
-def local() -> Iterator[LocalModel]:
-    if importlib.util.find_spec("xllamacpp") is None:
-        pytest.skip("xllamacpp is not installed (pip install 'thinkwire[local]')")
-    try:
-        path = model_path(DEFAULT_MODEL, default_home())
-    except ModelStoreError as exc:
-        pytest.skip(str(exc))
+def local(default_model: Path) -> Iterator[LocalModel]:
+    path = default_model
     model = LocalModel(
         EngineService(LocalEngine(path, "qwen2.5-think", max_tokens=120, runtime_logs=False)), seed=7
     )

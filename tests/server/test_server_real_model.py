@@ -8,9 +8,9 @@ dialect's clients look for it.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -19,7 +19,6 @@ import pytest
 
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
-from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 from thinkwire.server import EngineService, ServerState, create_app
 from thinkwire.server.background import serving
 
@@ -29,13 +28,8 @@ RESULT = "Paris: 18 C, light rain."
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    if importlib.util.find_spec("xllamacpp") is None:
-        pytest.skip("xllamacpp is not installed (pip install 'thinkwire[local]')")
-    try:
-        path = model_path(DEFAULT_MODEL, default_home())
-    except ModelStoreError as exc:
-        pytest.skip(str(exc))
+def url(default_model: Path) -> Iterator[str]:
+    path = default_model
     engine = LocalEngine(path, "qwen2.5-think", secret=secrets.token_bytes(32), max_tokens=200)
     app = create_app(ServerState(service=EngineService(engine)))
     with serving(app, start_timeout=60) as base:
