@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -292,3 +293,40 @@ def test_runs_in_the_same_second_keep_their_own_traces(home: Path, monkeypatch: 
         tasks.append(start.task)
     assert sorted(tasks) == ["first", "second", "third"]
     assert answers == ["You said: first\n", "You said: second\n", "You said: third\n"]
+
+
+def test_ctrl_c_during_a_tool_exits_130_at_once_and_keeps_the_trace(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(
+        "import time\n\n\ndef wait(seconds: int) -> str:\n"
+        '    """Waits far longer than the test."""\n    time.sleep(120)\n    return "waited"\n'
+    )
+    path = tmp_path / "t.jsonl"
+    args = [
+        "run",
+        "--model",
+        "scripted",
+        "--no-builtin",
+        "--tools",
+        "slow.py:wait",
+        "go",
+        "--trace",
+        str(path),
+    ]
+    process = subprocess.Popen(
+        [str(THINKWIRE), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(300):  # the tool has started once its call is in the trace
+            if process.poll() is not None or (path.is_file() and b'"type":"response"' in path.read_bytes()):
+                break
+            time.sleep(0.1)
+        process.send_signal(2)  # SIGINT, as Ctrl-C
+        _, stderr = process.communicate(timeout=20)  # the sync tool sleeps 120 s: must not wait for it
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert f"interrupted; the trace is kept at {path}" in stderr
+    assert "Traceback" not in stderr
+    end = read_trace(path)[-1]
+    assert isinstance(end, RunEnd)
+    assert end.status == "interrupted"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -166,10 +167,18 @@ def run_command(
         code = asyncio.run(main())
     except KeyboardInterrupt:
         sys.stderr.write(f"thinkwire: interrupted; the trace is kept at {path}\n")
-        raise typer.Exit(130) from None
+        _exit_now(130)
     except ThinkwireError as exc:
         _fail(str(exc), 1)
     raise typer.Exit(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit at once: a tool still running on a worker thread (a sync function cannot be
+    stopped) would otherwise hold the process until it returns. The trace is closed already."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _or_fail(make: Callable[[], T]) -> T:
