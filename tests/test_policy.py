@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from thinkwire.ir import Message, RedactedThinking, Text, Thinking, ToolCall, ToolResult
-from thinkwire.policy import POLICIES, apply_policy, current_turn_start, is_real_user_message
+from thinkwire.ir.blocks import Block, Origin
+from thinkwire.policy import (
+    POLICIES,
+    apply_origin_rule,
+    apply_policy,
+    current_turn_start,
+    is_real_user_message,
+)
 
 CALL = ToolCall(id="c1", name="lookup", arguments="{}")
 CONVERSATION = (
@@ -76,3 +83,49 @@ def test_every_policy_keeps_visible_blocks_in_order() -> None:
 def test_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown thinking policy 'drop'"):
         apply_policy(CONVERSATION, "drop")  # type: ignore[arg-type]
+
+
+def _signed(provider: str | None, signature: str | None = "sig") -> Thinking:
+    origin = Origin(dialect="anthropic", provider=provider) if provider else None
+    return Thinking(text=f"thought by {provider}", signature=signature, origin=origin)
+
+
+def _turns(*blocks: Block) -> list[Message]:
+    call = ToolCall(id="c1", name="f", arguments="{}")
+    return [
+        Message(role="user", blocks=(Text(text="go"),)),
+        Message(role="assistant", blocks=(*blocks, call)),
+    ]
+
+
+def test_the_origin_rule_keeps_the_issuers_own_and_unknown_blocks() -> None:
+    messages = _turns(_signed("anthropic"), _signed(None))
+    out, losses = apply_origin_rule(messages, "anthropic", accepts_unsigned=False)
+    assert out == tuple(messages)
+    assert losses == ()
+
+
+def test_a_foreign_signature_is_dropped_where_unsigned_reasoning_is_accepted() -> None:
+    out, losses = apply_origin_rule(_turns(_signed("minimax")), "deepseek", accepts_unsigned=True)
+    assert out[1].blocks[0] == Thinking(
+        text="thought by minimax", origin=Origin(dialect="anthropic", provider="minimax")
+    )
+    assert [(loss.path, loss.kind) for loss in losses] == [("messages[1].blocks[0]", "signature")]
+    assert "minimax's signature dropped for deepseek" in losses[0].detail
+
+
+def test_foreign_signed_and_redacted_thinking_is_left_out_where_it_would_be_refused() -> None:
+    redacted = RedactedThinking(data="opaque", origin=Origin(dialect="anthropic", provider="minimax"))
+    out, losses = apply_origin_rule(_turns(_signed("minimax"), redacted), "anthropic", accepts_unsigned=False)
+    assert [type(b).__name__ for b in out[1].blocks] == ["ToolCall"]
+    assert [(loss.path, loss.kind) for loss in losses] == [
+        ("messages[1].blocks[0]", "signature"),
+        ("messages[1].blocks[1]", "redacted"),
+    ]
+
+
+def test_unsigned_foreign_thinking_moves_freely() -> None:
+    messages = _turns(_signed("deepseek", signature=None))
+    out, losses = apply_origin_rule(messages, "anthropic", accepts_unsigned=False)
+    assert out == tuple(messages)
+    assert losses == ()

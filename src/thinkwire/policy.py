@@ -14,6 +14,13 @@ A policy decides which earlier thinking a model sees on its next request:
 into text and never reorders what it keeps. Removing thinking is reported (``PolicyReport``),
 since losing thinking silently is a bug everywhere else in thinkwire. The agent, the evals, the
 local engine's renderer and the gateway all call ``apply_policy``.
+
+The origin rule (``apply_origin_rule``) is the other place: a signature or opaque blob goes back
+only to the provider that issued it. When a conversation moves to another provider, a foreign
+signed block is sent as unsigned reasoning where the target accepts that, and left out where
+the target would refuse it (Anthropic refuses unsigned or foreign-signed thinking); redacted
+thinking, opaque by nature, is left out. Each change is a ``Loss`` the gateway reports.
+A block whose issuer is unknown (``origin.provider`` unset: a client sent it) is left alone.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from typing import Literal, get_args
 
 import msgspec
 
-from thinkwire.ir.blocks import RedactedThinking, Text, Thinking, ToolResult
+from thinkwire.ir.blocks import Block, RedactedThinking, Text, Thinking, ToolResult
 from thinkwire.ir.conversation import Message
+from thinkwire.ir.losses import Loss
 
 Policy = Literal["keep", "discard", "current-turn"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -79,3 +87,62 @@ def apply_policy(messages: Sequence[Message], policy: Policy) -> tuple[tuple[Mes
         # a turn that held only thinking stays as an empty text turn, so roles still alternate
         out.append(msgspec.structs.replace(message, blocks=kept or (Text(text=""),)))
     return tuple(out), PolicyReport(policy=policy, removed_blocks=removed, messages=tuple(touched))
+
+
+def apply_origin_rule(
+    messages: Sequence[Message], provider: str, *, accepts_unsigned: bool
+) -> tuple[tuple[Message, ...], tuple[Loss, ...]]:
+    """``messages`` as ``provider`` may receive them, and what changed (module docstring).
+
+    ``accepts_unsigned``: the target takes reasoning without a signature (Chat vendors do;
+    Anthropic does not)."""
+    out: list[Message] = []
+    losses: list[Loss] = []
+    for index, message in enumerate(messages):
+        if message.role != "assistant":
+            out.append(message)
+            continue
+        blocks: list[Block] = []
+        for position, block in enumerate(message.blocks):
+            issuer = (
+                block.origin.provider
+                if isinstance(block, Thinking | RedactedThinking) and block.origin
+                else None
+            )
+            path = f"messages[{index}].blocks[{position}]"
+            if issuer is None or issuer == provider:
+                blocks.append(block)
+            elif isinstance(block, RedactedThinking):
+                losses.append(
+                    Loss(
+                        path=path,
+                        kind="redacted",
+                        detail=f"redacted thinking from {issuer} left out for {provider}",
+                    )
+                )
+            elif not isinstance(block, Thinking) or block.signature is None:
+                blocks.append(block)
+            elif accepts_unsigned:
+                blocks.append(msgspec.structs.replace(block, signature=None))
+                losses.append(
+                    Loss(
+                        path=path,
+                        kind="signature",
+                        detail=f"{issuer}'s signature dropped for {provider}; the thinking goes unsigned",
+                    )
+                )
+            else:
+                losses.append(
+                    Loss(
+                        path=path,
+                        kind="signature",
+                        detail=f"thinking signed by {issuer} left out: {provider} refuses foreign signatures",
+                    )
+                )
+        if len(blocks) == len(message.blocks) and all(
+            a is b for a, b in zip(blocks, message.blocks, strict=True)
+        ):
+            out.append(message)
+        else:
+            out.append(msgspec.structs.replace(message, blocks=tuple(blocks) or (Text(text=""),)))
+    return tuple(out), tuple(losses)

@@ -39,6 +39,8 @@ class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
     thinking_budget: int | None = None
     """The vendor thinks only when asked: a request that does not ask (a Chat client has no
     way to) gets thinking with this budget; ``None``: the vendor thinks by itself."""
+    accepts_unsigned: bool = True
+    """Reasoning without this vendor's signature may be sent (``policy.apply_origin_rule``)."""
     notes: str = ""
 
 
@@ -52,6 +54,7 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             auth="x-api-key",
             headers={"anthropic-version": "2023-06-01"},
             thinking_budget=2048,
+            accepts_unsigned=False,
             notes="signed thinking must come back unchanged and in place before tool_use (WIRE.md 2.1-2.5)",
         ),
         VendorProfile(
