@@ -428,11 +428,13 @@ def emulate_command(
 
 def _more_commands() -> None:
     from thinkwire.agent.command import run_command, trace_app
+    from thinkwire.conformance.command import check_command
     from thinkwire.evals.command import eval_command
 
     app.command("run")(run_command)
     app.add_typer(trace_app)
     app.command("eval")(eval_command)
+    app.command("check")(check_command)
 
 
 _more_commands()

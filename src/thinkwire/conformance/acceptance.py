@@ -1,0 +1,186 @@
+"""Acceptance probes: the endpoint takes its own earlier output back, unchanged.
+
+- ``accept-loop``: the tool loop (thinking, tool call, result, thinking, tool call, ...) with
+  every whole turn sent back as it came, then a follow-up question over the whole history;
+- ``accept-streamed``: the same with each turn read from the stream (Chat
+  ``reasoning_details`` pieces merged by ``index``, Anthropic signatures from their deltas);
+- ``accept-omitted``: Anthropic ``display: "omitted"`` thinking (empty text, signature) sent
+  back, whole and streamed;
+- ``accept-redacted``: redacted / encrypted-only reasoning sent back (Anthropic is asked for it
+  with its documented test string; elsewhere it is checked when the endpoint sent some).
+"""
+
+from __future__ import annotations
+
+from thinkwire.conformance.endpoint import Exchange
+from thinkwire.conformance.probes import Context, Probe, Result, failed, not_applicable, passed
+from thinkwire.conformance.scenario import (
+    PROMPT,
+    REDACTED_TRIGGER,
+    Loop,
+    base_request,
+    first_messages,
+    shape,
+    tool_loop,
+    user,
+)
+from thinkwire.ir.blocks import RedactedThinking, Thinking, ToolCall
+from thinkwire.ir.conversation import Request
+
+FOLLOW_UP = "Thank you. Which of the two cities was warmer?"
+
+
+def _sent_back(loop: Loop) -> str:
+    return " | ".join(", ".join(shape(t)) for t in loop.turns)
+
+
+async def _follow_up(ctx: Context, loop: Loop, *, stream: bool) -> Exchange | None:
+    """The whole history (the answer included) plus a new question, or ``None`` when the loop
+    did not end with an answer."""
+    last = loop.exchanges[-1].response if loop.exchanges else None
+    if last is None or any(isinstance(b, ToolCall) for b in last.blocks):
+        return None
+    messages = (*loop.messages, last.to_message(), user(FOLLOW_UP))
+    return await ctx.send(base_request(ctx.dialect, messages), stream=stream)
+
+
+async def _accepts(ctx: Context, *, stream: bool) -> Result:
+    loop = await ctx.loop(stream=stream)
+    kind = "streamed" if stream else "whole"
+    details = {"turns": [shape(t) for t in loop.turns]}
+    refused = loop.refused
+    if refused is not None:
+        step = loop.exchanges.index(refused) + 1
+        if step == 1:
+            return failed(f"the first request was refused: {refused.error}", refused, **details)
+        return failed(
+            f"request {step} (sending back {_sent_back(loop)}) was refused: {refused.error}",
+            refused,
+            loop.exchanges[step - 2],
+            **details,
+        )
+    follow = await _follow_up(ctx, loop, stream=stream)
+    if follow is not None and not follow.ok:
+        return failed(f"the follow-up over the whole history was refused: {follow.error}", follow, **details)
+    extra = " and a follow-up question" if follow is not None else ""
+    evidence = [loop.exchanges[-1], *([follow] if follow is not None else [])]
+    return passed(f"{kind} turns sent back ({_sent_back(loop)}){extra}: all accepted", *evidence, **details)
+
+
+async def accept_loop(ctx: Context) -> Result:
+    return await _accepts(ctx, stream=False)
+
+
+async def accept_streamed(ctx: Context) -> Result:
+    return await _accepts(ctx, stream=True)
+
+
+async def accept_omitted(ctx: Context) -> Result:
+    loops = {}
+    for stream in (False, True):
+
+        async def send(request: Request, stream: bool = stream) -> Exchange:
+            return await ctx.send(request, stream=stream)
+
+        loops[stream] = await tool_loop(send, ctx.dialect, first_messages(), display="omitted")
+    whole, streamed = loops[False], loops[True]
+    for loop in (whole, streamed):
+        if not loop.exchanges[0].ok:
+            first = loop.exchanges[0]
+            return failed(f"a request with display: omitted was refused: {first.error}", first)
+    first_whole = whole.turns[0]
+    thinking = [b for b in first_whole if isinstance(b, Thinking)]
+    if not thinking:
+        return not_applicable("no thinking came back with display: omitted", whole.exchanges[0])
+    if any(b.text for b in thinking):
+        return not_applicable(
+            "the endpoint ignores display: omitted (thinking came back in full)", whole.exchanges[0]
+        )
+    details = {"whole": shape(first_whole), "streamed": shape(streamed.turns[0])}
+    empty = [b for b in streamed.turns[0] if isinstance(b, Thinking) and not b.text and b.signature]
+    if len(empty) != len(thinking):
+        return failed(
+            f"the stream dropped omitted thinking: {len(empty)} empty signed block(s), "
+            f"the whole response has {len(thinking)}",
+            whole.exchanges[0],
+            streamed.exchanges[0],
+            **details,
+        )
+    for loop in (whole, streamed):
+        refused = loop.refused
+        if refused is not None:
+            kind = "streamed" if refused.stream else "whole"
+            return failed(
+                f"omitted thinking sent back ({kind}) was refused: {refused.error}", refused, **details
+            )
+    return passed(
+        f"{len(thinking)} empty signed block(s), whole and streamed, sent back and accepted",
+        whole.exchanges[-1],
+        streamed.exchanges[-1],
+        **details,
+    )
+
+
+async def accept_redacted(ctx: Context) -> Result:
+    if ctx.dialect == "anthropic":
+
+        async def send(request: Request) -> Exchange:
+            return await ctx.send(request)
+
+        loop = await tool_loop(send, ctx.dialect, first_messages(prompt=REDACTED_TRIGGER + "\n\n" + PROMPT))
+    else:
+        loop = await ctx.loop()
+    redacted = sum(1 for t in loop.turns for b in t if isinstance(b, RedactedThinking))
+    if not redacted:
+        asked = " for Anthropic's redacted-thinking test string" if ctx.dialect == "anthropic" else ""
+        return not_applicable(
+            f"the endpoint returned no redacted or encrypted-only reasoning{asked}, so none could be "
+            "sent back (thinkwire's emulators and local engine never issue it)",
+            *loop.exchanges[:1],
+        )
+    refused = loop.refused
+    if refused is not None:
+        return failed(
+            f"a turn holding redacted reasoning was refused when sent back: {refused.error}", refused
+        )
+    return passed(f"{redacted} redacted block(s) sent back and accepted", loop.exchanges[-1])
+
+
+PROBES = (
+    Probe(
+        "accept-loop",
+        "acceptance",
+        "The endpoint accepts its own output sent back",
+        "Every turn of the tool loop (thinking, tool call, result, thinking, tool call, ...) goes back "
+        "unchanged and is accepted, and so is a follow-up over the whole history.",
+        "1, 2.1-2.3, 2.8, 2.11",
+        accept_loop,
+    ),
+    Probe(
+        "accept-streamed",
+        "acceptance",
+        "The endpoint accepts its own streamed output sent back",
+        "Each streamed turn, folded as the dialect says (Chat reasoning_details merged by index, "
+        "signature deltas joined), goes back unchanged and is accepted.",
+        "1 reasoning_details, 2.7, 2.10",
+        accept_streamed,
+    ),
+    Probe(
+        "accept-omitted",
+        "acceptance",
+        "Omitted thinking survives streaming and is accepted back",
+        'With display: "omitted" thinking comes as "" plus its signature, in the stream too, and the '
+        "turn sent back with it is accepted.",
+        "1 Anthropic Messages, 2.6",
+        accept_omitted,
+        frozenset({"anthropic"}),
+    ),
+    Probe(
+        "accept-redacted",
+        "acceptance",
+        "Redacted thinking is accepted back",
+        "Redacted or encrypted-only reasoning the endpoint issued goes back unchanged and is accepted.",
+        "1 Anthropic Messages",
+        accept_redacted,
+    ),
+)

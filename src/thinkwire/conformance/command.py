@@ -1,0 +1,119 @@
+"""``thinkwire check``: the command line of the conformance suite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+
+from thinkwire.conformance.endpoint import Endpoint
+from thinkwire.conformance.probes import Probe, Result
+from thinkwire.conformance.runner import CheckError, run_check
+from thinkwire.ir.blocks import CARRIERS, Carrier, Dialect
+
+
+class CheckDialect(StrEnum):
+    anthropic = "anthropic"
+    openai_chat = "openai-chat"
+    openai_responses = "openai-responses"
+
+
+class CheckCarrier(StrEnum):
+    reasoning_content = "reasoning_content"
+    reasoning = "reasoning"
+    reasoning_details = "reasoning_details"
+    think_tags = "think-tags"
+
+
+class CheckFormat(StrEnum):
+    text = "text"
+    json = "json"
+    md = "md"
+
+
+_CARRIER: dict[CheckCarrier, Carrier] = {CheckCarrier(c): c for c in CARRIERS}
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"thinkwire: error: {message}\n")
+    raise typer.Exit(2)
+
+
+def check_command(
+    base_url: Annotated[
+        str,
+        typer.Option(help="The endpoint's base URL, e.g. https://api.anthropic.com or http://host:8000/v1."),
+    ],
+    dialect: Annotated[CheckDialect, typer.Option(help="The API it speaks.")],
+    model: Annotated[str, typer.Option(help="The model to probe.")],
+    carrier: Annotated[
+        CheckCarrier | None,
+        typer.Option(
+            help="OpenAI Chat only: the field reasoning must come back in and be read from "
+            "(default: the one the endpoint answers in)."
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Environment variable holding the API key (never printed).")
+    ] = None,
+    repeat: Annotated[
+        int, typer.Option(help="Thought-recall trials per condition (kept, stripped).", min=1, max=200)
+    ] = 1,
+    output: Annotated[
+        CheckFormat, typer.Option("--format", help="text (terminal), json or md.")
+    ] = CheckFormat.text,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each read.", min=1)] = 120.0,
+) -> None:
+    """Probe an endpoint for the interleaved-thinking rules it breaks, with evidence.
+
+    Structural probes (thinking in a documented carrier; streamed and whole agree; signatures
+    present), acceptance probes (its own output sent back unchanged: the tool loop, streamed
+    turns, omitted and redacted thinking), thought recall (a value settled only in thinking is
+    used after a tool result; `--repeat` gives a rate with a confidence interval, against a
+    control with thinking stripped) and, for OpenAI Chat, the carrier probe (prompt tokens per
+    reasoning field). Exit 0 when every applicable probe passes, 1 when one fails, 2 on a usage
+    error or an endpoint that cannot be reached.
+
+    Example: thinkwire check --base-url http://127.0.0.1:8000 --dialect anthropic --model claude-x
+    """
+    if not base_url.startswith(("http://", "https://")):
+        _fail(f"--base-url: expected an http:// or https:// URL, got {base_url!r}")
+    if carrier is not None and dialect is not CheckDialect.openai_chat:
+        _fail("--carrier applies only with --dialect openai-chat")
+    key: str | None = None
+    if api_key_env is not None:
+        key = os.environ.get(api_key_env)
+        if not key:
+            _fail(f"--api-key-env: the environment variable {api_key_env} is not set")
+    dialect_value: Dialect = dialect.value
+    endpoint = Endpoint(
+        base_url=base_url,
+        dialect=dialect_value,
+        model=model,
+        carrier=None if carrier is None else _CARRIER[carrier],
+        api_key=key,
+        timeout=timeout,
+    )
+    progress = output is CheckFormat.text and sys.stderr.isatty()
+
+    def report(probe: Probe, result: Result) -> None:
+        if progress:
+            sys.stderr.write(f"thinkwire: {probe.id}: {result.status}\n")
+
+    try:
+        card = asyncio.run(run_check(endpoint, repeat=repeat, on_result=report))
+    except CheckError as exc:
+        _fail(str(exc))
+    if output is CheckFormat.json:
+        sys.stdout.buffer.write(card.to_json())
+    elif output is CheckFormat.md:
+        sys.stdout.write(card.to_markdown())
+    else:
+        sys.stdout.write(card.to_text(color=sys.stdout.isatty()))
+    sys.stdout.flush()
+    if not card.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,153 @@
+"""Structural probes: what the first turn looks like on the wire, whole and streamed.
+
+- ``thinking-carrier``: thinking comes back, before the tool call, in a documented place;
+- ``stream-agrees``: the streamed turn folds into the same blocks as the whole one;
+- ``signatures``: signed thinking carries its signature (or opaque data) in both forms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from thinkwire.conformance.probes import Context, Probe, Result, failed, not_applicable, passed
+from thinkwire.conformance.scenario import shape
+from thinkwire.ir.blocks import CARRIERS, Block, RedactedThinking, Thinking, ToolCall
+
+_PLACE = {
+    "anthropic": "`thinking` / `redacted_thinking` content blocks",
+    "openai-responses": "`reasoning` output items",
+    "openai-chat": "one of " + ", ".join(f"`{c}`" for c in CARRIERS),
+}
+
+
+def _carriers(blocks: tuple[Block, ...]) -> list[str]:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Thinking | RedactedThinking):
+            out.append((b.origin.carrier or "-") if b.origin is not None else "-")
+    return out
+
+
+async def thinking_carrier(ctx: Context) -> Result:
+    first = await ctx.first()
+    if first.response is None:
+        return failed(f"the first turn was refused: {first.error}", first)
+    blocks = first.response.blocks
+    kinds = shape(blocks)
+    details: dict[str, Any] = {"shape": kinds}
+    reasoning = [b for b in blocks if isinstance(b, Thinking | RedactedThinking)]
+    if not reasoning:
+        return failed(f"no thinking came back (turn: {', '.join(kinds) or 'empty'})", first, **details)
+    call = next((i for i, b in enumerate(blocks) if isinstance(b, ToolCall)), None)
+    if call is not None and not any(isinstance(b, Thinking | RedactedThinking) for b in blocks[:call]):
+        return failed("thinking comes back only after the tool call", first, **details)
+    if ctx.dialect == "openai-chat":
+        carriers = sorted(set(_carriers(blocks)))
+        details["carriers"] = carriers
+        if ctx.carrier is not None and carriers != [ctx.carrier]:
+            return failed(
+                f"reasoning came in {', '.join(carriers)}, not --carrier {ctx.carrier}", first, **details
+            )
+        return passed(f"thinking in {', '.join(carriers)} ({', '.join(kinds)})", first, **details)
+    return passed(f"thinking in {_PLACE[ctx.dialect]} ({', '.join(kinds)})", first, **details)
+
+
+async def stream_agrees(ctx: Context) -> Result:
+    whole, streamed = await ctx.first(), await ctx.first(stream=True)
+    if whole.response is None or streamed.response is None:
+        bad = whole if whole.response is None else streamed
+        return failed(f"the {'streamed' if bad.stream else 'whole'} first turn failed: {bad.error}", bad)
+    a, b = whole.response.blocks, streamed.response.blocks
+    details: dict[str, Any] = {
+        "whole": shape(a),
+        "streamed": shape(b),
+        "same_thinking_text": [x.text for x in a if isinstance(x, Thinking)]
+        == [x.text for x in b if isinstance(x, Thinking)],
+    }
+    if shape(a) != shape(b):
+        return failed(
+            f"the stream folds into {', '.join(shape(b))}; the whole response is {', '.join(shape(a))}",
+            whole,
+            streamed,
+            **details,
+        )
+    if _carriers(a) != _carriers(b):
+        details.update(whole_carriers=_carriers(a), streamed_carriers=_carriers(b))
+        return failed(
+            "reasoning streams in another carrier than the whole response uses", whole, streamed, **details
+        )
+    return passed(f"both are {', '.join(shape(a))}", whole, streamed, **details)
+
+
+def _signed(block: Block) -> bool:
+    return bool(block.signature) if isinstance(block, Thinking) else bool(block.data)  # type: ignore[union-attr]
+
+
+async def signatures(ctx: Context) -> Result:
+    whole, streamed = await ctx.first(), await ctx.first(stream=True)
+    if whole.response is None or streamed.response is None:
+        return not_applicable("no first turn to look at (see stream-agrees)")
+    turns = {"whole": whole.response.blocks, "streamed": streamed.response.blocks}
+    reasoning = {k: [b for b in v if isinstance(b, Thinking | RedactedThinking)] for k, v in turns.items()}
+    signed = {k: [_signed(b) for b in v] for k, v in reasoning.items()}
+    details: dict[str, Any] = {"signed": signed}
+    if not reasoning["whole"]:
+        return not_applicable("no thinking came back (see thinking-carrier)", whole)
+    if ctx.dialect == "openai-chat":
+        carrier = await ctx.own_carrier()
+        if carrier != "reasoning_details":
+            return not_applicable(f"`{carrier}` has no place for a signature", whole)
+        if not any(signed["whole"]):
+            return not_applicable("the endpoint signs none of its reasoning_details entries", whole)
+    missing = [k for k, v in signed.items() if not all(v)]
+    if missing:
+        return failed(
+            f"thinking without its signature in the {' and the '.join(missing)} response",
+            whole,
+            streamed,
+            **details,
+        )
+    same = [
+        x.signature == y.signature
+        for x, y in zip(reasoning["whole"], reasoning["streamed"], strict=False)
+        if isinstance(x, Thinking) and isinstance(y, Thinking) and x.text == y.text
+    ]
+    details["equal_where_text_equal"] = same
+    if not all(same):
+        return failed(
+            "the same thinking streams with another signature than it has whole", whole, streamed, **details
+        )
+    return passed(
+        f"{len(reasoning['whole'])} thinking block(s) signed, whole and streamed", whole, streamed, **details
+    )
+
+
+PROBES = (
+    Probe(
+        "thinking-carrier",
+        "structural",
+        "Thinking comes back in a documented carrier",
+        "The first turn (thinking, then a tool call) carries its thinking before the call, where the "
+        "dialect documents it (Chat: --carrier when given).",
+        "1",
+        thinking_carrier,
+    ),
+    Probe(
+        "stream-agrees",
+        "structural",
+        "Streamed and whole responses agree",
+        "The streamed first turn folds into the same blocks, in the same order and carriers, as the "
+        "whole one (no thinking blocks merged, dropped or moved).",
+        "2.6, 2.7",
+        stream_agrees,
+    ),
+    Probe(
+        "signatures",
+        "structural",
+        "Signatures and opaque data are present and stable",
+        "Every thinking block carries its signature (Anthropic `signature`, Responses `encrypted_content`, "
+        "signed `reasoning_details`) whole and streamed, the same for the same text.",
+        "1, 2.3-2.5",
+        signatures,
+    ),
+)
