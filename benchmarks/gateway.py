@@ -20,8 +20,10 @@ level (no line per request).
 **Requests.** Every request is the same short Chat conversation (system, user, an assistant
 answer sent back without its reasoning, user). Its assistant text is the mock's answer, so with
 the state store on, thinkwire finds the turn it recorded and restores its reasoning before
-calling the upstream (header ``thinkwire-restored: 1``): the store's whole path is measured.
-thinkwire always calls its upstream streamed and folds the stream for a whole answer.
+calling the upstream (header ``thinkwire-restored: 1``): the store's whole path is measured
+(the lookup before the call; the recording after the response is queued for the store's writer
+thread, whose CPU counts in the process's). A whole request goes upstream whole, a streamed one
+streamed.
 
 **Load.** An asyncio load generator on raw sockets (keep-alive HTTP/1.1, one connection per
 concurrent client; httpx costs ~10x more CPU per request than the servers measured here, so it

@@ -124,24 +124,27 @@ class GatewayService:
         upstream = self.route(request)
         tenant = self.keys.tenant_of(credential) if self.keys is not None else ""
         request = with_thinking(await self._restore(request, tenant, on_restored), upstream)
-        folder = Folder()
+        folder = Folder() if self.store is not None else None  # folded only to be recorded
         if upstream.kind == "local":
             assert self.local is not None
             async for event in self.local.generate(request, dialect=dialect, carrier=carrier, seed=seed):
-                folder.feed(event)
+                if folder is not None:
+                    folder.feed(event)
                 yield event
         else:
             try:
                 async for event in self.client.stream(upstream, request, on_losses=on_losses):
                     event = _normalised(event, upstream)
-                    folder.feed(event)
+                    if folder is not None:
+                        folder.feed(event)
                     yield event
             except UpstreamError as exc:
                 self.upstream_errors += 1
                 raise ApiError(
                     exc.status, exc.message, retry_after=exc.retry_after, code="upstream_error"
                 ) from None
-        self._record(folder, tenant)
+        if folder is not None:
+            self._record(folder, tenant)
 
     async def _restore(
         self, request: Request, tenant: str, on_restored: Callable[[int], None] | None

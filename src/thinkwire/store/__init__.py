@@ -2,7 +2,9 @@
 
 ``fingerprint`` (what identifies a turn, keyed per deployment and tenant), ``base`` (the
 ``StateStore`` protocol and stats), ``restore`` (record a response; put reasoning back into a
-request), and two backends: ``sqlite`` (default) and ``redis`` (shared by replicas).
+request), two backends: ``sqlite`` (default) and ``redis`` (shared by replicas), and
+``writer`` (``WriteBehind``: any backend with its puts written by one thread, off the request
+path).
 
 Errors: ``StoreError`` (a ``ThinkwireError``) when a backend fails.
 """
