@@ -97,11 +97,18 @@ async def accept_omitted(ctx: Context) -> Result:
             "the endpoint ignores display: omitted (thinking came back in full)", whole.exchanges[0]
         )
     details = {"whole": shape(first_whole), "streamed": shape(streamed.turns[0])}
-    empty = [b for b in streamed.turns[0] if isinstance(b, Thinking) and not b.text and b.signature]
+    empty = [b for b in streamed.turns[0] if isinstance(b, Thinking) and not b.text]
     if len(empty) != len(thinking):
         return failed(
-            f"the stream dropped omitted thinking: {len(empty)} empty signed block(s), "
+            f"the stream dropped omitted thinking: {len(empty)} empty block(s), "
             f"the whole response has {len(thinking)}",
+            whole.exchanges[0],
+            streamed.exchanges[0],
+            **details,
+        )
+    if not all(b.signature for b in (*thinking, *empty)):
+        return failed(
+            "omitted thinking comes without its signature: the text can never be restored",
             whole.exchanges[0],
             streamed.exchanges[0],
             **details,

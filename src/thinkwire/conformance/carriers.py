@@ -4,7 +4,8 @@ The endpoint's own first turn (thinking, tool call) goes back followed by its to
 its reasoning written in each Chat carrier in turn (``reasoning_content``, ``reasoning``,
 ``reasoning_details``, inline ``<think>``), and the prompt-token usage of each answer is
 compared with a baseline of the same history without the reasoning (or, where the endpoint
-refuses that, with the reasoning emptied). A carrier whose count does not rise by at least half
+refuses that or announces it restored the reasoning, as a thinkwire gateway with a state store
+does, with the reasoning emptied). A carrier whose count does not rise by at least half
 the reasoning's words was silently ignored, as ollama#18534 (40 vs 1835 prompt tokens) and
 vllm#38488 ignore one.
 
@@ -72,6 +73,9 @@ async def carrier_tokens(ctx: Context) -> Result:
         baseline: int | None = None
         for name, variant in (("stripped", strip_thinking(turn)), ("emptied", blank_thinking(turn))):
             exchange = await send(variant, own)
+            if exchange.restored:  # the server put the reasoning back: no baseline
+                row[name] = "restored by the server"
+                continue
             row[name] = _tokens(exchange) if exchange.ok else f"refused: {exchange.error}"
             baseline = _tokens(exchange) if exchange.ok else None
             if baseline is not None:

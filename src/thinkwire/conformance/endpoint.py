@@ -15,7 +15,7 @@ cannot be reached at all raises ``Unreachable``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -31,6 +31,8 @@ from thinkwire.ir.stream import Folder, StreamAborted
 from thinkwire.upstreams.profiles import PATHS, PROFILES, default_profile
 
 EXCERPT: Final = 1500
+RESTORED: Final = "thinkwire-restored"
+"""The header in which a thinkwire gateway counts the turns whose dropped thinking it restored."""
 """Characters of a request or response body kept as evidence."""
 
 
@@ -81,7 +83,8 @@ class Exchange:
     error: str | None = None
     raw: str = ""
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    restored: int = 0
+    """Turns the server says it put thinking back into (thinkwire's ``thinkwire-restored``)."""
 
     @property
     def ok(self) -> bool:
@@ -150,6 +153,8 @@ class Wire:
                 self.endpoint.url, data=orjson.dumps(body), headers=self.endpoint.headers(), timeout=timeout
             ) as answer:
                 exchange.status = answer.status
+                restored = answer.headers.get(RESTORED, "0")
+                exchange.restored = int(restored) if restored.isdigit() else 0
                 if answer.status >= 400 or not stream:
                     raw = await answer.read()
                     exchange.raw = raw.decode("utf-8", "replace")

@@ -5,8 +5,10 @@ emulators note a code word) and calls a tool. After the tool result it must use 
 which it can only do if the server put the earlier thinking back into its prompt. Each trial is
 run ``repeat`` times with every turn sent back unchanged (*kept*) and as a control with the
 thinking stripped from the history (*stripped*): the kept rate should be high, the control's
-low (the value was never visible). A control the endpoint refuses (it demands its thinking
-back) counts as not recalled.
+low (the value was never visible; a model guessing it shows up here). A control the endpoint
+refuses (it demands its thinking back) counts as not recalled, and so does one whose stripped
+thinking the endpoint announces it restored (a thinkwire gateway with its state store: the
+header ``thinkwire-restored``), which is reported as such.
 
 Verdict: ``pass`` when the kept rate is at least one half and above the control's. Rates come
 with Wilson score intervals (95%); with ``--repeat`` of 10 or more, intervals that do not
@@ -54,7 +56,8 @@ class Trial:
     value: str | None
     outcome: str
     """``recalled``, ``forgotten``, ``no-value`` (none noted), ``leaked`` (noted, but visible in
-    the first turn), ``refused`` or ``no-answer``."""
+    the first turn), ``refused``, ``no-answer``, or for the control ``restored`` (the server
+    says it put the stripped thinking back: a thinkwire gateway's ``thinkwire-restored``)."""
 
     @property
     def recalled(self) -> bool:
@@ -78,6 +81,8 @@ async def trial(ctx: Context, number: int, *, control: bool) -> Trial:
         return Trial(loop, value, "leaked")
     if loop.refused is not None:
         return Trial(loop, value, "refused")
+    if control and any(e.restored for e in loop.exchanges):
+        return Trial(loop, value, "restored")
     later = "\n".join(visible_text(t) for t in turns[1:])
     if len(turns) < 2:
         return Trial(loop, value, "no-answer")

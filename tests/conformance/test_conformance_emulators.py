@@ -1,0 +1,163 @@
+"""``thinkwire check`` against the vendor emulators: every strict one passes every applicable
+probe, and each ``--break`` mode fails exactly the probes that catch it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from thinkwire.conformance import Card, Endpoint, run_check
+from thinkwire.emulators import BREAKS
+from thinkwire.emulators.run import Emulate
+from thinkwire.ir.blocks import Dialect
+
+VENDORS: list[tuple[str, Dialect, str]] = [
+    ("anthropic", "anthropic", "claude-emulated"),
+    ("deepseek", "openai-chat", "deepseek-reasoner"),
+    ("minimax", "openai-chat", "MiniMax-M2"),
+    ("openrouter", "openai-chat", "anthropic/claude-emulated"),
+    ("openrouter", "openai-chat", "google/gemini-emulated"),
+    ("openai-responses", "openai-responses", "gpt-emulated"),
+]
+APPLICABLE = {
+    "anthropic": {
+        "thinking-carrier",
+        "stream-agrees",
+        "signatures",
+        "accept-loop",
+        "accept-streamed",
+        "accept-omitted",
+        "thought-recall",
+    },
+    "deepseek": {
+        "thinking-carrier",
+        "stream-agrees",
+        "accept-loop",
+        "accept-streamed",
+        "thought-recall",
+        "carrier-tokens",
+    },
+    "minimax": {
+        "thinking-carrier",
+        "stream-agrees",
+        "accept-loop",
+        "accept-streamed",
+        "thought-recall",
+        "carrier-tokens",
+    },
+    "openrouter": {
+        "thinking-carrier",
+        "stream-agrees",
+        "signatures",
+        "accept-loop",
+        "accept-streamed",
+        "thought-recall",
+        "carrier-tokens",
+    },
+    "openai-responses": {
+        "thinking-carrier",
+        "stream-agrees",
+        "signatures",
+        "accept-loop",
+        "accept-streamed",
+        "thought-recall",
+    },
+}
+
+
+def caught(vendor: str, model: str, case: str) -> set[str]:
+    """The probes that must fail against ``vendor`` broken as ``case``."""
+    chat = vendor in ("deepseek", "minimax", "openrouter")
+    if case == "drop-thinking":
+        return {"thought-recall", "carrier-tokens"} if chat else {"thought-recall"}
+    if case == "ignore-carrier":
+        return {"thought-recall", "carrier-tokens"}
+    assert case == "merge-stream-blocks"
+    if model.startswith("google/"):
+        return set()  # Gemini thinks in one block: there is nothing to merge
+    merged = {"stream-agrees", "accept-streamed"}
+    return merged | {"accept-omitted"} if vendor == "anthropic" else merged
+
+
+def check(url: str, dialect: Dialect, model: str, **options: object) -> Card:
+    return asyncio.run(run_check(Endpoint(url, dialect, model), **options))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("vendor", "dialect", "model"), VENDORS)
+def test_every_applicable_probe_passes_against_the_strict_emulator(
+    emulate: Emulate, vendor: str, dialect: Dialect, model: str
+) -> None:
+    url, _ = emulate(vendor)
+    card = check(url, dialect, model)
+    assert card.failed() == [], card.to_text()
+    assert {r.id for r in card.rows if r.status == "pass"} == APPLICABLE[vendor]
+    assert card.ok
+    # nothing here issues redacted thinking: the probe says so instead of passing
+    assert "never issue it" in card.row("accept-redacted").summary
+
+
+BROKEN = [
+    (vendor, dialect, model, case)
+    for vendor, dialect, model in VENDORS
+    for case, spec in BREAKS.items()
+    if vendor in spec.vendors
+]
+
+
+@pytest.mark.parametrize(("vendor", "dialect", "model", "case"), BROKEN)
+def test_each_break_fails_the_probe_that_catches_it(
+    emulate: Emulate, vendor: str, dialect: Dialect, model: str, case: str
+) -> None:
+    url, _ = emulate(vendor, case)
+    card = check(url, dialect, model)
+    expected = caught(vendor, model, case)
+    assert set(card.failed()) == expected, card.to_text()
+    assert card.ok is not expected
+    report = card.to_markdown()
+    for probe in expected:
+        assert f"| `{probe}` |" in report
+        assert card.row(probe).evidence, probe  # the exchanges that show it
+
+
+def test_drop_thinking_is_caught_by_recall_with_its_figures(emulate: Emulate) -> None:
+    url, _ = emulate("anthropic", "drop-thinking")
+    card = check(url, "anthropic", "claude-emulated", repeat=3)
+    recall = card.row("thought-recall")
+    assert recall.status == "fail"
+    assert recall.details["kept"]["recalled"] == 0
+    assert recall.details["kept"]["trials"] == 3
+    assert recall.details["kept"]["outcomes"] == {"forgotten": 3}
+    assert recall.details["stripped"]["outcomes"] == {"refused": 3}  # Anthropic demands its thinking
+
+
+def test_recall_rates_carry_wilson_intervals(emulate: Emulate) -> None:
+    url, _ = emulate("deepseek")
+    card = check(url, "openai-chat", "deepseek-reasoner", repeat=4)
+    details = card.row("thought-recall").details
+    assert details["kept"]["rate"] == 1.0
+    low, high = details["kept"]["ci95"]
+    assert 0.45 < low < 0.55 and high == 1.0
+    assert details["stripped"]["recalled"] == 0
+    assert details["significant"] is True
+
+
+def test_the_carrier_probe_reports_prompt_tokens_per_carrier(emulate: Emulate) -> None:
+    url, _ = emulate("minimax", "ignore-carrier")
+    details = check(url, "openai-chat", "MiniMax-M2").row("carrier-tokens").details
+    assert details["expected"] == "think-tags"
+    assert details["read"] == ["reasoning_details"]  # the break reads only the other field
+    current = details["prompt_tokens"]["current-turn"]
+    assert current["baseline"] == "stripped"
+    assert current["think-tags"] == current["stripped"]
+    assert current["reasoning_details"] > current["stripped"]
+
+
+def test_a_named_carrier_must_be_the_one_the_endpoint_answers_in(emulate: Emulate) -> None:
+    url, _ = emulate("deepseek")
+    card = asyncio.run(run_check(Endpoint(url, "openai-chat", "deepseek-reasoner", carrier="reasoning")))
+    assert card.row("thinking-carrier").status == "fail"
+    assert "not --carrier reasoning" in card.row("thinking-carrier").summary
+    # sent back in `reasoning`, DeepSeek refuses the tool turn (WIRE.md 2.8)
+    assert card.row("accept-loop").status == "fail"
+    assert "reasoning_content" in card.row("accept-loop").summary
