@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import msgspec
 import typer
 
 from thinkwire.errors import ThinkwireError
@@ -164,6 +165,7 @@ def eval_command(
             on_outcome=on_outcome,
         )
         try:
+            runner.prepare()  # another eval's directory is refused before any run counts as done
             pending = runner.pending()
         except ThinkwireError as exc:
             _fail(str(exc))
@@ -191,7 +193,9 @@ def eval_command(
     from thinkwire.evals.report import ReportMeta, write_report
 
     report = ReportMeta(model=model, suite=suite, trials=trials, date=meta.started, command=meta.command)
-    files = write_report(directory, outcomes, report, policies=chosen_policies)
+    # results.jsonl keeps trace paths relative to the directory; the report opens them from here
+    located = [msgspec.structs.replace(o, trace=str(directory / o.trace)) if o.trace else o for o in outcomes]
+    files = write_report(directory, located, report, policies=chosen_policies)
     played = len(outcomes) == len(runner.plan())
     console.print(
         f"{len(outcomes)} run(s) in {directory}" + ("" if played else f" ({len(runner.plan())} planned)")

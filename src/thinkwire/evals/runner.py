@@ -198,8 +198,9 @@ class Runner:
                 if self.on_outcome is not None:
                     self.on_outcome(outcome)
 
+        pending = self.pending()  # before the group: its errors would come wrapped in a group
         async with asyncio.TaskGroup() as group:
-            for task, trial, policy in self.pending():
+            for task, trial, policy in pending:
                 group.create_task(one(task, trial, policy))
         done = self.done()
         return [done[(t.id, trial, p)] for t, trial, p in self.plan() if (t.id, trial, p) in done]

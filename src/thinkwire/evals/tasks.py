@@ -85,7 +85,9 @@ class Task:
     description: str = ""
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMBER = re.compile(r"(?:(?<![\w-])-)?\d+(?:,\d{3})*(?!\d)(?:\.\d+)?")
+"""A number: commas only between groups of three digits; a minus only where no word or
+hyphen comes before it (``T-925``, ``5-10`` and ``2024-05-17`` hold no negative number)."""
 
 
 def normalise(text: str) -> str:
