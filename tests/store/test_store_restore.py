@@ -129,7 +129,36 @@ def test_turns_that_hold_thinking_are_left_alone(any_store: StateStore) -> None:
     messages, restored = restore(any_store, TENANT, history)
     assert restored == 0
     assert messages == history
-    assert any_store.stats().hits == 0
+    signed = Message(
+        role="assistant", blocks=(Thinking(text="mine", signature="s"), *visible(TWO_CALLS).blocks)
+    )
+    messages, restored = restore(any_store, TENANT, (user("q"), signed))
+    assert restored == 0
+    assert any_store.stats().hits == 1  # only the unsigned one was looked up, and not used
+
+
+def test_lossy_thinking_with_the_recorded_text_gets_its_signatures_back(any_store: StateStore) -> None:
+    """A Chat client's reasoning_content: both blocks' text in one unsigned block."""
+    record(any_store, TENANT, TWO_CALLS)
+    merged = Thinking(text="I need the weather first.\nAnd the local time.")
+    lossy = Message(role="assistant", blocks=(merged, *visible(TWO_CALLS).blocks))
+    messages, restored = restore(any_store, TENANT, (user("q"), lossy))
+    assert restored == 1
+    assert messages[1].blocks == TWO_CALLS.blocks
+
+
+def test_lossy_thinking_is_not_upgraded_from_a_recording_without_more(any_store: StateStore) -> None:
+    unsigned = Message(
+        role="assistant",
+        blocks=tuple(Thinking(text=b.text) if isinstance(b, Thinking) else b for b in TWO_CALLS.blocks),
+    )
+    record(any_store, TENANT, unsigned)
+    lossy = Message(
+        role="assistant",
+        blocks=(Thinking(text="I need the weather first. And the local time."), *visible(TWO_CALLS).blocks),
+    )
+    messages, restored = restore(any_store, TENANT, (user("q"), lossy))
+    assert (messages[1], restored) == (lossy, 0)
 
 
 def test_another_tenant_gets_nothing(any_store: StateStore) -> None:

@@ -6,6 +6,13 @@
     ...                                   # call the upstream, header thinkwire-restored: restored
     record(store, tenant, response.to_message())
 
+Two kinds of turn are looked up: those with no reasoning at all (a client that drops it), and
+those whose reasoning came back *lossy* — the same thinking text, but no signature, no
+redacted or encrypted part (a client whose dialect has no slot for them: a Chat client's
+``reasoning_content`` holding what was a signed Anthropic turn, a Responses client's summary of
+what a Chat upstream signed). A lossy turn is upgraded only when its thinking text is the
+recorded text (whitespace aside) and the recording carries more than the client sent.
+
 A restored turn is the recorded turn's block order (reasoning back in place, in order) with
 the client's own visible blocks in it: its tool calls (equal to the recorded ones by the
 fingerprint, but the client's ``extra`` is kept), its text blocks when they pair one to one
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from thinkwire.ir.blocks import Block, Text, ToolCall, is_reasoning
+from thinkwire.ir.blocks import Block, RedactedThinking, Text, Thinking, ToolCall, is_reasoning
 from thinkwire.ir.conversation import Message
 from thinkwire.store.base import StateStore
 from thinkwire.store.fingerprint import has_visible
@@ -34,20 +41,43 @@ def record(store: StateStore, tenant: str, response_message: Message) -> bool:
 
 
 def needs_restore(message: Message) -> bool:
-    """An assistant turn with something visible and no reasoning at all."""
+    """An assistant turn with something visible and no reasoning, or only lossy reasoning."""
     return (
         message.role == "assistant"
-        and not any(is_reasoning(b) for b in message.blocks)
         and has_visible(message)
+        and (not _reasoning(message) or is_lossy(message))
     )
 
 
-def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tuple[tuple[Message, ...], int]:
-    """Put recorded reasoning back into the assistant turns that lack it.
+def _reasoning(message: Message) -> list[Block]:
+    return [b for b in message.blocks if is_reasoning(b)]
 
-    Turns that already hold any reasoning are left alone. Returns the messages (the same
-    values where nothing changed) and how many turns were restored. All lookups go to the
-    store in one ``get_many``.
+
+def is_lossy(message: Message) -> bool:
+    """Reasoning with no signature and nothing redacted: what a dialect without those slots
+    leaves of a turn."""
+    reasoning = _reasoning(message)
+    return bool(reasoning) and all(isinstance(b, Thinking) and not b.signature for b in reasoning)
+
+
+def _thinking_text(message: Message) -> str:
+    return "".join("".join(b.text.split()) for b in message.blocks if isinstance(b, Thinking))
+
+
+def _upgrades(client: Message, stored: Message) -> bool:
+    """The recording holds the client's lossy reasoning and more (module docstring)."""
+    richer = any(
+        isinstance(b, RedactedThinking) or (isinstance(b, Thinking) and b.signature) for b in stored.blocks
+    )
+    return richer and _thinking_text(client) == _thinking_text(stored)
+
+
+def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tuple[tuple[Message, ...], int]:
+    """Put recorded reasoning back into turns that lack it or hold it lossy.
+
+    Turns whose reasoning is signed, redacted or not the recorded text are left alone.
+    Returns the messages (the same values where nothing changed) and how many turns were
+    restored. All lookups go to the store in one ``get_many``.
     """
     wanted = [i for i, m in enumerate(messages) if needs_restore(m)]
     if not wanted:
@@ -56,7 +86,7 @@ def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tupl
     out = list(messages)
     count = 0
     for i, stored in zip(wanted, found, strict=True):
-        if stored is not None:
+        if stored is not None and (not _reasoning(messages[i]) or _upgrades(messages[i], stored)):
             merged = merge(messages[i], stored)
             if merged is not None:
                 out[i] = merged
@@ -78,7 +108,7 @@ def merge(client: Message, stored: Message) -> Message | None:
     pair_texts = len(texts) == len(stored_texts) and all(
         a.text.strip() == b.text.strip() for a, b in zip(texts, stored_texts, strict=True)
     )
-    others = [b for b in client.blocks if not isinstance(b, Text | ToolCall)]
+    others = [b for b in client.blocks if not isinstance(b, Text | ToolCall) and not is_reasoning(b)]
     call_iter, text_iter = iter(calls), iter(texts)
     blocks: list[Block] = []
     for block in stored.blocks:

@@ -127,6 +127,11 @@ class UpstreamClient:
         if on_losses is not None and encoded.losses:
             on_losses(encoded.losses)
         body: dict[str, Any] = dict(encoded.value)
+        for key, value in upstream.profile.body.items():  # the profile's fixed request fields
+            if isinstance(value, list) and isinstance(body.get(key), list):
+                body[key] = [*body[key], *(v for v in value if v not in body[key])]
+            else:
+                body[key] = value
         if streamed:
             body["stream"] = True
             if upstream.kind == "openai-chat":

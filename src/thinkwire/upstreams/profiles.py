@@ -8,7 +8,7 @@ upstream client and the gateway read these records; no code branches on a vendor
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -39,6 +39,8 @@ class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
     thinking_budget: int | None = None
     """The vendor thinks only when asked: a request that does not ask (a Chat client has no
     way to) gets thinking with this budget; ``None``: the vendor thinks by itself."""
+    body: dict[str, Any] = {}
+    """Fields every request to this vendor carries (lists are merged with the client's)."""
     accepts_unsigned: bool = True
     """Reasoning without this vendor's signature may be sent (``policy.apply_origin_rule``)."""
     notes: str = ""
@@ -86,6 +88,8 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             name="openai-responses",
             dialect="openai-responses",
             provider="openai",
+            # stateless: the reasoning comes back encrypted, so the gateway (not OpenAI) keeps it
+            body={"store": False, "include": ["reasoning.encrypted_content"]},
             notes="reasoning items are paired with the item that follows them (2.11)",
         ),
         VendorProfile(
