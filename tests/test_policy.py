@@ -124,8 +124,13 @@ def test_foreign_signed_and_redacted_thinking_is_left_out_where_it_would_be_refu
     ]
 
 
-def test_unsigned_foreign_thinking_moves_freely() -> None:
+def test_unsigned_foreign_thinking_moves_freely_but_not_to_a_vendor_that_refuses_it() -> None:
     messages = _turns(_signed("deepseek", signature=None))
-    out, losses = apply_origin_rule(messages, "anthropic", accepts_unsigned=False)
+    out, losses = apply_origin_rule(messages, "minimax", accepts_unsigned=True)
     assert out == tuple(messages)
     assert losses == ()
+    out, losses = apply_origin_rule(messages, "anthropic", accepts_unsigned=False)
+    assert [type(b).__name__ for b in out[1].blocks] == ["ToolCall"]
+    assert [loss.detail for loss in losses] == [
+        "unsigned thinking from deepseek left out: anthropic refuses it"
+    ]

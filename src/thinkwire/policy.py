@@ -109,36 +109,24 @@ def apply_origin_rule(
                 if isinstance(block, Thinking | RedactedThinking) and block.origin
                 else None
             )
+            if not isinstance(block, Thinking | RedactedThinking) or issuer is None or issuer == provider:
+                blocks.append(block)
+                continue
             path = f"messages[{index}].blocks[{position}]"
-            if issuer is None or issuer == provider:
-                blocks.append(block)
-            elif isinstance(block, RedactedThinking):
-                losses.append(
-                    Loss(
-                        path=path,
-                        kind="redacted",
-                        detail=f"redacted thinking from {issuer} left out for {provider}",
-                    )
-                )
-            elif not isinstance(block, Thinking) or block.signature is None:
-                blocks.append(block)
+            if isinstance(block, RedactedThinking):
+                detail = f"redacted thinking from {issuer} left out for {provider}"
+                losses.append(Loss(path=path, kind="redacted", detail=detail))
             elif accepts_unsigned:
                 blocks.append(msgspec.structs.replace(block, signature=None))
-                losses.append(
-                    Loss(
-                        path=path,
-                        kind="signature",
-                        detail=f"{issuer}'s signature dropped for {provider}; the thinking goes unsigned",
-                    )
-                )
+                if block.signature:
+                    detail = f"{issuer}'s signature dropped for {provider}; the thinking goes unsigned"
+                    losses.append(Loss(path=path, kind="signature", detail=detail))
             else:
-                losses.append(
-                    Loss(
-                        path=path,
-                        kind="signature",
-                        detail=f"thinking signed by {issuer} left out: {provider} refuses foreign signatures",
-                    )
+                what = (
+                    f"thinking signed by {issuer}" if block.signature else f"unsigned thinking from {issuer}"
                 )
+                detail = f"{what} left out: {provider} refuses it"
+                losses.append(Loss(path=path, kind="signature", detail=detail))
         if len(blocks) == len(message.blocks) and all(
             a is b for a, b in zip(blocks, message.blocks, strict=True)
         ):

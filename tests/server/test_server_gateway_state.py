@@ -175,3 +175,53 @@ def test_two_gateway_processes_share_state_through_redis(redis: RedisServer, tmp
                 process.communicate(timeout=15)
     assert raw.headers["thinkwire-restored"] == "1"
     assert "The code word I noted was" in raw.parse().choices[0].message.content
+
+
+def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsigned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Step 1 on Claude, step 2 routed to DeepSeek: the restored thinking goes to DeepSeek as
+    reasoning_content without Anthropic's signature (the origin rule), and the loss is reported."""
+    keys = Keys(b"k" * 32)
+    with emulating("anthropic") as (claude, _), emulating("deepseek") as (deepseek, deepseek_app):
+        config = parse_config(
+            {
+                "upstreams": [
+                    {
+                        "name": "claude",
+                        "kind": "anthropic",
+                        "base_url": claude,
+                        "profile": "anthropic",
+                        "models": ["claude-*"],
+                    },
+                    {
+                        "name": "ds",
+                        "kind": "openai-chat",
+                        "base_url": deepseek,
+                        "profile": "deepseek",
+                        "models": ["deepseek-*"],
+                    },
+                ]
+            }
+        )
+        service = GatewayService(config, store=open_store(tmp_path / "state.db", keys=keys), keys=keys)
+        with serving(create_app(ServerState(service=service))) as gw:
+            c = openai.OpenAI(base_url=gw + "/v1", api_key="app-key", max_retries=0)
+            messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+            first: Any = c.chat.completions.create(
+                model="claude-sonnet", messages=messages, tools=TOOLS, max_tokens=4000
+            )
+            call = first.choices[0].message.tool_calls[0]
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call.model_dump()]})
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
+            with caplog.at_level("INFO", logger="thinkwire.gateway"):
+                raw = c.chat.completions.with_raw_response.create(
+                    model="deepseek-reasoner", messages=messages, tools=TOOLS, max_tokens=4000
+                )
+    assert raw.headers["thinkwire-restored"] == "1"
+    assert int(raw.headers["thinkwire-losses"]) >= 1
+    assert "anthropic's signature dropped for deepseek" in caplog.text
+    sent = deepseek_app.state.requests[-1].body["messages"][1]
+    assert sent["reasoning_content"]  # the thinking went along, as text
+    assert "signature" not in str(sent)
+    assert re.search(r"The code word I noted was \w+-\w+", raw.parse().choices[0].message.content or "")

@@ -37,6 +37,7 @@ from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import Folder, MessageDelta, MessageStart, StreamEvent
+from thinkwire.policy import apply_origin_rule
 from thinkwire.server.errors import ApiError
 from thinkwire.server.service import EngineService
 from thinkwire.store import Keys, SQLiteStore, StateStore, StoreError, needs_restore, record, restore
@@ -132,6 +133,7 @@ class GatewayService:
                     folder.feed(event)
                 yield event
         else:
+            request = _for_issuer(request, upstream, on_losses)
             try:
                 async for event in self.client.stream(upstream, request, on_losses=on_losses):
                     event = _normalised(event, upstream)
@@ -228,6 +230,23 @@ def with_thinking(request: Request, upstream: Upstream) -> Request:
     if sampling.max_tokens is not None and sampling.max_tokens <= budget:
         sampling = msgspec.structs.replace(sampling, max_tokens=sampling.max_tokens + budget)
     return msgspec.structs.replace(request, thinking=thinking, sampling=sampling)
+
+
+def _for_issuer(
+    request: Request, upstream: Upstream, on_losses: Callable[[tuple[Loss, ...]], None] | None
+) -> Request:
+    """``request`` under the origin rule for ``upstream``'s provider (``policy.apply_origin_rule``),
+    what it changed reported with the encoding's losses."""
+    profile = upstream.profile
+    messages, losses = apply_origin_rule(
+        request.messages, profile.provider, accepts_unsigned=profile.accepts_unsigned
+    )
+    if not losses:
+        return request
+    log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
+    if on_losses is not None:
+        on_losses(losses)
+    return msgspec.structs.replace(request, messages=messages)
 
 
 def _normalised(event: StreamEvent, upstream: Upstream) -> StreamEvent:
