@@ -326,10 +326,6 @@ async def test_current_turn_keeps_the_tool_loop_s_thinking(emulate: Emulate, ven
     assert [e.status for e in app.state.requests] == [200, 200]
 
 
-@pytest.mark.xfail(
-    reason="bug: open_model checks the key in environ= but the upstream client sends os.environ's",
-    strict=True,
-)
 async def test_the_key_checked_in_environ_is_the_key_sent(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     seen: list[str | None] = []

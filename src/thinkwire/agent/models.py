@@ -22,7 +22,7 @@ per million tokens) feed the cost limit and the evals; models not listed cost ``
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -119,14 +119,21 @@ class UpstreamModel:
     """A configured upstream, through the gateway's upstream client. ``max_tokens``: sent when
     a request sets none (Anthropic refuses a request without it)."""
 
-    def __init__(self, upstream: Upstream, model: str, *, max_tokens: int = 1024) -> None:
+    def __init__(
+        self,
+        upstream: Upstream,
+        model: str,
+        *,
+        max_tokens: int = 1024,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         from thinkwire.upstreams.client import UpstreamClient
 
         self.upstream = upstream
         self.name = model
         self.price = price_of(model)
         self.max_tokens = max_tokens
-        self.client = UpstreamClient()
+        self.client = UpstreamClient(environ=environ)  # keys from where open_model checked them
 
     async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
         from thinkwire.server.gateway import with_thinking  # seed: vendors' APIs take none we rely on
@@ -198,7 +205,7 @@ def open_model(
         )
         if upstream.api_key(env) is None:
             raise ModelSpecError(f"model {spec!r} needs ${vendor.key_env} in the environment")
-        return UpstreamModel(upstream, rest, max_tokens=max_tokens)
+        return UpstreamModel(upstream, rest, max_tokens=max_tokens, environ=env)
     if head == "openai-chat" and sep:
         url, hash_, name = rest.rpartition("#")
         if not hash_ or not url or not name or not url.startswith(("http://", "https://")):
@@ -212,7 +219,7 @@ def open_model(
             api_key_env="OPENAI_API_KEY",
             profile=PROFILES["vllm"],
         )
-        return UpstreamModel(upstream, name, max_tokens=max_tokens)
+        return UpstreamModel(upstream, name, max_tokens=max_tokens, environ=env)
     routed = _configured(spec, config, home, env)
     if routed is None:
         raise ModelSpecError(f"unknown model {spec!r}; expected {FORMS}")
@@ -222,7 +229,7 @@ def open_model(
         raise ModelSpecError(
             f"model {spec!r} (upstream {routed.name}) needs ${routed.api_key_env} in the environment"
         )
-    return UpstreamModel(routed, spec, max_tokens=max_tokens)
+    return UpstreamModel(routed, spec, max_tokens=max_tokens, environ=env)
 
 
 def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str, str]) -> Upstream | None:

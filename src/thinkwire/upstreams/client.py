@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import random
 import urllib.request
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -92,7 +92,10 @@ class UpstreamClient:
         session: Callable[[], aiohttp.ClientSession] = default_session,
         retries: int = RETRIES,
         backoff: float = BACKOFF,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
+        self.environ = environ
+        """Where API keys are read (``None``: ``os.environ`` at each request)."""
         self._make_session = session
         self._session: aiohttp.ClientSession | None = None
         self.retries = retries
@@ -213,7 +216,7 @@ class UpstreamClient:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
         headers.update(upstream.profile.headers)
         headers.update(upstream.headers)
-        key = upstream.api_key()
+        key = upstream.api_key(self.environ)
         if key is not None:
             if upstream.profile.auth == "x-api-key":
                 headers["x-api-key"] = key
