@@ -22,6 +22,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from thinkwire.emulators.run import Emulate
 from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
 from thinkwire.server import ServerState, create_app
 from thinkwire.server.background import ScriptedServers, serving
@@ -312,3 +313,17 @@ def test_a_local_upstream_is_the_embedded_engine(upstream: tuple[str, Any]) -> N
     assert there.choices[0].message.model_extra["reasoning_content"].endswith("Graz, so I call the tool.")
     assert len(local.calls) == 1
     assert len(remote.calls) == 1
+
+
+def test_a_chat_client_without_max_tokens_gets_the_vendors_required_default(emulate: Emulate) -> None:
+    """Anthropic refuses a request without max_tokens; a Chat client may leave it out."""
+    url, app = emulate("anthropic")
+    upstream = {"name": "claude", "kind": "anthropic", "base_url": url, "profile": "anthropic"}
+    with gateway(upstream) as gw:
+        c = openai.OpenAI(base_url=gw + "/v1", api_key="k", max_retries=0)
+        answer: Any = c.chat.completions.create(
+            model="claude-x", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert answer.choices[0].message.content
+    sent = app.state.requests[-1].body
+    assert sent["max_tokens"] == 8192

@@ -217,7 +217,13 @@ def with_thinking(request: Request, upstream: Upstream) -> Request:
     did not say (a Chat client has no way to): budget from the upstream's profile or config,
     ``max_tokens`` raised by that much when it would leave no room after the thinking (the
     vendor requires ``max_tokens`` above the budget). A request that set a budget or turned
-    thinking off is left as it is."""
+    thinking off is left as it is. A request without ``max_tokens`` gets the profile's, for a
+    vendor that requires one."""
+    default = upstream.profile.max_tokens
+    if request.sampling.max_tokens is None and default is not None:
+        request = msgspec.structs.replace(
+            request, sampling=msgspec.structs.replace(request.sampling, max_tokens=default)
+        )
     budget = upstream.default_thinking_budget
     asked = request.thinking
     if budget is None or (

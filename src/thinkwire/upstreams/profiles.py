@@ -39,6 +39,8 @@ class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
     thinking_budget: int | None = None
     """The vendor thinks only when asked: a request that does not ask (a Chat client has no
     way to) gets thinking with this budget; ``None``: the vendor thinks by itself."""
+    max_tokens: int | None = None
+    """Sent when a request sets none, for a vendor that requires it (a Chat client may omit it)."""
     body: dict[str, Any] = {}
     """Fields every request to this vendor carries (lists are merged with the client's)."""
     accepts_unsigned: bool = True
@@ -56,6 +58,7 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             auth="x-api-key",
             headers={"anthropic-version": "2023-06-01"},
             thinking_budget=2048,
+            max_tokens=8192,
             accepts_unsigned=False,
             notes="signed thinking must come back unchanged and in place before tool_use (WIRE.md 2.1-2.5)",
         ),
