@@ -70,8 +70,8 @@ class _Stop(Exception):
 
 class Agent:
     """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn;
-    ``temperature``: the model's default when ``None``. ``seed``: fixes the model's sampling where it can (the same seed for each policy of a paired
-    eval run)."""
+    ``temperature``: the model's default when ``None``; ``seed``: fixes the model's sampling
+    where it can (the same seed for each policy of a paired eval run)."""
 
     def __init__(
         self,
