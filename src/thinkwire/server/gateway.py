@@ -18,6 +18,10 @@ what is queued before the store closes. Lookups before the upstream call take on
 round trip: on the event loop for SQLite (about 20 us, less than a hop to a worker thread),
 in a worker thread for a store across the network (Redis).
 
+The gateway signs thinking a signing client (Anthropic, Responses) would otherwise get without a
+signature it can carry, and checks and removes its own signatures on the way back
+(``thinkwire.server.issuer``), with or without a state store.
+
 Upstream failures become ``ApiError`` with the upstream's status and message (429 keeps its
 ``retry-after``; unreachable or 5xx after retries is 502; a timeout 504), before the first event
 when nothing was streamed yet, else as the dialect's in-stream error event.
@@ -37,10 +41,21 @@ from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import Folder, MessageDelta, MessageStart, StreamEvent
+from thinkwire.local.signing import load_secret
 from thinkwire.policy import apply_origin_rule
 from thinkwire.server.errors import ApiError
+from thinkwire.server.issuer import Issuer
 from thinkwire.server.service import EngineService
-from thinkwire.store import Keys, SQLiteStore, StateStore, StoreError, needs_restore, record, restore
+from thinkwire.store import (
+    ANONYMOUS,
+    Keys,
+    SQLiteStore,
+    StateStore,
+    StoreError,
+    needs_restore,
+    record,
+    restore,
+)
 from thinkwire.store.writer import WriteBehind
 from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
@@ -68,7 +83,10 @@ class GatewayService:
         local: EngineService | None = None,
         store: StateStore | None = None,
         keys: Keys | None = None,
+        secret: bytes | None = None,
     ) -> None:
+        """``secret`` signs the gateway's own thinking signatures; default: the engine's
+        (``thinkwire.local.signing.load_secret``)."""
         if (store is None) != (keys is None):
             raise ValueError("a state store needs its keys, and keys need a store")
         self.config = config
@@ -77,6 +95,7 @@ class GatewayService:
         self.store = store if store is None or isinstance(store, WriteBehind) else WriteBehind(store)
         self._restore_inline = self.store is not None and isinstance(self.store.backend, SQLiteStore)
         self.keys = keys
+        self.issuer = Issuer(secret if secret is not None else load_secret())
         self.requests = 0
         self.upstream_errors = 0
         self.restored = 0
@@ -124,14 +143,19 @@ class GatewayService:
         self.requests += 1
         upstream = self.route(request)
         tenant = self.keys.tenant_of(credential) if self.keys is not None else ""
-        request = with_thinking(await self._restore(request, tenant, on_restored), upstream)
+        # without a store the gateway's signatures bind the credential itself (HMAC input only)
+        signed_for = tenant or (ANONYMOUS if credential is None else "c\0" + credential)
+        request = await self._incoming(request, tenant, signed_for, on_restored, on_losses)
+        request = with_thinking(request, upstream)
         folder = Folder() if self.store is not None else None  # folded only to be recorded
+        signer = self.issuer.signer(signed_for, dialect)
         if upstream.kind == "local":
             assert self.local is not None
             async for event in self.local.generate(request, dialect=dialect, carrier=carrier, seed=seed):
                 if folder is not None:
                     folder.feed(event)
-                yield event
+                for shown in signer.feed(event) if signer is not None else (event,):
+                    yield shown
         else:
             request = _for_issuer(request, upstream, on_losses)
             try:
@@ -139,7 +163,8 @@ class GatewayService:
                     event = _normalised(event, upstream)
                     if folder is not None:
                         folder.feed(event)
-                    yield event
+                    for shown in signer.feed(event) if signer is not None else (event,):
+                        yield shown
             except UpstreamError as exc:
                 self.upstream_errors += 1
                 raise ApiError(
@@ -147,6 +172,29 @@ class GatewayService:
                 ) from None
         if folder is not None:
             self._record(folder, tenant)
+
+    async def _incoming(
+        self,
+        request: Request,
+        tenant: str,
+        signed_for: str,
+        on_restored: Callable[[int], None] | None,
+        on_losses: Callable[[tuple[Loss, ...]], None] | None,
+    ) -> Request:
+        """``request`` with the gateway's own signatures checked and removed, then restored from
+        the store, omitted blocks of ours checked against what came back
+        (``thinkwire.server.issuer``)."""
+        messages, omitted = self.issuer.inbound(request.messages, signed_for)
+        request = msgspec.structs.replace(request, messages=messages)
+        request = await self._restore(request, tenant, on_restored)
+        if not omitted:
+            return request
+        messages, losses = self.issuer.settle(request.messages, omitted, signed_for)
+        if losses:
+            log.warning("%s", "; ".join(str(loss) for loss in losses))
+            if on_losses is not None:
+                on_losses(losses)
+        return msgspec.structs.replace(request, messages=messages)
 
     async def _restore(
         self, request: Request, tenant: str, on_restored: Callable[[int], None] | None

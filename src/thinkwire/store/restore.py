@@ -12,6 +12,10 @@ redacted or encrypted part (a client whose dialect has no slot for them: a Chat 
 ``reasoning_content`` holding what was a signed Anthropic turn, a Responses client's summary of
 what a Chat upstream signed). A lossy turn is upgraded only when its thinking text is the
 recorded text (whitespace aside) and the recording carries more than the client sent.
+Omitted thinking (Anthropic ``display: "omitted"``: empty text) is looked up too: an empty
+block with no signature (what ``thinkwire.server.issuer`` leaves of one the gateway signed) counts
+as no reasoning at all, and empty blocks whose signatures the recording holds with their text
+(a vendor's signature on thinking the gateway emptied for the client) get that text back.
 
 A restored turn is the recorded turn's block order (reasoning back in place, in order) with
 the client's own visible blocks in it: its tool calls (equal to the recorded ones by the
@@ -42,15 +46,31 @@ def record(store: StateStore, tenant: str, response_message: Message) -> bool:
 
 def needs_restore(message: Message) -> bool:
     """An assistant turn with something visible and no reasoning, or only lossy reasoning."""
-    return (
-        message.role == "assistant"
-        and has_visible(message)
-        and (not _reasoning(message) or is_lossy(message))
-    )
+    if message.role != "assistant" or not has_visible(message):
+        return False
+    reasoning = _reasoning(message)
+    return not reasoning or is_lossy(message) or _emptied(reasoning)
 
 
 def _reasoning(message: Message) -> list[Block]:
-    return [b for b in message.blocks if is_reasoning(b)]
+    """The turn's reasoning, less empty unsigned thinking (which holds nothing)."""
+    return [
+        b
+        for b in message.blocks
+        if is_reasoning(b) and not (isinstance(b, Thinking) and not b.text and not b.signature)
+    ]
+
+
+def _emptied(reasoning: list[Block]) -> bool:
+    """Only omitted thinking: empty text, a signature."""
+    return all(isinstance(b, Thinking) and not b.text and b.signature for b in reasoning)
+
+
+def _refills(client: Message, stored: Message) -> bool:
+    """The client's omitted blocks are recorded, signatures equal, with their text."""
+    reasoning = _reasoning(client)
+    recorded = {b.signature for b in stored.blocks if isinstance(b, Thinking) and b.text and b.signature}
+    return _emptied(reasoning) and all(isinstance(b, Thinking) and b.signature in recorded for b in reasoning)
 
 
 def is_lossy(message: Message) -> bool:
@@ -75,7 +95,8 @@ def _upgrades(client: Message, stored: Message) -> bool:
 def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tuple[tuple[Message, ...], int]:
     """Put recorded reasoning back into turns that lack it or hold it lossy.
 
-    Turns whose reasoning is signed, redacted or not the recorded text are left alone.
+    Turns whose reasoning is signed, redacted or not the recorded text are left alone (omitted
+    blocks aside: module docstring).
     Returns the messages (the same values where nothing changed) and how many turns were
     restored. All lookups go to the store in one ``get_many``.
     """
@@ -86,8 +107,11 @@ def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tupl
     out = list(messages)
     count = 0
     for i, stored in zip(wanted, found, strict=True):
-        if stored is not None and (not _reasoning(messages[i]) or _upgrades(messages[i], stored)):
-            merged = merge(messages[i], stored)
+        client = messages[i]
+        if stored is not None and (
+            not _reasoning(client) or _upgrades(client, stored) or _refills(client, stored)
+        ):
+            merged = merge(client, stored)
             if merged is not None:
                 out[i] = merged
                 count += 1
