@@ -207,20 +207,24 @@ def _backend(options: ServeOptions) -> Backend:
         _say(
             f"upstream {upstream.name}: {upstream.kind} at {where}{key}, models {', '.join(upstream.models)}"
         )
-    if options.state == "":
-        _say("state store off: thinking a client drops is not restored")
-        return GatewayService(config, local=local)
+    from thinkwire.local.signing import load_secret as signing_secret
     from thinkwire.local.store import default_home
-    from thinkwire.store import STATE_DB, Keys, load_secret, open_store
-    from thinkwire.store.base import without_password
 
     home = options.home or default_home()
     home.mkdir(parents=True, exist_ok=True)
+    # the gateway's own thinking signatures use the engine's secret, under --home when given
+    secret = signing_secret({**os.environ, "THINKWIRE_HOME": str(home)})
+    if options.state == "":
+        _say("state store off: thinking a client drops is not restored")
+        return GatewayService(config, local=local, secret=secret)
+    from thinkwire.store import STATE_DB, Keys, load_secret, open_store
+    from thinkwire.store.base import without_password
+
     keys = Keys(load_secret(home))
     target = options.state or str(home / STATE_DB)
     store = open_store(target, keys=keys)
     _say(f"state store: {without_password(target)}")
-    return GatewayService(config, local=local, store=store, keys=keys)
+    return GatewayService(config, local=local, store=store, keys=keys, secret=secret)
 
 
 def _say(message: str) -> None:
