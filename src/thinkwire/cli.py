@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import orjson
 import typer
@@ -14,8 +14,8 @@ from thinkwire import __version__
 from thinkwire.convert import StreamConverter, convert
 from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
 from thinkwire.errors import DecodeError, ThinkwireError
-from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.ir.losses import Loss
+from thinkwire.options import CARRIER, CarrierName, DialectName, PolicyName, fail
 
 if TYPE_CHECKING:
     from thinkwire.local.store import ModelSpec
@@ -30,31 +30,10 @@ app = typer.Typer(
 )
 
 
-class DialectName(StrEnum):
-    anthropic = "anthropic"
-    openai_chat = "openai-chat"
-    openai_responses = "openai-responses"
-
-
-class CarrierName(StrEnum):
-    reasoning_content = "reasoning_content"
-    reasoning = "reasoning"
-    reasoning_details = "reasoning_details"
-    think_tags = "think-tags"
-
-
-_CARRIER: dict[CarrierName, Carrier] = {CarrierName(c): c for c in CARRIERS}
-
-
 class KindName(StrEnum):
     auto = "auto"
     request = "request"
     response = "response"
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"thinkwire: error: {message}\n")
-    raise typer.Exit(code)
 
 
 def _report(losses: list[Loss] | tuple[Loss, ...], strict: bool) -> None:
@@ -71,7 +50,7 @@ def _open(file: Path | None) -> BinaryIO:
     try:
         return file.open("rb")
     except OSError as exc:
-        _fail(f"{file}: {exc.strerror}")
+        fail(f"{file}: {exc.strerror}")
 
 
 def _version(value: bool) -> None:
@@ -127,13 +106,13 @@ def convert_command(
     Example: thinkwire convert --from anthropic --to openai-chat --carrier reasoning_details reply.json
     """
     if carrier is not None and target is not DialectName.openai_chat:
-        _fail("--carrier applies only with --to openai-chat")
-    carrier_value = None if carrier is None else _CARRIER[carrier]
+        fail("--carrier applies only with --to openai-chat")
+    carrier_value = None if carrier is None else CARRIER[carrier]
     try:
         with _open(file) as handle:
             if stream:
                 if kind is KindName.request:
-                    _fail("--stream converts response streams; requests are never streamed")
+                    fail("--stream converts response streams; requests are never streamed")
                 converter = StreamConverter(
                     source=source.value, target=target.value, carrier=carrier_value, provider=provider
                 )
@@ -147,9 +126,9 @@ def convert_command(
                 return
             data = loads(handle.read(max_bytes + 1), max_bytes=max_bytes)
     except DecodeError as exc:
-        _fail(f"invalid {source.value} input: {exc}")
+        fail(f"invalid {source.value} input: {exc}")
     except UnicodeDecodeError as exc:
-        _fail(f"input is not UTF-8 text: {exc.reason} at byte {exc.start}")
+        fail(f"input is not UTF-8 text: {exc.reason} at byte {exc.start}")
     try:
         result = convert(
             data,
@@ -160,9 +139,9 @@ def convert_command(
             provider=provider,
         )
     except DecodeError as exc:
-        _fail(f"invalid {source.value} {'' if kind is KindName.auto else kind.value + ' '}input: {exc}")
+        fail(f"invalid {source.value} {'' if kind is KindName.auto else kind.value + ' '}input: {exc}")
     except ThinkwireError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     option = 0 if compact else orjson.OPT_INDENT_2
     sys.stdout.buffer.write(orjson.dumps(result.value, option=option) + b"\n")
     sys.stdout.flush()
@@ -187,7 +166,7 @@ def _spec_and_home(name: str | None, home: Path | None) -> tuple[ModelSpec, Path
     try:
         spec = DEFAULT_MODEL if name is None else find_model(name)
     except ThinkwireError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return spec, home if home is not None else default_home()
 
 
@@ -220,7 +199,7 @@ def model_pull(
         try:
             result = pull(spec, store, progress=progress)
         except ThinkwireError as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
     what = {"present": "already present", "assembled": "pulled", "repaired": "repaired"}[result.action]
     sys.stderr.write(f"thinkwire: {result.name} {what}\n")
     sys.stdout.write(f"{result.path}\n")
@@ -249,13 +228,7 @@ def model_path_command(
     try:
         sys.stdout.write(f"{model_path(spec, store)}\n")
     except ThinkwireError as exc:
-        _fail(str(exc), 1)
-
-
-class PolicyName(StrEnum):
-    keep = "keep"
-    discard = "discard"
-    current_turn = "current-turn"
+        fail(str(exc), 1)
 
 
 class LogLevel(StrEnum):
@@ -348,7 +321,7 @@ def serve_command(
     from thinkwire.server.run import ServeOptions, serve
 
     if profile is not None and profile not in PROFILES:
-        _fail(f"--profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        fail(f"--profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     options = ServeOptions(
         host=host,
         port=port,
@@ -361,7 +334,7 @@ def serve_command(
         ctx=ctx,
         max_tokens=max_tokens,
         think_share=None if think_share >= 1 else think_share,
-        carrier=_CARRIER[carrier],
+        carrier=CARRIER[carrier],
         home=home,
         config=config,
         api_keys_env=api_keys_env,
@@ -372,7 +345,7 @@ def serve_command(
     try:
         serve(options)
     except ThinkwireError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
 @app.command("emulate")
@@ -417,13 +390,13 @@ def emulate_command(
     from thinkwire.emulators.models import MODELS
 
     if model not in MODELS:
-        _fail(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
+        fail(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
     try:
         run_emulator(vendor, host, port, break_case, secret=secret, model=model)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except ThinkwireError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
 
 
 def _more_commands() -> None:

@@ -9,30 +9,15 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.policy import POLICIES, Policy
+from thinkwire.options import POLICY, PolicyName, fail
 
 T = TypeVar("T")
-
-
-class PolicyName(StrEnum):
-    keep = "keep"
-    discard = "discard"
-    current_turn = "current-turn"
-
-
-_POLICY: dict[PolicyName, Policy] = {PolicyName(p): p for p in POLICIES}
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"thinkwire: error: {message}\n")
-    raise typer.Exit(code)
 
 
 def _default_trace(home: Path | None) -> Path:
@@ -115,9 +100,7 @@ def run_command(
     offered = builtin_tools() if builtin else []
     shadowed = sorted({t.name for t in loaded} & {t.name for t in offered})
     if shadowed:
-        _fail(
-            f"--tools: {', '.join(shadowed)} is a built-in tool's name too (rename it, or use --no-builtin)"
-        )
+        fail(f"--tools: {', '.join(shadowed)} is a built-in tool's name too (rename it, or use --no-builtin)")
     offered += loaded
     path = trace or _default_trace(home)
     console = Console(stderr=True, highlight=False)
@@ -147,7 +130,7 @@ def run_command(
                 agent = Agent(
                     chosen,
                     every,
-                    policy=_POLICY[policy],
+                    policy=POLICY[policy],
                     limits=limits,
                     system=system,
                     max_tokens=max_tokens,
@@ -169,7 +152,7 @@ def run_command(
         sys.stderr.write(f"thinkwire: interrupted; the trace is kept at {path}\n")
         _exit_now(130)
     except ThinkwireError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     raise typer.Exit(code)
 
 
@@ -185,7 +168,7 @@ def _or_fail(make: Callable[[], T]) -> T:
     try:
         return make()
     except (ThinkwireError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 trace_app = typer.Typer(name="trace", help="Look at agent traces.", no_args_is_help=True)

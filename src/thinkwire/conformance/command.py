@@ -6,27 +6,15 @@ import asyncio
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from thinkwire.conformance.endpoint import Endpoint
 from thinkwire.conformance.probes import Probe, Result
 from thinkwire.conformance.runner import CheckError, run_check
-from thinkwire.ir.blocks import CARRIERS, Carrier, Dialect
-
-
-class CheckDialect(StrEnum):
-    anthropic = "anthropic"
-    openai_chat = "openai-chat"
-    openai_responses = "openai-responses"
-
-
-class CheckCarrier(StrEnum):
-    reasoning_content = "reasoning_content"
-    reasoning = "reasoning"
-    reasoning_details = "reasoning_details"
-    think_tags = "think-tags"
+from thinkwire.ir.blocks import Dialect
+from thinkwire.options import CARRIER, CarrierName, DialectName, fail
 
 
 class CheckFormat(StrEnum):
@@ -35,23 +23,15 @@ class CheckFormat(StrEnum):
     md = "md"
 
 
-_CARRIER: dict[CheckCarrier, Carrier] = {CheckCarrier(c): c for c in CARRIERS}
-
-
-def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"thinkwire: error: {message}\n")
-    raise typer.Exit(2)
-
-
 def check_command(
     base_url: Annotated[
         str,
         typer.Option(help="The endpoint's base URL, e.g. https://api.anthropic.com or http://host:8000/v1."),
     ],
-    dialect: Annotated[CheckDialect, typer.Option(help="The API it speaks.")],
+    dialect: Annotated[DialectName, typer.Option(help="The API it speaks.")],
     model: Annotated[str, typer.Option(help="The model to probe.")],
     carrier: Annotated[
-        CheckCarrier | None,
+        CarrierName | None,
         typer.Option(
             help="OpenAI Chat only: the field reasoning must come back in and be read from "
             "(default: the one the endpoint answers in)."
@@ -81,20 +61,20 @@ def check_command(
     Example: thinkwire check --base-url http://127.0.0.1:8000 --dialect anthropic --model claude-x
     """
     if not base_url.startswith(("http://", "https://")):
-        _fail(f"--base-url: expected an http:// or https:// URL, got {base_url!r}")
-    if carrier is not None and dialect is not CheckDialect.openai_chat:
-        _fail("--carrier applies only with --dialect openai-chat")
+        fail(f"--base-url: expected an http:// or https:// URL, got {base_url!r}")
+    if carrier is not None and dialect is not DialectName.openai_chat:
+        fail("--carrier applies only with --dialect openai-chat")
     key: str | None = None
     if api_key_env is not None:
         key = os.environ.get(api_key_env)
         if not key:
-            _fail(f"--api-key-env: the environment variable {api_key_env} is not set")
+            fail(f"--api-key-env: the environment variable {api_key_env} is not set")
     dialect_value: Dialect = dialect.value
     endpoint = Endpoint(
         base_url=base_url,
         dialect=dialect_value,
         model=model,
-        carrier=None if carrier is None else _CARRIER[carrier],
+        carrier=None if carrier is None else CARRIER[carrier],
         api_key=key,
         timeout=timeout,
     )
@@ -107,7 +87,7 @@ def check_command(
     try:
         card = asyncio.run(run_check(endpoint, repeat=repeat, on_result=report))
     except CheckError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if output is CheckFormat.json:
         sys.stdout.buffer.write(card.to_json())
     elif output is CheckFormat.md:

@@ -7,18 +7,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import msgspec
 import typer
 
 from thinkwire.errors import ThinkwireError
+from thinkwire.options import fail
 from thinkwire.policy import POLICIES, Policy
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    sys.stderr.write(f"thinkwire: error: {message}\n")
-    raise typer.Exit(code)
 
 
 def _policies(text: str) -> tuple[Policy, ...]:
@@ -26,11 +22,11 @@ def _policies(text: str) -> tuple[Policy, ...]:
     for name in (p.strip() for p in text.split(",") if p.strip()):
         policy = next((p for p in POLICIES if p == name), None)
         if policy is None:
-            _fail(f"--policies: unknown policy {name!r}; expected some of {', '.join(POLICIES)}")
+            fail(f"--policies: unknown policy {name!r}; expected some of {', '.join(POLICIES)}")
         if policy not in chosen:
             chosen.append(policy)
     if not chosen:
-        _fail("--policies: give at least one policy")
+        fail("--policies: give at least one policy")
     return tuple(chosen)
 
 
@@ -97,12 +93,12 @@ def eval_command(
     try:
         selected = load_suite(suite)
     except ThinkwireError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if tasks:
         wanted = [t.strip() for t in tasks.split(",") if t.strip()]
         unknown = sorted(set(wanted) - {t.id for t in selected})
         if unknown:
-            _fail(f"--tasks: no task {', '.join(unknown)} in suite {suite}")
+            fail(f"--tasks: no task {', '.join(unknown)} in suite {suite}")
         selected = [t for t in selected if t.id in wanted]
     if per_family is not None:
         counts: dict[str, int] = {}
@@ -131,7 +127,7 @@ def eval_command(
         try:
             opened = open_model(model, config=config, home=home, max_tokens=max_tokens)
         except (ThinkwireError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         source = RateLimited(opened, 60.0 / rpm) if rpm else opened
     passed: dict[str, list[bool]] = {p: [] for p in chosen_policies}
 
@@ -168,7 +164,7 @@ def eval_command(
             runner.prepare()  # another eval's directory is refused before any run counts as done
             pending = runner.pending()
         except ThinkwireError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         skipped = len(runner.plan()) - len(pending)
         if skipped:
             console.print(f"[dim]{skipped} run(s) already in {directory}, skipped[/dim]")
@@ -187,9 +183,9 @@ def eval_command(
             console.print(f"interrupted; finished runs are kept in {directory} (rerun to resume)")
             raise typer.Exit(130) from None
         except ThinkwireError as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
     if not outcomes:
-        _fail("no runs to report", 1)
+        fail("no runs to report", 1)
     from thinkwire.evals.report import ReportMeta, write_report
 
     report = ReportMeta(model=model, suite=suite, trials=trials, date=meta.started, command=meta.command)
