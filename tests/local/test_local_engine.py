@@ -176,7 +176,7 @@ def test_tool_call_turn_end_to_end() -> None:
         "n_predict": DEFAULT_MAX_TOKENS,
         "cache_prompt": True,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False),
+        "grammar": build_grammar(TOOLS, None, parallel=False, bare_calls=True),
         "temperature": 0.7,
         "top_p": 0.8,
         "top_k": 20,
@@ -222,6 +222,37 @@ def test_next_turn_prompt_extends_the_previous_prompt_and_completion() -> None:
     assert (second.cached_tokens, second.processed_tokens) == (250, 72)
 
 
+BARE_TEXT = 'Now the weather.\n</think>\n{"name": "get_weather", "arguments": {"city": "Lisbon"}}'
+"""A bare call, as the grammar lets the default model write one (it ends on end-of-turn)."""
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bool) -> None:
+    fake = FakeRuntime(result(BARE_TEXT), result(ANSWER_TEXT, cache_n=250, prompt_n=40), piece=3)
+    eng = engine(fake, streaming=streaming)
+    if streaming:
+        stream = eng.stream(request())
+        list(stream)
+        assert stream.result is not None
+        first = stream.result
+    else:
+        first = eng.complete(request())
+    assert first.completion == BARE_TEXT  # no stop string to put back
+    assert first.response.stop_reason == "tool_use"
+    assert first.problems == ()
+    [call] = [b for b in first.response.blocks if isinstance(b, ToolCall)]
+    assert (call.name, call.arguments) == ("get_weather", '{"city": "Lisbon"}')
+    eng.complete(request(first.response.to_message(), tool_result(call)))
+    assert fake.calls[1]["prompt"].startswith(first.prompt + first.completion)
+
+
+def test_with_tool_choice_none_a_bare_call_is_text() -> None:
+    fake = FakeRuntime(result(BARE_TEXT))
+    out = engine(fake).complete(request(tool_choice=ToolChoice(mode="none")))
+    assert out.response.stop_reason == "end_turn"
+    assert [type(b) for b in out.response.blocks] == [Thinking, Text]
+
+
 def test_client_dialect_and_carrier_go_into_the_origin() -> None:
     out = engine(FakeRuntime(result(ANSWER_TEXT))).complete(request(), dialect="anthropic", seed=7)
     thinking = out.response.blocks[0]
@@ -247,7 +278,7 @@ def test_tool_choice_none_allows_an_answer_only() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     out = engine(fake).complete(request(tool_choice=ToolChoice(mode="none")))
     grammar = fake.calls[0]["grammar"]
-    assert grammar == build_grammar(TOOLS, ToolChoice(mode="none"), parallel=False)
+    assert grammar == build_grammar(TOOLS, ToolChoice(mode="none"), parallel=False, bare_calls=True)
     assert "tool_call" not in grammar.split("answer ::=")[0].split("root ::=")[1].splitlines()[0]
     assert "get_weather" not in grammar
     assert out.response.stop_reason == "end_turn"
@@ -258,7 +289,7 @@ def test_opaque_tools_are_left_out_of_prompt_and_grammar() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     opaque = Opaque(dialect="openai-responses", data={"type": "web_search"})
     out = engine(fake).complete(request(tools=(opaque, WEATHER)))
-    assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False)
+    assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False, bare_calls=True)
     assert fake.calls[0]["prompt"] == render(request(), PROFILE).prompt
     assert "opaque tool" in out.skipped
 
@@ -430,7 +461,7 @@ def test_thinking_off_prefills_an_empty_think_element(thinking: ThinkingConfig) 
     [params] = fake.calls
     assert params["prompt"] == render(request(), PROFILE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
     assert params["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
-    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False)
+    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False, bare_calls=True)
     assert params["grammar"].startswith("root ::= call | answer\n")
     assert params["n_predict"] == DEFAULT_MAX_TOKENS
     assert _blocks(out.response) == [
@@ -482,7 +513,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
     out = engine(fake).complete(req)
 
     first, second = fake.calls
-    full = build_grammar(TOOLS, None, parallel=False)
+    full = build_grammar(TOOLS, None, parallel=False, bare_calls=True)
     assert first == {
         "prompt": render(request(), PROFILE).prompt,  # the profile's prefill already opens thinking
         "n_predict": 16,
@@ -500,7 +531,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
         "prompt": first["prompt"] + BUDGET_THOUGHT + close,
         "n_predict": 100 - 16,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False),
+        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False, bare_calls=True),
     }
     thinking, call = out.response.blocks
     assert isinstance(thinking, Thinking)

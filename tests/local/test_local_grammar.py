@@ -792,3 +792,62 @@ def test_after_the_thinking_the_grammar_starts_with_the_call_or_the_answer() -> 
     assert not after.accepts("Hm." + THINK_CLOSE + call)  # no thought any more
     assert not after.accepts('{"name": "get_weather", "arguments": {"city": "Paris"}}')  # still no bare JSON
     assert build_grammar([WEATHER], None, parallel=False, thinking=False, think_close="\n")  # not used
+
+
+# ---------------------------------------------------------------------------------------------
+# bare calls
+
+
+def bare(name: str, args: Any) -> str:
+    return json.dumps({"name": name, "arguments": args}, ensure_ascii=False)
+
+
+def test_bare_calls_are_calls_only_when_asked_for() -> None:
+    call = "Checking.</think>\n" + bare("get_weather", {"city": "Lisbon"})
+    with_bare = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True))
+    assert with_bare.accepts(call)
+    assert not auto().accepts(call)
+    # the tagged form stays, answers keep their restrictions
+    assert with_bare.accepts(completion([("get_weather", {"city": "Lisbon"})]))
+    assert with_bare.accepts("Checking.</think>\nIt is sunny.")
+    assert not with_bare.accepts('Checking.</think>\nSure: {"arguments": {}}')
+
+
+@SETTINGS
+@given(st.lists(ANY_CALL, min_size=1, max_size=3), st.lists(st.booleans(), min_size=3, max_size=3))
+def test_bare_calls_follow_the_same_schemas_and_mix_with_tagged_ones(
+    calls: list[tuple[str, Any]], tagged: list[bool]
+) -> None:
+    body = HERMES_CALL_SEPARATOR.join(
+        hermes_call(name, json.dumps(args, ensure_ascii=False)) if tag else bare(name, args)
+        for (name, args), tag in zip(calls, tagged, strict=False)
+    )
+    text = "ok" + THINK_CLOSE + body
+    parallel = recognizer(build_grammar(ALL_TOOLS, None, parallel=True, bare_calls=True))
+    single = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True))
+    assert parallel.accepts(text)
+    assert single.accepts(text) == (len(calls) == 1)
+    required = recognizer(
+        build_grammar(ALL_TOOLS, ToolChoice(mode="required"), parallel=True, bare_calls=True)
+    )
+    assert required.accepts(text)
+
+
+def test_a_bare_call_is_framed_exactly() -> None:
+    r = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True))
+    good = "x</think>\n" + bare("get_weather", {"city": "Paris"})
+    assert r.accepts(good)
+    for bad in (
+        good + "\n",
+        good + " Done.",
+        good.replace('"arguments": ', '"arguments":'),
+        good.replace("</think>\n", "</think>\n "),
+        "x</think>\n" + bare("nope", {"city": "Paris"}),
+        "x</think>\n" + bare("get_weather", {"city": 1}),
+        "x</think>\n" + json.dumps({"arguments": {"city": "Paris"}, "name": "get_weather"}),
+    ):
+        assert not r.accepts(bad), bad
+    off = build_grammar(ALL_TOOLS, ToolChoice(mode="none"), parallel=False, bare_calls=True)
+    assert "call" not in off  # with tool_choice none that text is an answer (read as text)
+    after = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, thinking=False, bare_calls=True))
+    assert after.accepts(bare("get_weather", {"city": "Paris"}))

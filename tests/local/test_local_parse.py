@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -237,6 +238,122 @@ def test_malformed_calls_stay_as_text_with_a_problem(text: str, kind: str) -> No
     assert problem.block == 1
     for cut in range(len(text) + 1):
         assert fold(streamed([text[:cut], text[cut:]], QWEN25)).blocks == result.blocks
+
+
+BARE = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+
+
+def bare_call(raw: str = BARE, arguments: str = '{"city": "Paris"}', **extra: object) -> ToolCall:
+    return ToolCall(
+        id="call_1",
+        name="get_weather",
+        arguments=arguments,
+        extra={"local": {"raw": raw, "calls": 1, **extra}},
+    )
+
+
+BARE_CASES: list[tuple[str, str, tuple[Block, ...], list[str]]] = [
+    ("a bare call after the thinking", "ok\n</think>\n" + BARE, (think("ok"), bare_call()), []),
+    (
+        "braces and quotes inside strings do not end it",
+        'ok\n</think>\n{"name": "get_weather", "arguments": {"city": "} {\\"x"}}',
+        (
+            think("ok"),
+            bare_call('{"name": "get_weather", "arguments": {"city": "} {\\"x"}}', '{"city": "} {\\"x"}'),
+        ),
+        [],
+    ),
+    (
+        "another layout and what follows are kept",
+        'ok\n</think>\n\n{"name":"get_weather","arguments":{}}\nDone.',
+        (
+            think("ok"),
+            bare_call('{"name":"get_weather","arguments":{}}', "{}", gap="\n\n"),
+            Text(text="Done."),
+        ),
+        [],
+    ),
+    (
+        "two bare calls",
+        "ok\n</think>\n" + BARE + "\n" + BARE,
+        (think("ok"), bare_call(), msgspec.structs.replace(bare_call(), id="call_2")),
+        [],
+    ),
+    (
+        "JSON that is not a call is text",
+        'ok\n</think>\n{"city": "Paris"} is my answer',
+        (think("ok"), Text(text='{"city": "Paris"} is my answer')),
+        [],
+    ),
+    (
+        "JSON inside text is text",
+        "ok\n</think>\nSure: " + BARE,
+        (think("ok"), Text(text="Sure: " + BARE)),
+        [],
+    ),
+    (
+        "a bare call to a tool not offered is a problem, kept as text",
+        'ok\n</think>\n{"name": "rm_rf", "arguments": {}}',
+        (
+            think("ok"),
+            Text(
+                text='{"name": "rm_rf", "arguments": {}}',
+                extra={"local": {"malformed": ["not a bare call to an offered tool"]}},
+            ),
+        ),
+        ["malformed-call"],
+    ),
+    (
+        "a bare call cut short is a problem, kept as text",
+        'ok\n</think>\n{"name": "get_weather", "arguments": {"ci',
+        (
+            think("ok"),
+            Text(
+                text='{"name": "get_weather", "arguments": {"ci',
+                extra={"local": {"malformed": ["bare tool call not closed"]}},
+            ),
+        ),
+        ["unclosed-call"],
+    ),
+    (
+        "an unclosed object that is not a call is text",
+        'ok\n</think>\n{"city": "Pa',
+        (think("ok"), Text(text='{"city": "Pa')),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("label", "text", "blocks", "problems"), BARE_CASES, ids=[c[0] for c in BARE_CASES])
+def test_bare_calls_whole_and_streamed_at_every_split(
+    label: str, text: str, blocks: tuple[Block, ...], problems: list[str]
+) -> None:
+    result = parse(text, QWEN25)
+    assert result.blocks == blocks
+    assert [p.kind for p in result.problems] == problems
+    for cut in range(len(text) + 1):
+        assert fold(streamed([text[:cut], text[cut:]], QWEN25)).blocks == blocks, cut
+    assert fold(streamed(list(text), QWEN25)).blocks == blocks
+
+
+def test_a_bare_call_is_emitted_whole_when_its_object_closes() -> None:
+    parser = StreamParser(QWEN25, tools=(WEATHER,), new_id=ids())
+    parser.feed("ok\n</think>\n")
+    assert parser.feed(BARE[:-1]) == []
+    events = parser.feed(BARE[-1:])
+    assert events[0] == BlockStop(index=0)
+    assert events[1] == BlockStart(index=1, block=ToolCall(id="call_1", name="get_weather", arguments=""))
+    assert events[2] == BlockDelta(index=1, delta=ArgumentsDelta('{"city": "Paris"}'))
+    assert parser.close() == [BlockStop(index=1, extra={"local": {"raw": BARE, "calls": 1}})]
+
+
+def test_bare_calls_are_read_only_when_the_profile_or_the_caller_asks() -> None:
+    text = "ok\n</think>\n" + BARE
+    assert parse_completion(text, QWEN25, tools=(WEATHER,), bare_calls=False).tool_calls == ()
+    assert parse_completion(text, QWEN25, tools=()).tool_calls == ()  # no tools: it is text
+    assert parse(text, DEEPSEEK).tool_calls == ()  # a profile without bare calls
+    off = parse_completion(BARE, QWEN25, tools=(WEATHER,), new_id=ids(), think=False)
+    assert off.blocks == (bare_call(no_think=True),)
 
 
 def test_unclosed_thinking_is_marked_like_the_chat_codec_does() -> None:

@@ -273,6 +273,8 @@ PIECES = [
     CALL,
     "<tool_call>{oops}</tool_call>",
     '<tool_call>{"arguments": {"city": "Oslo"}, "name": "get_weather"}</tool_call>',
+    '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
+    '{"name":"get_weather","arguments":{}}',
     "<minimax:tool_call>",
     '<invoke name="get_weather">\n<parameter name="city">7</parameter>\n</invoke>\n',
     '<invoke name="get_weather"><parameter name="city"> x </parameter></invoke>',

@@ -193,6 +193,7 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
     origin: Origin
     plan: ThinkingPlan
     rest_grammar: str | None = None  # the grammar after the thinking, for a budget's phase 2
+    bare_calls: bool = False  # the parser reads bare calls
 
 
 def _import_runtime() -> Any:
@@ -376,7 +377,14 @@ class LocalEngine:
             close = profile.think.close + profile.think.after
 
             def grammar(thinking: bool) -> str:
-                return build_grammar(tools, choice, parallel=parallel, think_close=close, thinking=thinking)
+                return build_grammar(
+                    tools,
+                    choice,
+                    parallel=parallel,
+                    think_close=close,
+                    thinking=thinking,
+                    bare_calls=profile.bare_calls,
+                )
 
             params["grammar"] = grammar(plan.think)
             if plan.budget is not None:
@@ -401,6 +409,8 @@ class LocalEngine:
             origin=engine_origin(dialect, self.model_id, carrier=carrier),
             plan=plan,
             rest_grammar=rest_grammar,
+            bare_calls=profile.bare_calls
+            and not (request.tool_choice is not None and request.tool_choice.mode == "none"),
         )
 
     def _generate(self, prepared: _Prepared, run: Run) -> Generator[str, None, Result]:
@@ -474,6 +484,7 @@ class _Turn:
             origin=prepared.origin,
             prefill=prepared.rendered.prefill,
             think=prepared.plan.think,
+            bare_calls=prepared.bare_calls,
         )
         self.folder = Folder()
         self.pieces: list[str] = []

@@ -14,6 +14,13 @@ everything the model writes after it::
   which the parser would read as text. With it, 3 of 3 runs of a real tool loop called the
   tool in the ``<tool_call>`` syntax and then answered.
 - ``CALLS``: one ``CALL``, or with ``parallel`` one or more separated by ``"\\n"``.
+- With ``bare_calls``, a ``CALL`` may also be a *bare call*: the same JSON object without the
+  tags, ``{"name": NAME, "arguments": ARGS}`` (the profile's ``bare_calls``; the output parser
+  reads it as a call). Qwen2.5's ``<tool_call>`` is a special token, which the grammar can only
+  match as four ordinary tokens the model rarely picks; after a tool result the default model
+  puts its probability on ``{"`` instead (about 0.85 measured), wrote its next call in words or
+  as fenced JSON, and stopped. Letting it write the JSON it wants, constrained to the tools and
+  their schemas, makes it call again (numbers in ``docs/local-engine.md``).
 
 ``thinking=False`` builds the grammar of what follows the thinking, ``CALLS | ANSWER``, for a
 turn whose thinking is already in the prompt: pre-filled as an empty element when the request
@@ -120,8 +127,12 @@ def build_grammar(
     syntax: Syntax = "hermes",
     think_close: str = THINK_CLOSE,
     thinking: bool = True,
+    bare_calls: bool = False,
 ) -> str:
     """The GBNF grammar for one request, root rule ``root`` (see the module docstring).
+
+    ``bare_calls``: a call may also be written as its bare JSON object, without the
+    ``<tool_call>`` tags (``BARE CALL`` in the module docstring).
 
     ``think_close`` is the profile's closing think tag (the thinking may not contain it without
     its final newline). ``thinking=False``: the grammar starts after the thinking (no thought,
@@ -152,7 +163,7 @@ def build_grammar(
     thought = g.excluding("thought", think_close.removesuffix("\n")) if thinking else None
     parts: list[_Expr] = []
     if mode != "none" and tools:
-        parts.append(g.calls(tools, parallel=parallel))
+        parts.append(g.calls(tools, parallel=parallel, bare=bare_calls))
     if mode == "auto" and tools:
         # small models otherwise "answer" with a bare JSON call instead of the <tool_call>
         # syntax (seen with the default model), so an answer beside tools may not open like one
@@ -385,9 +396,10 @@ class _Grammar:
 
     # -- tool calls
 
-    def calls(self, tools: Sequence[Tool], *, parallel: bool) -> _Expr:
+    def calls(self, tools: Sequence[Tool], *, parallel: bool, bare: bool = False) -> _Expr:
         call_name = self.reserve("call")
         calls_name = self.reserve("calls") if parallel else ""
+        body_name = self.reserve("call-body") if bare else ""
         names = [self.reserve(f"tool-{tool.name}") for tool in tools]
         per_tool: list[_Expr] = []
         for tool, name in zip(tools, names, strict=True):
@@ -397,10 +409,15 @@ class _Grammar:
                 self.schema(params, f"{name}-args") if params.keys() - _ANNOTATIONS else self.shared("object")
             )
             per_tool.append(self.define(name, _seq(_Lit(f'{_dump(tool.name)}, "arguments": '), args)))
-        call = self.define(
-            call_name,
-            _seq(_Lit(HERMES_CALL_OPEN + '{"name": '), _alt(*per_tool), _Lit("}" + HERMES_CALL_CLOSE)),
-        )
+        if bare:
+            body = self.define(body_name, _seq(_Lit('{"name": '), _alt(*per_tool), _Lit("}")))
+            tagged = _seq(_Lit(HERMES_CALL_OPEN), body, _Lit(HERMES_CALL_CLOSE))
+            call = self.define(call_name, _alt(tagged, body))
+        else:
+            call = self.define(
+                call_name,
+                _seq(_Lit(HERMES_CALL_OPEN + '{"name": '), _alt(*per_tool), _Lit("}" + HERMES_CALL_CLOSE)),
+            )
         if not parallel:
             return call
         return self.define(calls_name, _seq(call, _Rep(_seq(_Lit(HERMES_CALL_SEPARATOR), call), "*")))

@@ -13,6 +13,10 @@ The elements are:
 - a tool-call element (Hermes ``<tool_call>{json}</tool_call>`` or MiniMax
   ``<minimax:tool_call><invoke ..>..</minimax:tool_call>``) -> one ``ToolCall`` per call, each
   with a fresh id from ``new_id``;
+- with the profile's ``bare_calls`` (``ModelProfile.bare_calls``), a *bare call*: a JSON
+  object ``{"name": NAME, "arguments": {...}}`` naming one of the offered tools, standing where
+  an element may start (not inside text) -> one ``ToolCall``, its exact text recorded as
+  ``raw`` (see below). The grammar lets the default model write a call that way;
 - anything else -> ``Text``.
 
 Exact write-back. The renderer writes a parsed turn back byte for byte (the KV cache depends on
@@ -26,7 +30,7 @@ usual layout is recorded in the block's ``extra["local"]``:
 - ``lead`` / ``trail`` (``Thinking``): whitespace just inside the tags, when not the usual;
 - ``raw`` and ``calls`` (first ``ToolCall`` of an element): the element's exact text and the
   number of calls it holds, when the canonical form of those calls is not that text (other
-  key order or spacing, MiniMax values whose JSON re-encodes differently);
+  key order or spacing, MiniMax values whose JSON re-encodes differently, a bare call);
 - ``new_element`` (MiniMax, whose element holds several calls): this call starts a second
   element right after another one, instead of continuing it;
 - ``no_think`` (first block of a turn generated with thinking off): the turn began with the
@@ -51,10 +55,12 @@ events as pieces arrive; tags cut across pieces are held back until they are com
 Thinking and text stream as deltas (whitespace is held back until it is known to belong to
 the block rather than to a gap). A tool call is emitted whole when its element closes
 (``BlockStart`` with id and name, one ``ArgumentsDelta``, ``BlockStop``), because a call is
-only known to be valid once closed. A think or call block's ``BlockStop`` waits until what
-follows it is known (its ``tail``). Folding the events (``thinkwire.ir.fold``) gives exactly
-``parse_completion``'s blocks, for any split of the text. No message-level events are emitted:
-the engine wraps the block events in ``MessageStart`` .. ``MessageStop``.
+only known to be valid once closed; so is a JSON object that may be a bare call (a ``{`` where
+an element may start), as a call or, when it is not one, as text. A think or call block's
+``BlockStop`` waits until what follows it is known (its ``tail``). Folding the events
+(``thinkwire.ir.fold``) gives exactly ``parse_completion``'s blocks, for any split of the text.
+No message-level events are emitted: the engine wraps the block events in ``MessageStart`` ..
+``MessageStop``.
 """
 
 from __future__ import annotations
@@ -179,12 +185,63 @@ _PARAMETER = re.compile(r'<parameter name="([^"]*)">(.*?)</parameter>', re.DOTAL
 
 
 def parse_calls(profile: ModelProfile, raw: str, tools: Sequence[Tool] = ()) -> tuple[CallSpec, ...] | str:
-    """The calls in one element ``raw`` (open tag to close tag), or why it is malformed."""
+    """The calls in one element ``raw`` (open tag to close tag, or a bare call), or why it is
+    malformed."""
     syntax = profile.tool_calls
+    if profile.bare_calls and raw.startswith("{"):
+        call = parse_bare_call(raw, tools)
+        return (call,) if call is not None else "not a bare tool call"
     inner = raw[len(syntax.open) : len(raw) - len(syntax.close)]
     if syntax.kind == "hermes":
         return _parse_hermes(inner.strip(WS))
     return _parse_minimax(inner, tools)
+
+
+def parse_bare_call(text: str, tools: Sequence[Tool]) -> CallSpec | None:
+    """The call ``text`` is as a bare call, else ``None``.
+
+    A bare call is a JSON object with exactly the members ``name`` (one of ``tools``' names)
+    and ``arguments`` (an object), in that order; ``arguments`` is kept as the exact JSON text
+    written.
+    """
+    ok, obj = _decode(text)
+    if not ok or not isinstance(obj, dict) or list(obj) != ["name", "arguments"]:
+        return None
+    if not isinstance(obj["arguments"], dict) or obj["name"] not in {t.name for t in tools}:
+        return None
+    calls = _parse_hermes(text)
+    return calls[0] if not isinstance(calls, str) else None
+
+
+def _json_object_end(text: str, start: int, state: list[int]) -> int:
+    """Where the JSON object at the start of ``text`` ends (the index after its closing
+    brace), or ``-1`` when it has not ended yet; scanning resumes at ``start``.
+
+    ``state`` is ``[depth, in_string, escaped]``, updated in place, so a growing text is
+    scanned once. Only braces and strings are tracked: the result is where the object would
+    end, not a check that it is valid JSON.
+    """
+    depth, in_string, escaped = state
+    for i in range(start, len(text)):
+        char = text[i]
+        if in_string:
+            if escaped:
+                escaped = 0
+            elif char == "\\":
+                escaped = 1
+            elif char == '"':
+                in_string = 0
+        elif char == '"':
+            in_string = 1
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                state[:] = [depth, in_string, escaped]
+                return i + 1
+    state[:] = [depth, in_string, escaped]
+    return -1
 
 
 def _decode(text: str) -> tuple[bool, Any]:
@@ -263,7 +320,9 @@ class StreamParser:
     ``new_id`` makes tool-call ids; ``origin`` is given to every ``Thinking``. ``prefill``:
     what the turn was pre-filled with (default: the profile's); ``think=False``: the turn was
     pre-filled with ``profile.no_think_prefill`` instead (``prefill`` is then not used), so
-    its first block gets the ``no_think`` record. ``problems`` lists what went wrong so far.
+    its first block gets the ``no_think`` record. ``bare_calls``: read bare calls (default:
+    the profile's ``bare_calls``; the engine turns it off for ``tool_choice`` ``none``).
+    ``problems`` lists what went wrong so far.
     """
 
     def __init__(
@@ -275,6 +334,7 @@ class StreamParser:
         origin: Origin = DEFAULT_ORIGIN,
         prefill: str | None = None,
         think: bool = True,
+        bare_calls: bool | None = None,
     ) -> None:
         self.profile = profile
         self.problems: list[Problem] = []
@@ -282,7 +342,7 @@ class StreamParser:
         self._new_id = new_id
         self._origin = origin
         self._events: list[StreamEvent] = []
-        self._mode: Literal["out", "think", "call"] = "out"
+        self._mode: Literal["out", "think", "call", "bare"] = "out"
         self._closed = False
         self._index = 0
         self._last: Kind | None = None  # kind of the last element, None at the start
@@ -300,6 +360,9 @@ class StreamParser:
         # call mode
         self._call_gap = ""
         self._call_search = 0
+        # bare mode (a JSON object that may be a bare call)
+        self._bare = bool(tools) and (profile.bare_calls if bare_calls is None else bare_calls)
+        self._bare_scan = [0, 0, 0]
         self._no_think = not think  # the first block started gets the no_think record
         self._buf = "" if not think else profile.prefill if prefill is None else prefill
         self._run()  # the prefill's events go out with the first feed
@@ -325,6 +388,13 @@ class StreamParser:
         elif self._mode == "call":
             raw, self._buf = self.profile.tool_calls.open + self._buf, ""
             self._demote(raw, "unclosed-call", "tool-call element not closed")
+        elif self._mode == "bare":
+            raw, self._buf = self._buf, ""
+            if _looks_like_call(raw):
+                self._demote(raw, "unclosed-call", "bare tool call not closed")
+            else:
+                self._pending = self._call_gap
+                self._out_text(raw)
         else:
             self._out_text(self._buf)
         self._buf = ""
@@ -347,6 +417,17 @@ class StreamParser:
         profile = self.profile
         while self._buf:
             if self._mode == "out":
+                if self._bare and self._text is None:
+                    rest = self._buf.lstrip(WS)
+                    if not rest:  # whitespace: a gap or text, not known yet
+                        self._out_text(self._buf)
+                        self._buf = ""
+                        return
+                    if rest[0] == "{":
+                        self._call_gap = self._pending + self._buf[: len(self._buf) - len(rest)]
+                        self._pending, self._buf = "", rest
+                        self._mode, self._call_search, self._bare_scan = "bare", 0, [0, 0, 0]
+                        continue
                 opens = (profile.think.open, profile.tool_calls.open)
                 found = [(self._buf.find(tag), tag) for tag in opens]
                 hits = [(pos, tag) for pos, tag in found if pos >= 0]
@@ -374,6 +455,14 @@ class StreamParser:
                 self._think_text(self._buf[:pos])
                 self._buf = self._buf[pos + len(close) :]
                 self._end_think(unclosed=False)
+            elif self._mode == "bare":
+                end = _json_object_end(self._buf, self._call_search, self._bare_scan)
+                if end < 0:
+                    self._call_search = len(self._buf)
+                    return
+                raw, self._buf = self._buf[:end], self._buf[end:]
+                self._mode = "out"
+                self._end_bare(raw)
             else:
                 close = profile.tool_calls.close
                 pos = self._buf.find(close, self._call_search)
@@ -528,6 +617,25 @@ class StreamParser:
             else:
                 self._held_stop = index
 
+    def _end_bare(self, raw: str) -> None:
+        """A JSON object where an element may start: a bare call, or text."""
+        call = parse_bare_call(raw, self._tools)
+        if call is None:
+            if _looks_like_call(raw):
+                self._demote(raw, "malformed-call", "not a bare call to an offered tool")
+            else:
+                self._pending = self._call_gap
+                self._out_text(raw)
+            return
+        self._close_text()
+        self._release_stop()
+        index = self._start(ToolCall(id=self._new_id(), name=call.name, arguments=""))
+        self._events.append(BlockDelta(index=index, delta=ArgumentsDelta(call.arguments)))
+        self._record_gap(index, self._call_gap, "call")
+        self._records.setdefault(index, {}).update(raw=raw, calls=1)
+        self._last = "call"
+        self._held_stop = index
+
     def _demote(self, raw: str, kind: Literal["malformed-call", "unclosed-call"], detail: str) -> None:
         """An element that is not a valid call stays in the turn as text, byte for byte."""
         self._pending = self._call_gap
@@ -535,6 +643,14 @@ class StreamParser:
         index = self._text_index()
         self._records.setdefault(index, {}).setdefault("malformed", []).append(detail)
         self.problems.append(Problem(kind=kind, detail=detail, block=index))
+
+
+_CALL_START = re.compile(r'\{\s*"name"\s*:')
+
+
+def _looks_like_call(text: str) -> bool:
+    """``text`` starts like a JSON call (``{"name":``): one that does not parse is a problem."""
+    return _CALL_START.match(text) is not None
 
 
 def parse_completion(
@@ -546,9 +662,18 @@ def parse_completion(
     origin: Origin = DEFAULT_ORIGIN,
     prefill: str | None = None,
     think: bool = True,
+    bare_calls: bool | None = None,
 ) -> ParsedCompletion:
-    """The blocks of a whole completion (the text generated after the prefill; ``prefill`` and
-    ``think`` as for ``StreamParser``)."""
-    parser = StreamParser(profile, tools=tools, new_id=new_id, origin=origin, prefill=prefill, think=think)
+    """The blocks of a whole completion (the text generated after the prefill; ``prefill``,
+    ``think`` and ``bare_calls`` as for ``StreamParser``)."""
+    parser = StreamParser(
+        profile,
+        tools=tools,
+        new_id=new_id,
+        origin=origin,
+        prefill=prefill,
+        think=think,
+        bare_calls=bare_calls,
+    )
     events = parser.feed(text) + parser.close()
     return ParsedCompletion(blocks=fold(events).blocks, problems=tuple(parser.problems))

@@ -129,7 +129,10 @@ class ModelProfile(msgspec.Struct, frozen=True, kw_only=True):
     ``native_thinking``: the model was trained to think in ``think`` tags by itself (when
     false, the ``prefill`` forces the opening tag and ``grammar`` should be on). ``grammar``:
     the engine constrains output with the GBNF grammar from ``thinkwire.local.grammar``.
-    ``parallel_calls``: one turn may hold several calls. ``default_system``: the system text
+    ``parallel_calls``: one turn may hold several calls. ``bare_calls``: a call may also be
+    written as its bare JSON object ``{"name": .., "arguments": {..}}`` without the call tags
+    (Hermes only): the grammar allows it and the parser reads it as a call (see
+    ``thinkwire.local.grammar``). ``default_system``: the system text
     used when the conversation has none (``None``: no system section unless there are tools).
     ``think_instruction``: appended to the system section (``""``: none) to tell a model
     without native thinking what the pre-filled ``<think>`` is for. ``notes``: free text for
@@ -145,6 +148,7 @@ class ModelProfile(msgspec.Struct, frozen=True, kw_only=True):
     prefill: str = ""
     grammar: bool = False
     parallel_calls: bool = False
+    bare_calls: bool = False
     stop: tuple[str, ...] = ()
     keep_stop: tuple[str, ...] = ()
     sampling: SamplingDefaults = SamplingDefaults()
@@ -239,6 +243,7 @@ QWEN25_THINK: Final = ModelProfile(
     prefill="<think>\n",
     grammar=True,
     parallel_calls=False,
+    bare_calls=True,  # after a tool result it calls again as bare JSON, not as <tool_call>
     stop=("<|im_end|>", "</tool_call>"),
     keep_stop=("</tool_call>",),
     sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
