@@ -52,7 +52,7 @@ from thinkwire.local.engine import (
     kept_stop,
 )
 from thinkwire.local.grammar import build_grammar
-from thinkwire.local.profiles import get_profile
+from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import render
 from thinkwire.local.signing import LOCAL_PROVIDER, SignatureError, verify
 from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
@@ -60,6 +60,7 @@ from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, 
 SECRET = b"0123456789abcdef0123456789abcdef"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 PROFILE = get_profile("qwen2.5-think")
+BARE_PROFILE = msgspec.structs.replace(PROFILE, bare_calls=True)
 WEATHER = Tool(
     name="get_weather",
     description="Current weather for a city.",
@@ -141,10 +142,10 @@ def counter() -> Any:
     return lambda: f"call_{next(numbers)}"
 
 
-def engine(fake: FakeRuntime, *, streaming: bool = False) -> LocalEngine:
+def engine(fake: FakeRuntime, *, streaming: bool = False, profile: ModelProfile = PROFILE) -> LocalEngine:
     return LocalEngine(
         "/nonexistent/model.gguf",
-        PROFILE,
+        profile,
         secret=SECRET,
         model_id=MODEL,
         new_id=counter(),
@@ -176,7 +177,7 @@ def test_tool_call_turn_end_to_end() -> None:
         "n_predict": DEFAULT_MAX_TOKENS,
         "cache_prompt": True,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False, bare_calls=True),
+        "grammar": build_grammar(TOOLS, None, parallel=False),
         "temperature": 0.7,
         "top_p": 0.8,
         "top_k": 20,
@@ -229,7 +230,7 @@ BARE_TEXT = 'Now the weather.\n</think>\n{"name": "get_weather", "arguments": {"
 @pytest.mark.parametrize("streaming", [False, True])
 def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bool) -> None:
     fake = FakeRuntime(result(BARE_TEXT), result(ANSWER_TEXT, cache_n=250, prompt_n=40), piece=3)
-    eng = engine(fake, streaming=streaming)
+    eng = engine(fake, streaming=streaming, profile=BARE_PROFILE)
     if streaming:
         stream = eng.stream(request())
         list(stream)
@@ -248,7 +249,7 @@ def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bo
 
 def test_with_tool_choice_none_a_bare_call_is_text() -> None:
     fake = FakeRuntime(result(BARE_TEXT))
-    out = engine(fake).complete(request(tool_choice=ToolChoice(mode="none")))
+    out = engine(fake, profile=BARE_PROFILE).complete(request(tool_choice=ToolChoice(mode="none")))
     assert out.response.stop_reason == "end_turn"
     assert [type(b) for b in out.response.blocks] == [Thinking, Text]
 
@@ -278,7 +279,7 @@ def test_tool_choice_none_allows_an_answer_only() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     out = engine(fake).complete(request(tool_choice=ToolChoice(mode="none")))
     grammar = fake.calls[0]["grammar"]
-    assert grammar == build_grammar(TOOLS, ToolChoice(mode="none"), parallel=False, bare_calls=True)
+    assert grammar == build_grammar(TOOLS, ToolChoice(mode="none"), parallel=False)
     assert "tool_call" not in grammar.split("answer ::=")[0].split("root ::=")[1].splitlines()[0]
     assert "get_weather" not in grammar
     assert out.response.stop_reason == "end_turn"
@@ -289,7 +290,7 @@ def test_opaque_tools_are_left_out_of_prompt_and_grammar() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     opaque = Opaque(dialect="openai-responses", data={"type": "web_search"})
     out = engine(fake).complete(request(tools=(opaque, WEATHER)))
-    assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False, bare_calls=True)
+    assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False)
     assert fake.calls[0]["prompt"] == render(request(), PROFILE).prompt
     assert "opaque tool" in out.skipped
 
@@ -461,7 +462,7 @@ def test_thinking_off_prefills_an_empty_think_element(thinking: ThinkingConfig) 
     [params] = fake.calls
     assert params["prompt"] == render(request(), PROFILE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
     assert params["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
-    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False, bare_calls=True)
+    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False)
     assert params["grammar"].startswith("root ::= call | answer\n")
     assert params["n_predict"] == DEFAULT_MAX_TOKENS
     assert _blocks(out.response) == [
@@ -513,7 +514,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
     out = engine(fake).complete(req)
 
     first, second = fake.calls
-    full = build_grammar(TOOLS, None, parallel=False, bare_calls=True)
+    full = build_grammar(TOOLS, None, parallel=False)
     assert first == {
         "prompt": render(request(), PROFILE).prompt,  # the profile's prefill already opens thinking
         "n_predict": 16,
@@ -531,7 +532,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
         "prompt": first["prompt"] + BUDGET_THOUGHT + close,
         "n_predict": 100 - 16,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False, bare_calls=True),
+        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False),
     }
     thinking, call = out.response.blocks
     assert isinstance(thinking, Thinking)

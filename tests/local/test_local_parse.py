@@ -30,8 +30,10 @@ from thinkwire.ir import (
 )
 from thinkwire.local.parse import DEFAULT_ORIGIN, ParsedCompletion, StreamParser, parse_completion
 from thinkwire.local.profiles import ModelProfile, get_profile
+from thinkwire.local.render import render_assistant
 
 QWEN25 = get_profile("qwen2.5-think")
+BARE_QWEN25 = msgspec.structs.replace(QWEN25, bare_calls=True)
 QWEN3 = get_profile("qwen3")
 MINIMAX = get_profile("minimax-m2")
 DEEPSEEK = get_profile("deepseek-r1-distill")
@@ -328,16 +330,17 @@ BARE_CASES: list[tuple[str, str, tuple[Block, ...], list[str]]] = [
 def test_bare_calls_whole_and_streamed_at_every_split(
     label: str, text: str, blocks: tuple[Block, ...], problems: list[str]
 ) -> None:
-    result = parse(text, QWEN25)
+    result = parse(text, BARE_QWEN25)
     assert result.blocks == blocks
+    assert render_assistant(result.blocks, BARE_QWEN25, tools=(WEATHER,)) == BARE_QWEN25.prefill + text
     assert [p.kind for p in result.problems] == problems
     for cut in range(len(text) + 1):
-        assert fold(streamed([text[:cut], text[cut:]], QWEN25)).blocks == blocks, cut
-    assert fold(streamed(list(text), QWEN25)).blocks == blocks
+        assert fold(streamed([text[:cut], text[cut:]], BARE_QWEN25)).blocks == blocks, cut
+    assert fold(streamed(list(text), BARE_QWEN25)).blocks == blocks
 
 
 def test_a_bare_call_is_emitted_whole_when_its_object_closes() -> None:
-    parser = StreamParser(QWEN25, tools=(WEATHER,), new_id=ids())
+    parser = StreamParser(BARE_QWEN25, tools=(WEATHER,), new_id=ids())
     parser.feed("ok\n</think>\n")
     assert parser.feed(BARE[:-1]) == []
     events = parser.feed(BARE[-1:])
@@ -349,10 +352,11 @@ def test_a_bare_call_is_emitted_whole_when_its_object_closes() -> None:
 
 def test_bare_calls_are_read_only_when_the_profile_or_the_caller_asks() -> None:
     text = "ok\n</think>\n" + BARE
-    assert parse_completion(text, QWEN25, tools=(WEATHER,), bare_calls=False).tool_calls == ()
-    assert parse_completion(text, QWEN25, tools=()).tool_calls == ()  # no tools: it is text
+    assert parse_completion(text, BARE_QWEN25, tools=(WEATHER,), bare_calls=False).tool_calls == ()
+    assert parse_completion(text, BARE_QWEN25, tools=()).tool_calls == ()  # no tools: it is text
     assert parse(text, DEEPSEEK).tool_calls == ()  # a profile without bare calls
-    off = parse_completion(BARE, QWEN25, tools=(WEATHER,), new_id=ids(), think=False)
+    assert parse(text, QWEN25).tool_calls == ()  # off by default (docs/local-engine.md)
+    off = parse_completion(BARE, BARE_QWEN25, tools=(WEATHER,), new_id=ids(), think=False)
     assert off.blocks == (bare_call(no_think=True),)
 
 

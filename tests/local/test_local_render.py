@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ from thinkwire.ir import (
     ToolResult,
 )
 from thinkwire.local.parse import parse_completion
-from thinkwire.local.profiles import PROFILES, ModelProfile, get_profile
+from thinkwire.local.profiles import PROFILES, QWEN25_THINK, ModelProfile, get_profile
 from thinkwire.local.render import render, render_assistant
 from thinkwire.policy import Policy
 
@@ -260,6 +261,7 @@ def test_a_budgeted_turn_opens_the_thinking_in_its_prefill() -> None:
     assert after.prompt.startswith(before.prompt + completion)
 
 
+BARE_QWEN25 = msgspec.structs.replace(QWEN25_THINK, bare_calls=True)
 PIECES = [
     "a",
     "Paris",
@@ -330,7 +332,9 @@ def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), profile=st.sampled_from(list(PROFILES.values())), mode=st.sampled_from(MODES))
+@given(
+    data=st.data(), profile=st.sampled_from([*PROFILES.values(), BARE_QWEN25]), mode=st.sampled_from(MODES)
+)
 def test_writing_back_a_generated_turn_reproduces_its_bytes(
     data: st.DataObject, profile: ModelProfile, mode: str
 ) -> None:

@@ -15,12 +15,13 @@ everything the model writes after it::
   tool in the ``<tool_call>`` syntax and then answered.
 - ``CALLS``: one ``CALL``, or with ``parallel`` one or more separated by ``"\\n"``.
 - With ``bare_calls``, a ``CALL`` may also be a *bare call*: the same JSON object without the
-  tags, ``{"name": NAME, "arguments": ARGS}`` (the profile's ``bare_calls``; the output parser
-  reads it as a call). Qwen2.5's ``<tool_call>`` is a special token, which the grammar can only
+  tags, ``{"name": NAME, "arguments": ARGS}`` (the profile's ``bare_calls``, off by default; the
+  output parser reads it as a call). Qwen2.5's ``<tool_call>`` is a special token, which the grammar can only
   match as four ordinary tokens the model rarely picks; after a tool result the default model
   puts its probability on ``{"`` instead (about 0.85 measured), wrote its next call in words or
   as fenced JSON, and stopped. Letting it write the JSON it wants, constrained to the tools and
-  their schemas, makes it call again (numbers in ``docs/local-engine.md``).
+  their schemas, makes it call again, but it then repeats calls it already has the result of
+  (numbers in ``docs/local-engine.md``).
 
 ``thinking=False`` builds the grammar of what follows the thinking, ``CALLS | ANSWER``, for a
 turn whose thinking is already in the prompt: pre-filled as an empty element when the request

@@ -243,7 +243,6 @@ QWEN25_THINK: Final = ModelProfile(
     prefill="<think>\n",
     grammar=True,
     parallel_calls=False,
-    bare_calls=True,  # after a tool result it calls again as bare JSON, not as <tool_call>
     stop=("<|im_end|>", "</tool_call>"),
     keep_stop=("</tool_call>",),
     sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
@@ -252,7 +251,11 @@ QWEN25_THINK: Final = ModelProfile(
         "Before you answer, think step by step inside <think></think>. After </think>, either call "
         "one tool or write your final answer to the user in plain sentences."
     ),
-    notes="The default model. Without the grammar it writes bare JSON instead of tool calls.",
+    notes=(
+        "The default model. Without the grammar it writes bare JSON instead of tool calls. With "
+        "bare_calls it makes its later calls too, but then repeats calls it has the result of "
+        "(docs/local-engine.md), so it is off."
+    ),
 )
 
 QWEN3: Final = ModelProfile(
