@@ -7,7 +7,6 @@ both there, and is skipped otherwise.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import sys
@@ -55,7 +54,6 @@ from thinkwire.local.grammar import build_grammar
 from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import render
 from thinkwire.local.signing import LOCAL_PROVIDER, SignatureError, verify
-from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -689,18 +687,9 @@ def test_closed_engine_refuses_work() -> None:
 # the real model
 
 
-def _real_model() -> Path:
-    if importlib.util.find_spec("xllamacpp") is None:
-        pytest.skip("xllamacpp is not installed (pip install 'thinkwire[local]')")
-    try:
-        return model_path(DEFAULT_MODEL, default_home())
-    except ModelStoreError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="module")
-def real_engine() -> Iterator[LocalEngine]:
-    with LocalEngine(_real_model(), "qwen2.5-think", secret=SECRET) as eng:
+def real_engine(default_model: Path) -> Iterator[LocalEngine]:
+    with LocalEngine(default_model, "qwen2.5-think", secret=SECRET) as eng:
         yield eng
 
 
@@ -790,9 +779,9 @@ def test_real_thinking_off_and_a_small_thinking_budget(
 
 
 @pytest.mark.model
-def test_real_engine_closes_right_after_loading() -> None:
+def test_real_engine_closes_right_after_loading(default_model: Path) -> None:
     # xllamacpp's destructor waits forever for a server that never served a request; the
     # engine serves one token while loading so that closing at once (Ctrl-C) does not hang
-    engine = LocalEngine(_real_model(), "qwen2.5-think", secret=SECRET, runtime_logs=False)
+    engine = LocalEngine(default_model, "qwen2.5-think", secret=SECRET, runtime_logs=False)
     engine.close()
     assert engine.closed
