@@ -21,10 +21,11 @@ per million tokens) feed the cost limit and the evals; models not listed cost ``
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
@@ -33,6 +34,9 @@ from thinkwire.ir.conversation import Request, Response, Usage
 from thinkwire.ir.stream import StreamEvent, response_events
 from thinkwire.upstreams.config import GatewayConfig, Upstream, load_config
 from thinkwire.upstreams.profiles import PROFILES, Kind
+
+if TYPE_CHECKING:
+    from thinkwire.server.service import EngineService
 
 
 class ModelSpecError(ThinkwireError):
@@ -61,8 +65,6 @@ PRICES: Final[dict[str, Price]] = {
 
 
 def price_of(model: str) -> Price | None:
-    import fnmatch
-
     return next((p for pattern, p in PRICES.items() if fnmatch.fnmatchcase(model, pattern)), None)
 
 
@@ -99,10 +101,7 @@ class FunctionModel:
 class EngineModel:
     """The embedded engine, through the server's slot queue (worker threads, cancellation)."""
 
-    def __init__(self, service: object, name: str) -> None:
-        from thinkwire.server.service import EngineService
-
-        assert isinstance(service, EngineService)
+    def __init__(self, service: EngineService, name: str) -> None:
         self.service = service
         self.name = name
         self.price: Price | None = Price(0.0, 0.0)
