@@ -15,7 +15,7 @@ from thinkwire.convert import StreamConverter, convert
 from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.losses import Loss
-from thinkwire.options import CARRIER, CarrierName, DialectName, PolicyName, fail
+from thinkwire.options import CARRIER, CarrierName, DialectName, DurabilityName, PolicyName, fail
 
 if TYPE_CHECKING:
     from thinkwire.local.store import ModelSpec
@@ -289,13 +289,25 @@ def serve_command(
     state: Annotated[
         str | None,
         typer.Option(
-            help="Gateway: where turns are recorded to restore the thinking clients drop: a SQLite "
-            "file (default $THINKWIRE_HOME/state.db) or redis://host:port/db shared by replicas.",
+            help="Where the conversation state lives (the turns that restore thinking clients drop, "
+            "and stored Responses): a SQLite file (default $THINKWIRE_HOME/state.db) or "
+            "redis://host:port/db shared by replicas.",
         ),
     ] = None,
     no_state: Annotated[
-        bool, typer.Option("--no-state", help="Gateway: record and restore nothing.")
+        bool,
+        typer.Option(
+            "--no-state", help="Keep no state: dropped thinking is not restored, no Responses are stored."
+        ),
     ] = False,
+    durability: Annotated[
+        DurabilityName,
+        typer.Option(
+            help="When a turn is safe: commit (default: recorded before the response ends, so a crash of "
+            "the server loses no turn a client received), fsync (also synced to disk: survives power "
+            "loss), async (recorded just after: faster, a crash may lose the last moments).",
+        ),
+    ] = DurabilityName.commit,
     api_keys_env: Annotated[
         str | None,
         typer.Option(
@@ -339,6 +351,7 @@ def serve_command(
         config=config,
         api_keys_env=api_keys_env,
         state="" if no_state else state,
+        durability=durability.value,
         threads=threads,
         log_level=log_level.value,
     )

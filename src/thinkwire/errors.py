@@ -5,13 +5,20 @@ Hierarchy::
     ThinkwireError
     ├── DecodeError        input does not match the dialect's wire format (carries a JSON path)
     │   └── InputTooLarge  input exceeds the configured size limit
-    └── EncodeError        the IR cannot be written in the target dialect at all
+    ├── EncodeError        the IR cannot be written in the target dialect at all
+    └── ApiError           a request refused or failed, answered to the client with an HTTP
+                           status (the server writes it in the client's error envelope)
 
 Everything a user can trigger with bad input derives from ``ThinkwireError``, so callers
 (the CLI, the server) catch one type and print one line.
 """
 
 from __future__ import annotations
+
+from typing import Final
+
+OVERLOADED: Final = 503
+"""Our status for "every slot busy and the queue full"; Anthropic clients get 529."""
 
 
 class ThinkwireError(Exception):
@@ -47,3 +54,31 @@ class EncodeError(ThinkwireError):
         self.path = path
         self.message = message
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class ApiError(ThinkwireError):
+    """An error answered to the client (``status``, ``message``, the ``param`` it concerns,
+    an OpenAI ``code``)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+
+    @classmethod
+    def bad_request(cls, error: DecodeError | str, *, code: str | None = None) -> ApiError:
+        """A 400 for a request that does not decode (``error.path`` becomes ``param``)."""
+        if isinstance(error, DecodeError):
+            return cls(400, str(error), param=error.path or None, code=code)
+        return cls(400, error, code=code)

@@ -37,7 +37,13 @@ class PolicyName(StrEnum):
     current_turn = "current-turn"
 
 
+class DurabilityName(StrEnum):
+    commit = "commit"
+    fsync = "fsync"
+    async_ = "async"
+
+
 CARRIER: Final[dict[CarrierName, Carrier]] = {CarrierName(c): c for c in CARRIERS}
 POLICY: Final[dict[PolicyName, Policy]] = {PolicyName(p): p for p in POLICIES}
 
-__all__ = ["CARRIER", "POLICY", "CarrierName", "DialectName", "PolicyName", "fail"]
+__all__ = ["CARRIER", "POLICY", "DurabilityName", "CarrierName", "DialectName", "PolicyName", "fail"]

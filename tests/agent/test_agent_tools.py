@@ -121,7 +121,7 @@ def test_a_type_that_cannot_be_described_is_a_tool_error_naming_the_parameter(hi
 
 
 def test_a_parameter_without_a_type_hint_is_refused() -> None:
-    def fn(count: int, label) -> str:  # type: ignore[no-untyped-def]
+    def fn(count: int, label) -> str:
         return ""
 
     with pytest.raises(ToolError, match=r"tool fn: parameter 'label' needs a type hint"):

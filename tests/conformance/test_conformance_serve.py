@@ -10,16 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.apps import sqlite_state, stateful_app
 
 from thinkwire.conformance import Card, Endpoint, run_check
 from thinkwire.emulators.run import Emulate
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.local.scripted import scripted_engine
-from thinkwire.server import ServerState, create_app
 from thinkwire.server.background import ScriptedServers, serving
 from thinkwire.server.gateway import GatewayService
 from thinkwire.server.service import EngineService
-from thinkwire.store import Keys, open_store
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config
 from thinkwire.upstreams.profiles import PROFILES
@@ -78,7 +77,7 @@ def test_the_scripted_local_server_passes(serve: ScriptedServers, dialect: Diale
 
 def test_a_server_that_discards_earlier_thinking_fails_recall() -> None:
     engine, _ = scripted_engine(secret_keeper)
-    app = create_app(ServerState(service=EngineService(engine, policy="discard")))
+    app, _ = stateful_app(EngineService(engine), None, policy="discard")
     with serving(app) as url:
         card = check(url, "openai-chat", "scripted")
     assert set(card.failed()) == {"thought-recall", "carrier-tokens"}, card.to_text()
@@ -100,10 +99,9 @@ def gateway(upstream: str, vendor: str, kind: Dialect, carrier: Carrier, state: 
     config = parse_config(
         {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
     )
-    keys = Keys(b"k" * 32) if state is not None else None
-    store = open_store(state, keys=keys) if state is not None and keys is not None else None
-    service = GatewayService(config, client=UpstreamClient(backoff=0.01), store=store, keys=keys)
-    return serving(create_app(ServerState(service=service, carrier=carrier)))
+    gateway = GatewayService(config, client=UpstreamClient(backoff=0.01))
+    app, _ = stateful_app(gateway, sqlite_state(state) if state is not None else None, carrier=carrier)
+    return serving(app)
 
 
 @pytest.mark.parametrize(("vendor", "kind", "model"), GATEWAYS)

@@ -19,11 +19,11 @@ import pytest
 
 from thinkwire.emulators.models import LocalModel
 from thinkwire.emulators.run import Emulate, run_emulator
+from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Text, ToolCall
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.stream import BlockDelta, BlockStart, MessageStart, StreamEvent, TextDelta
 from thinkwire.local.scripted import ScriptedRuntime, scripted_engine, tokens, weather_agent
-from thinkwire.server.errors import ApiError
 from thinkwire.server.service import EngineService
 
 TOOLS: list[Any] = [

@@ -122,7 +122,9 @@ def test_body_errors_are_clear(serve: ScriptedServers, path: str) -> None:
 
 def test_health_reports_the_model_and_slots(serve: ScriptedServers) -> None:
     url, _, _ = serve(weather_agent, slots=2, max_queue=3)
-    assert health(url) == {
+    reported = health(url)
+    state = reported.pop("state")
+    assert reported == {
         "status": "ok",
         "model": "scripted",
         "slots": 2,
@@ -132,7 +134,12 @@ def test_health_reports_the_model_and_slots(serve: ScriptedServers) -> None:
         "served": 0,
         "refused": 0,
         "policy": "keep",
+        "restored": 0,
+        "policy_removed": 0,
     }
+    assert state["status"] == "ok"
+    assert state["durability"] == "commit"
+    assert (state["recorded"], state["unrecorded"], state["pending"]) == (0, 0, 0)
 
 
 def broken(prompt: str) -> str:

@@ -5,12 +5,8 @@ refuses the turn. Two gateway processes sharing a real Redis restore each other'
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +14,12 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.support.apps import sqlite_state, stateful_app
+from tests.support.processes import serve_process, stop
 
 from thinkwire.emulators import emulating
-from thinkwire.server import ServerState, create_app
 from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
-from thinkwire.store import Keys, open_store
 from thinkwire.store.testing import RedisServer, redis_server_binary
 from thinkwire.upstreams.config import parse_config
 
@@ -76,13 +72,12 @@ def legacy_loop(
 def test_a_legacy_client_keeps_its_thinking_through_the_store(
     tmp_path: Path, vendor: str, kind: str, model: str
 ) -> None:
-    keys = Keys(b"k" * 32)
     with emulating(vendor) as (upstream, _):
         config = parse_config(
             {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
         )
-        service = GatewayService(config, store=open_store(tmp_path / "state.db", keys=keys), keys=keys)
-        with serving(create_app(ServerState(service=service))) as gw:
+        app, service = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
+        with serving(app) as gw:
             raw = legacy_loop(gw, model)
             # a tenant's turns are its own: another key sending this history back restores nothing
             with pytest.raises(openai.BadRequestError):
@@ -92,11 +87,11 @@ def test_a_legacy_client_keeps_its_thinking_through_the_store(
     assert raw.headers["thinkwire-restored"] == "1"
     assert re.search(r"The code word I noted was \w+-\w+", answer), answer  # recalled from its own thinking
     assert service.restored == 1
-    assert "thinkwire_gateway_restored_turns_total 1.0" in metrics
+    assert "thinkwire_state_restored_turns_total 1.0" in metrics
     assert "thinkwire_gateway_upstream_errors_total 1.0" in metrics  # the other tenant's refusal
-    # three turns recorded: the first step twice (the same turn, so one entry) and the answer
-    assert "thinkwire_gateway_recorded_turns_total 3.0" in metrics
-    assert "thinkwire_store_entries 2.0" in metrics
+    # three turns recorded: the first step twice (two tenants) and the answer
+    assert "thinkwire_state_recorded_turns_total 3.0" in metrics
+    assert "thinkwire_state_unrecorded_turns_total 0.0" in metrics
 
 
 @pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)
@@ -106,7 +101,7 @@ def test_without_the_store_the_strict_vendor_refuses_the_turn(vendor: str, kind:
             {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
         )
         with (
-            serving(create_app(ServerState(service=GatewayService(config)))) as gw,
+            serving(stateful_app(GatewayService(config), None)[0]) as gw,
             pytest.raises(openai.BadRequestError) as caught,
         ):
             legacy_loop(gw, model)
@@ -126,36 +121,8 @@ def redis() -> Iterator[RedisServer]:
 
 
 def gateway_process(config: Path, state: str, home: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "THINKWIRE_HOME": str(home), "THINKWIRE_STATE_SECRET": "s" * 64}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "thinkwire",
-            "serve",
-            "--config",
-            str(config),
-            "--state",
-            state,
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if match := re.search(r"serving on (http://\S+)", line):
-            return process, match.group(1)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    raise AssertionError("the gateway did not start")
+    env = {"THINKWIRE_STATE_SECRET": "s" * 64}
+    return serve_process(["--config", str(config), "--state", state], home, env=env)
 
 
 def test_two_gateway_processes_share_state_through_redis(redis: RedisServer, tmp_path: Path) -> None:
@@ -171,8 +138,7 @@ def test_two_gateway_processes_share_state_through_redis(redis: RedisServer, tmp
             raw = legacy_loop(replicas[0][1], "deepseek-reasoner", second_url=replicas[1][1])
         finally:
             for process, _ in replicas:
-                process.send_signal(signal.SIGINT)
-                process.communicate(timeout=15)
+                stop(process)
     assert raw.headers["thinkwire-restored"] == "1"
     assert "The code word I noted was" in raw.parse().choices[0].message.content
 
@@ -182,7 +148,6 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
 ) -> None:
     """Step 1 on Claude, step 2 routed to DeepSeek: the restored thinking goes to DeepSeek as
     reasoning_content without Anthropic's signature (the origin rule), and the loss is reported."""
-    keys = Keys(b"k" * 32)
     with emulating("anthropic") as (claude, _), emulating("deepseek") as (deepseek, deepseek_app):
         config = parse_config(
             {
@@ -204,8 +169,8 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
                 ]
             }
         )
-        service = GatewayService(config, store=open_store(tmp_path / "state.db", keys=keys), keys=keys)
-        with serving(create_app(ServerState(service=service))) as gw:
+        app, _ = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
+        with serving(app) as gw:
             c = openai.OpenAI(base_url=gw + "/v1", api_key="app-key", max_retries=0)
             messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
             first: Any = c.chat.completions.create(

@@ -16,10 +16,11 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from tests.support.apps import sqlite_state, stateful_app
 
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
-from thinkwire.server import EngineService, ServerState, create_app
+from thinkwire.server import EngineService
 from thinkwire.server.background import serving
 
 pytestmark = pytest.mark.model
@@ -28,10 +29,11 @@ RESULT = "Paris: 18 C, light rain."
 
 
 @pytest.fixture(scope="module")
-def url(default_model: Path) -> Iterator[str]:
+def url(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = default_model
     engine = LocalEngine(path, "qwen2.5-think", secret=secrets.token_bytes(32), max_tokens=200)
-    app = create_app(ServerState(service=EngineService(engine)))
+    state = sqlite_state(tmp_path_factory.mktemp("state") / "state.db")
+    app, _ = stateful_app(EngineService(engine), state)
     with serving(app, start_timeout=60) as base:
         yield base
 

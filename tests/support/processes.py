@@ -43,7 +43,8 @@ def serve_process(
         if not line and process.poll() is not None:
             break
     process.kill()
-    process.wait()
+    _, rest = process.communicate()
+    seen.append(rest or "")
     raise AssertionError("thinkwire serve did not start:\n" + "".join(seen))
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
+from thinkwire.backend import Caller
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.conversation import Request, Response, Usage
 from thinkwire.ir.stream import StreamEvent, response_events
@@ -107,8 +108,12 @@ class EngineModel:
         self.price: Price | None = Price(0.0, 0.0)
 
     async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
-        async for event in self.service.generate(request, dialect="anthropic", seed=seed):
-            yield event
+        generation = await self.service.generate(request, Caller(dialect="anthropic", seed=seed))
+        try:
+            async for event in generation:
+                yield event
+        finally:
+            await generation.aclose()
 
     async def aclose(self) -> None:
         await self.service.aclose()

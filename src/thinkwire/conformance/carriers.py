@@ -4,10 +4,11 @@ The endpoint's own first turn (thinking, tool call) goes back followed by its to
 its reasoning written in each Chat carrier in turn (``reasoning_content``, ``reasoning``,
 ``reasoning_details``, inline ``<think>``), and the prompt-token usage of each answer is
 compared with a baseline of the same history without the reasoning (or, where the endpoint
-refuses that or announces it restored the reasoning, as a thinkwire gateway with a state store
-does, with the reasoning emptied). A carrier whose count does not rise by at least half
-the reasoning's words was silently ignored, as ollama#18534 (40 vs 1835 prompt tokens) and
-vllm#38488 ignore one.
+refuses that or announces it restored the reasoning, as thinkwire's server with its state
+does, with the reasoning emptied, and then with a one-word placeholder instead of it, which no
+state restores: it is not the reasoning the server recorded). A carrier whose count does not
+rise by at least half the reasoning's words was silently ignored, as ollama#18534 (40 vs 1835
+prompt tokens) and vllm#38488 ignore one.
 
 This runs in two positions: the reasoning in the current tool loop (where DeepSeek-style
 servers read it) and in an earlier turn, before a new user message (where servers that keep
@@ -35,6 +36,9 @@ from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.ir.conversation import Message
 
 NEXT_QUESTION = "Now check Paris too."
+PLACEHOLDER = "ok"
+"""The reasoning of the last baseline: one word, which no server's state restores (it is not
+what the server recorded)."""
 
 
 def _tokens(exchange: Exchange) -> int | None:
@@ -71,7 +75,12 @@ async def carrier_tokens(ctx: Context) -> Result:
 
         row: dict[str, Any] = {}
         baseline: int | None = None
-        for name, variant in (("stripped", strip_thinking(turn)), ("emptied", blank_thinking(turn))):
+        variants = (
+            ("stripped", strip_thinking(turn)),
+            ("emptied", blank_thinking(turn)),
+            ("placeholder", blank_thinking(turn, PLACEHOLDER)),
+        )
+        for name, variant in variants:
             exchange = await send(variant, own)
             if exchange.restored:  # the server put the reasoning back: no baseline
                 row[name] = "restored by the server"

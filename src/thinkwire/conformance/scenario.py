@@ -101,12 +101,13 @@ def strip_thinking(message: Message) -> Message:
     return msgspec.structs.replace(message, blocks=kept)
 
 
-def blank_thinking(message: Message) -> Message:
-    """``message`` with each thinking text emptied and its signature dropped."""
+def blank_thinking(message: Message, text: str = "") -> Message:
+    """``message`` with each thinking text replaced by ``text`` (emptied by default) and its
+    signature dropped."""
     if message.role != "assistant":
         return message
     blocks = tuple(
-        msgspec.structs.replace(b, text="", signature=None) if isinstance(b, Thinking) else b
+        msgspec.structs.replace(b, text=text, signature=None) if isinstance(b, Thinking) else b
         for b in message.blocks
         if not isinstance(b, RedactedThinking)
     )

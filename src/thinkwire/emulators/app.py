@@ -30,11 +30,11 @@ from thinkwire.dialects.base import get_codec
 from thinkwire.emulators.breaks import MERGE_STREAM_BLOCKS, get_break
 from thinkwire.emulators.models import Model, finished_events
 from thinkwire.emulators.vendors import VENDORS, Turn, Vendor
-from thinkwire.errors import DecodeError
+from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
 from thinkwire.ir.stream import StreamError, StreamEvent
-from thinkwire.server.errors import ApiError, stream_error
+from thinkwire.server.errors import stream_error
 from thinkwire.server.http import read_json
 from thinkwire.server.turns import EventStreamResponse
 

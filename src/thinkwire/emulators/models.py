@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
+from thinkwire.backend import Caller
 from thinkwire.emulators.scripted import digest
 from thinkwire.emulators.vendors import Turn, Vendor
 from thinkwire.ir.blocks import Block, Text, Thinking, ToolCall
@@ -83,7 +84,7 @@ class LocalModel:
         self.seed = seed
 
     async def generate(self, view: Request, *, call_prefix: str) -> AsyncGenerator[StreamEvent, None]:
-        events = self.service.generate(view, dialect="openai-chat", seed=self.seed)
+        events = await self.service.generate(view, Caller(dialect="openai-chat", seed=self.seed))
         calls = 0
         try:
             async for event in events:

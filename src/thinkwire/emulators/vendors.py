@@ -51,6 +51,7 @@ from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
 from thinkwire.emulators import scripted
 from thinkwire.emulators.breaks import DROP_THINKING, IGNORE_CARRIER, MERGE_STREAM_BLOCKS, BreakCase
 from thinkwire.emulators.signing import Signer
+from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Block, Carrier, Dialect, Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Message, Request, Response, Usage
 from thinkwire.ir.stream import (
@@ -62,7 +63,7 @@ from thinkwire.ir.stream import (
     response_events,
 )
 from thinkwire.policy import current_turn_start
-from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.errors import envelope
 
 CREATED: Final = 1_767_225_600
 """The ``created`` time of every Chat completion (2026-01-01): emulators are deterministic."""

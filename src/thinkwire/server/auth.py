@@ -16,8 +16,7 @@ from collections.abc import Mapping
 
 from starlette.requests import Request as HttpRequest
 
-from thinkwire.errors import ThinkwireError
-from thinkwire.server.errors import ApiError
+from thinkwire.errors import ApiError, ThinkwireError
 from thinkwire.server.http import credential
 
 

@@ -2,15 +2,20 @@
 
 ``serving(app)`` starts uvicorn on ``127.0.0.1`` at a free port, waits until it listens, yields
 the base URL, and stops the server on exit. ``ScriptedServers`` starts the thinkwire server on a
-scripted model (``thinkwire.local.scripted``) as many times as a test needs and stops them all.
+scripted model (``thinkwire.local.scripted``), behind the conversation state as ``thinkwire
+serve`` runs it (SQLite in a temporary folder), as many times as a test needs and stops them
+all.
 """
 
 from __future__ import annotations
 
+import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -20,6 +25,9 @@ from thinkwire.local.scripted import ScriptedRuntime, scripted_engine
 from thinkwire.server.app import create_app
 from thinkwire.server.service import EngineService
 from thinkwire.server.state import ServerState
+from thinkwire.store import STATE_DB, Keys, open_state
+from thinkwire.store.issuer import Issuer
+from thinkwire.store.pipeline import Stateful
 
 
 @contextmanager
@@ -51,6 +59,7 @@ class ScriptedServers:
 
     def __init__(self) -> None:
         self._running: list[AbstractContextManager[str]] = []
+        self._folders: list[tempfile.TemporaryDirectory[str]] = []
 
     def __call__(
         self,
@@ -63,8 +72,16 @@ class ScriptedServers:
         **engine: Any,
     ) -> tuple[str, ScriptedRuntime, LocalEngine]:
         built, runtime = scripted_engine(script, delay=delay, slots=slots, **engine)
-        service = EngineService(built, slots=slots, max_queue=max_queue)
-        context = serving(create_app(ServerState(service=service, **(state or {}))))
+        folder = tempfile.TemporaryDirectory(prefix="thinkwire-state-")
+        self._folders.append(folder)
+        conversations = open_state(Path(folder.name) / STATE_DB, keys=Keys(secrets.token_bytes(32)))
+        service = Stateful(
+            EngineService(built, slots=slots, max_queue=max_queue),
+            conversations,
+            issuer=Issuer(secrets.token_bytes(32)),
+        )
+        server_state = ServerState(service=service, conversations=conversations, **(state or {}))
+        context = serving(create_app(server_state))
         url = context.__enter__()
         self._running.append(context)
         return url, runtime, built
@@ -72,3 +89,5 @@ class ScriptedServers:
     def close(self) -> None:
         while self._running:
             self._running.pop().__exit__(None, None, None)
+        while self._folders:
+            self._folders.pop().cleanup()

@@ -17,9 +17,9 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from thinkwire.dialects.openai_chat import CODEC
-from thinkwire.errors import DecodeError
+from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.blocks import CARRIERS, Carrier
-from thinkwire.server.errors import ApiError, envelope
+from thinkwire.server.errors import envelope
 from thinkwire.server.http import read_json
 from thinkwire.server.state import ServerState
 from thinkwire.server.turns import Turn, answer

@@ -20,11 +20,8 @@ from typing import Any, Final
 
 from starlette.responses import JSONResponse
 
-from thinkwire.errors import DecodeError, ThinkwireError
+from thinkwire.errors import OVERLOADED, ApiError
 from thinkwire.ir.blocks import Dialect
-
-OVERLOADED: Final = 503
-"""Our status for "every slot busy and the queue full"; Anthropic clients get 529."""
 
 _ANTHROPIC_TYPES: Final = {
     400: "invalid_request_error",
@@ -38,34 +35,6 @@ _ANTHROPIC_TYPES: Final = {
     503: "overloaded_error",
     529: "overloaded_error",
 }
-
-
-class ApiError(ThinkwireError):
-    """An error answered to the client (``status``, ``message``, the ``param`` it concerns,
-    an OpenAI ``code``)."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        retry_after: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.retry_after = retry_after
-
-    @classmethod
-    def bad_request(cls, error: DecodeError | str, *, code: str | None = None) -> ApiError:
-        """A 400 for a request that does not decode (``error.path`` becomes ``param``)."""
-        if isinstance(error, DecodeError):
-            return cls(400, str(error), param=error.path or None, code=code)
-        return cls(400, error, code=code)
 
 
 def status_for(status: int, dialect: Dialect) -> int:

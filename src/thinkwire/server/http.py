@@ -13,8 +13,7 @@ from typing import Any, Final
 from starlette.requests import Request as HttpRequest
 
 from thinkwire.dialects._wire import loads
-from thinkwire.errors import DecodeError
-from thinkwire.server.errors import ApiError
+from thinkwire.errors import ApiError, DecodeError
 
 DEFAULT_BODY_LIMIT: Final = 32 * 1024 * 1024
 """Largest request body accepted by default (32 MiB)."""

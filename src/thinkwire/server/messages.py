@@ -17,8 +17,8 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
 from thinkwire.dialects.anthropic import CODEC
-from thinkwire.errors import DecodeError
-from thinkwire.server.errors import ApiError, envelope
+from thinkwire.errors import ApiError, DecodeError
+from thinkwire.server.errors import envelope
 from thinkwire.server.http import read_json
 from thinkwire.server.state import ServerState
 from thinkwire.server.turns import Turn, answer

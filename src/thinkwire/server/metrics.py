@@ -5,13 +5,19 @@ Per request, counted when the response starts (for a stream: its first byte):
 - ``thinkwire_requests_total{route, status}``;
 - ``thinkwire_request_seconds{route}``: a histogram of the time to the response's start.
 
-Read from the backend at each scrape (its ``health()``, so there is one source of truth):
+Read from the backend at each scrape (its ``health()``, so there is one source of truth; it
+never blocks, so ``/metrics`` answers while the state store is down):
 
 - local engine: ``thinkwire_engine_generations_total``, ``thinkwire_engine_refused_total``
   (queue full), ``thinkwire_engine_running`` and ``thinkwire_engine_queued``;
-- gateway: ``thinkwire_gateway_upstream_errors_total``, ``thinkwire_gateway_restored_turns_total``,
-  ``thinkwire_gateway_recorded_turns_total``, ``thinkwire_gateway_store_errors_total`` and the
-  store's ``thinkwire_store_entries``, ``thinkwire_store_bytes``, ``thinkwire_store_evictions_total``.
+- gateway: ``thinkwire_gateway_upstream_errors_total``;
+- conversation state (every backend): ``thinkwire_state_restored_turns_total``,
+  ``thinkwire_state_recorded_turns_total``, ``thinkwire_state_unrecorded_turns_total``,
+  ``thinkwire_state_skipped_lookups_total``, ``thinkwire_state_errors_total``,
+  ``thinkwire_state_commits_total``, ``thinkwire_state_pending``, ``thinkwire_state_down``,
+  ``thinkwire_policy_removed_blocks_total``, and the store's ``thinkwire_store_entries``,
+  ``thinkwire_store_bytes``, ``thinkwire_store_evictions_total`` (refreshed in the background
+  at most once a second).
 
 Each app has its own registry, so several servers in one process (tests) do not collide.
 """
@@ -27,7 +33,7 @@ from prometheus_client.registry import Collector
 from starlette.responses import Response
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
-_FROM_HEALTH: Final = (
+_ENGINE: Final = (
     # (health key, metric name, help, counter?)
     ("served", "thinkwire_engine_generations", "Generations the local engine completed.", True),
     (
@@ -38,20 +44,47 @@ _FROM_HEALTH: Final = (
     ),
     ("running", "thinkwire_engine_running", "Generations running now.", False),
     ("queued", "thinkwire_engine_queued", "Requests waiting for a slot.", False),
+)
+_GATEWAY: Final = (
     ("upstream_errors", "thinkwire_gateway_upstream_errors", "Upstream calls that failed.", True),
+)
+_PIPELINE: Final = (
     (
         "restored",
-        "thinkwire_gateway_restored_turns",
+        "thinkwire_state_restored_turns",
         "Assistant turns whose dropped thinking was restored.",
         True,
     ),
-    ("recorded", "thinkwire_gateway_recorded_turns", "Assistant turns recorded in the state store.", True),
-    ("store_errors", "thinkwire_gateway_store_errors", "State store operations that failed.", True),
+    (
+        "policy_removed",
+        "thinkwire_policy_removed_blocks",
+        "Thinking blocks the configured policy removed from earlier turns.",
+        True,
+    ),
 )
-_FROM_STORE: Final = (
-    ("entries", "thinkwire_store_entries", "Turns in the state store.", False),
-    ("bytes", "thinkwire_store_bytes", "Bytes of turns in the state store.", False),
-    ("evictions", "thinkwire_store_evictions", "Turns evicted from the state store to stay in bounds.", True),
+_STATE: Final = (
+    ("recorded", "thinkwire_state_recorded_turns", "Assistant turns recorded in the state.", True),
+    (
+        "unrecorded",
+        "thinkwire_state_unrecorded_turns",
+        "Assistant turns not recorded because the store failed or did not commit in time.",
+        True,
+    ),
+    ("skipped", "thinkwire_state_skipped_lookups", "Restores skipped because the store was down.", True),
+    ("errors", "thinkwire_state_errors", "State store operations that failed.", True),
+    ("commits", "thinkwire_state_commits", "Transactions the committer wrote (group commits).", True),
+    ("pending", "thinkwire_state_pending", "Records waiting for the committer.", False),
+    ("down", "thinkwire_state_down", "1 while the state store is marked down.", False),
+)
+_STORE: Final = (
+    ("entries", "thinkwire_store_entries", "Records in the state store.", False),
+    ("bytes", "thinkwire_store_bytes", "Bytes of records in the state store.", False),
+    (
+        "evictions",
+        "thinkwire_store_evictions",
+        "Records evicted from the state store to stay in bounds.",
+        True,
+    ),
 )
 
 
@@ -61,8 +94,15 @@ class _HealthCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         health = self._health()
-        sources = [(health, _FROM_HEALTH), (health.get("local") or {}, _FROM_HEALTH[:4])]
-        sources.append((health.get("store") or {}, _FROM_STORE))
+        state = health.get("state") or {}
+        if state:
+            state = {**state, "down": int(state.get("status") != "ok")}
+        sources = [
+            (health, _ENGINE + _GATEWAY + _PIPELINE),
+            (health.get("local") or {}, _ENGINE),
+            (state, _STATE),
+            (state.get("stats") or {}, _STORE),
+        ]
         seen: set[str] = set()
         for values, table in sources:
             for key, name, text, counter in table:

@@ -2,10 +2,14 @@
 
 ``POST /v1/responses`` answers with reasoning items (the engine's signature in
 ``encrypted_content``), function calls and messages. With ``store`` (default ``true``) the
-response and the conversation before it are kept (``thinkwire.server.store``), so a request
-with ``previous_response_id`` continues it — earlier reasoning included — sending only its new
-input; ``instructions`` are not carried over, as in the hosted API. ``GET`` and ``DELETE
-/v1/responses/{id}`` read and forget a stored response. The response object echoes the
+response is kept in the conversation state (``thinkwire.store``: per tenant, durable, bounded
+in bytes and by a TTL, shared by replicas on Redis) with the input its request added and the
+response it continued, so a request with ``previous_response_id`` continues it — earlier
+reasoning included — sending only its new input; ``instructions`` are not carried over, as in
+the hosted API. ``item_reference`` input items are replaced by the stored output items they
+name. ``GET`` and ``DELETE /v1/responses/{id}`` read and forget a stored response. Another
+tenant's response is a 404 everywhere, exactly as one that does not exist; with the store
+down, these answer 503 with ``retry-after``. The response object echoes the
 request's settings (``instructions``, ``tools``, ``store``, ...), as the API does.
 """
 
@@ -18,16 +22,17 @@ import msgspec
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 
+from thinkwire.backend import KeepResponse
 from thinkwire.dialects.openai_responses import CODEC
 from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
-from thinkwire.errors import DecodeError
+from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
-from thinkwire.ir.conversation import Response as IrResponse
-from thinkwire.server.errors import ApiError, envelope
-from thinkwire.server.http import read_json
+from thinkwire.server.errors import envelope
+from thinkwire.server.http import credential, read_json
 from thinkwire.server.state import ServerState
-from thinkwire.server.store import StoredResponse
 from thinkwire.server.turns import Turn, answer
+from thinkwire.store.base import StoredResponse, StoreError
+from thinkwire.store.state import ChainBroken, StoreUnavailable
 
 DIALECT: Final = "openai-responses"
 _ECHOED: Final[tuple[tuple[str, Any], ...]] = (
@@ -51,53 +56,132 @@ _ECHOED: Final[tuple[tuple[str, Any], ...]] = (
 async def create(http: HttpRequest, state: ServerState) -> Response:
     try:
         body = await read_json(http, state.body_limit)
+        tenant = state.tenant(credential(http))
+        body = await _resolved(body, tenant, state)
         request = CODEC.decode_request(body)
-        request = _continued(request, body.get("previous_response_id"), state)
+        previous = body.get("previous_response_id")
+        own = request.messages
+        request = await _continued(request, previous, tenant, state)
         if not request.messages:
             raise ApiError(400, "input: the request has no input", param="input")
-        stored = body.get("store") is not False
-        turn = Turn(DIALECT, state.service.response_model(request), extra=_fields(body))
+        keep = None
+        if body.get("store") is not False and state.conversations is not None:
+            keep = KeepResponse(id="", input=own, previous=previous)
+        turn = Turn(DIALECT, state.service.response_model(request), extra=_fields(body), keep=keep)
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
         return envelope(exc, DIALECT)
-    if stored:
-
-        def keep(response: IrResponse) -> None:
-            state.responses.put(
-                turn.id,
-                StoredResponse(response=response, messages=(*request.messages, response.to_message())),
-            )
-
-        turn.on_response = keep
     return await answer(state.service, http, request, turn, stream=body.get("stream") is True)
 
 
 async def retrieve(http: HttpRequest, state: ServerState) -> Response:
     id = http.path_params["id"]
-    stored = state.responses.get(id)
-    if stored is None:
-        return envelope(_not_found(id, None), DIALECT)
+    try:
+        stored = await _stored(state, state.tenant(credential(http)), id, None)
+    except ApiError as exc:
+        return envelope(exc, DIALECT)
     return JSONResponse(CODEC.encode_response(stored.response).value)
 
 
 async def delete(http: HttpRequest, state: ServerState) -> Response:
     id = http.path_params["id"]
-    if not state.responses.delete(id):
-        return envelope(_not_found(id, None), DIALECT)
+    conversations = state.conversations
+    try:
+        if conversations is None or not await conversations.delete_response(
+            state.tenant(credential(http)), id
+        ):
+            raise _not_found(id, None)
+    except StoreUnavailable as exc:
+        return envelope(_unavailable(exc), DIALECT)
+    except ApiError as exc:
+        return envelope(exc, DIALECT)
     return JSONResponse({"id": id, "object": "response", "deleted": True})
 
 
-def _continued(request: Request, previous: Any, state: ServerState) -> Request:
+async def _stored(state: ServerState, tenant: str, id: str, param: str | None) -> StoredResponse:
+    """``tenant``'s stored response ``id``: 404 when there is none (or it is another tenant's:
+    the two are not told apart), 503 when the store is down."""
+    conversations = state.conversations
+    if conversations is None:
+        raise _not_found(id, param)
+    try:
+        stored = await conversations.response(tenant, id)
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    if stored is None:
+        raise _not_found(id, param)
+    return stored
+
+
+async def _continued(request: Request, previous: Any, tenant: str, state: ServerState) -> Request:
     """``request`` with the stored conversation of ``previous`` before its own input."""
     if previous is None:
         return request
     if not isinstance(previous, str):
         raise ApiError(400, "previous_response_id: expected a string", param="previous_response_id")
-    stored = state.responses.get(previous)
-    if stored is None:
+    conversations = state.conversations
+    if conversations is None:
         raise _not_found(previous, "previous_response_id")
-    return msgspec.structs.replace(request, messages=(*stored.messages, *request.messages))
+    try:
+        messages = await conversations.conversation(tenant, previous)
+    except ChainBroken as exc:
+        raise ApiError(
+            404,
+            f"previous_response_id: {exc}; send the conversation as input instead",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        ) from None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    if messages is None:
+        raise _not_found(previous, "previous_response_id")
+    return msgspec.structs.replace(request, messages=(*messages, *request.messages))
+
+
+async def _resolved(body: dict[str, Any], tenant: str, state: ServerState) -> dict[str, Any]:
+    """``body`` with each ``item_reference`` input item replaced by the stored output item it
+    names (as the response that made it was sent), so the request reads as if the client had
+    sent the items themselves."""
+    items = body.get("input")
+    if not isinstance(items, list) or not any(_is_reference(item) for item in items):
+        return body
+    resolved: list[Any] = []
+    cache: dict[str, dict[str, Any]] = {}
+    for i, item in enumerate(items):
+        if not _is_reference(item):
+            resolved.append(item)
+            continue
+        id = item.get("id")
+        path = f"input[{i}].id"
+        if not isinstance(id, str):
+            raise ApiError(400, f"{path}: expected a string", param=path)
+        if id not in cache:
+            cache.update(await _items_of(state, tenant, id, path))
+        if id not in cache:
+            raise ApiError(404, f"{path}: no stored item with id {id!r}", param=path, code="item_not_found")
+        resolved.append(cache[id])
+    return {**body, "input": resolved}
+
+
+def _is_reference(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") == "item_reference"
+
+
+async def _items_of(state: ServerState, tenant: str, item: str, path: str) -> dict[str, dict[str, Any]]:
+    """The output items, by id, of ``tenant``'s stored response that made ``item``."""
+    conversations = state.conversations
+    if conversations is None:
+        return {}
+    try:
+        response_id = await conversations.item(tenant, item)
+        stored = await conversations.response(tenant, response_id) if response_id else None
+    except StoreUnavailable as exc:
+        raise _unavailable(exc) from None
+    if stored is None:
+        return {}
+    output = CODEC.encode_response(stored.response).value.get("output") or []
+    return {o["id"]: o for o in output if isinstance(o, dict) and isinstance(o.get("id"), str)}
 
 
 def _not_found(id: str, param: str | None) -> ApiError:
@@ -108,6 +192,10 @@ def _not_found(id: str, param: str | None) -> ApiError:
         param=param,
         code="previous_response_not_found" if param else None,
     )
+
+
+def _unavailable(exc: StoreError) -> ApiError:
+    return ApiError(503, f"stored responses are unavailable right now: {exc}", retry_after="1")
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:

@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from thinkwire.backend import Backend
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.profiles import DEFAULT_PROFILE
 from thinkwire.local.scripted import SCRIPTED_MODEL, WEATHER_TOOL, echo_reply, scripted_engine, weather_agent
 from thinkwire.policy import Policy
-from thinkwire.server.service import Backend
+from thinkwire.store.base import StoreError
+from thinkwire.store.pipeline import Stateful
+from thinkwire.store.state import ConversationState, Durability
 
 ROUTES: Final = (
     "  OpenAI Chat       POST {url}/v1/chat/completions\n"
@@ -60,8 +63,9 @@ class ServeOptions:
     config: Path | None = None
     api_keys_env: str | None = None
     state: str | None = None
-    """Gateway: the state store (a SQLite path or ``redis://host:port/db``); ``""`` turns it
+    """The conversation state (a SQLite path or ``redis://host:port/db``); ``""`` turns it
     off; ``None``: ``$THINKWIRE_HOME/state.db``."""
+    durability: Durability = "commit"
 
 
 def scripted_reply(prompt: str) -> str:
@@ -71,9 +75,22 @@ def scripted_reply(prompt: str) -> str:
     return echo_reply(prompt)
 
 
+def signing_secret(options: ServeOptions) -> bytes:
+    """The deployment's signing secret: ``$THINKWIRE_SECRET``, else the file under ``--home``
+    (else ``$THINKWIRE_HOME``). Thinking signed before a restart still verifies after it, as
+    the state restores it."""
+    from thinkwire.local.signing import load_secret
+
+    environ = dict(os.environ)
+    if options.home is not None:
+        environ["THINKWIRE_HOME"] = str(options.home)
+    return load_secret(environ)
+
+
 def build_engine(options: ServeOptions) -> LocalEngine:
     """The engine the options describe (loads the model: seconds for the default one)."""
     profile = options.profile or DEFAULT_PROFILE
+    secret = signing_secret(options)
     if options.model == SCRIPTED_MODEL:
         engine, _ = scripted_engine(
             scripted_reply,
@@ -81,6 +98,7 @@ def build_engine(options: ServeOptions) -> LocalEngine:
             slots=options.slots,
             max_tokens=options.max_tokens,
             think_share=options.think_share,
+            secret=secret,
         )
         return engine
     if options.model_path is not None:
@@ -105,6 +123,7 @@ def build_engine(options: ServeOptions) -> LocalEngine:
         max_tokens=options.max_tokens,
         runtime_logs=options.log_level == "debug",
         think_share=options.think_share,
+        secret=secret,
     )
 
 
@@ -164,7 +183,12 @@ def serve(options: ServeOptions) -> None:
     except BaseException:
         sock.close()
         raise
-    state = ServerState(service=service, carrier=options.carrier, api_keys=api_keys)
+    state = ServerState(
+        service=service,
+        conversations=service.state,
+        carrier=options.carrier,
+        api_keys=api_keys,
+    )
     if api_keys:
         _say(
             f"{len(api_keys)} gateway key(s) from ${options.api_keys_env}: every route but /healthz needs one"
@@ -178,53 +202,70 @@ def serve(options: ServeOptions) -> None:
     _say("stopped")
 
 
-def _backend(options: ServeOptions) -> Backend:
+def _backend(options: ServeOptions) -> Stateful:
     """The local engine's service, or with ``--config`` the gateway over its upstreams (the
-    engine is loaded only when an upstream is ``kind = "local"``)."""
+    engine is loaded only when an upstream is ``kind = "local"``), behind the conversation state
+    (``thinkwire.store.pipeline``): restore, policy and recording for either."""
+    from thinkwire.local.store import default_home
     from thinkwire.server.gateway import GatewayService
     from thinkwire.server.service import EngineService
+    from thinkwire.store.issuer import Issuer
     from thinkwire.upstreams.config import load_config
 
     config = load_config(options.config) if options.config is not None else None
-    local: EngineService | None = None
-    if config is None or any(u.kind == "local" for u in config.upstreams):
-        _say(f"loading the model ({options.model or options.model_path or 'default'})...")
-        started = time.monotonic()
-        engine = build_engine(options)
-        local = EngineService(engine, slots=options.slots, max_queue=options.max_queue, policy=options.policy)
-        _say(
-            f"model {engine.model_id} ready in {time.monotonic() - started:.1f} s "
-            f"(profile {engine.profile.name}, policy {options.policy}, {options.slots} slot(s))"
-        )
-    if config is None:
-        assert local is not None
-        return local
-    for upstream in config.upstreams:
-        where = upstream.base_url or "the local engine"
-        key = f", key from ${upstream.api_key_env}" if upstream.api_key_env else ""
-        if upstream.api_key_env and upstream.api_key() is None:
-            key += " (not set!)"
-        _say(
-            f"upstream {upstream.name}: {upstream.kind} at {where}{key}, models {', '.join(upstream.models)}"
-        )
-    from thinkwire.local.signing import load_secret as signing_secret
-    from thinkwire.local.store import default_home
-
     home = options.home or default_home()
     home.mkdir(parents=True, exist_ok=True)
-    # the gateway's own thinking signatures use the engine's secret, under --home when given
-    secret = signing_secret({**os.environ, "THINKWIRE_HOME": str(home)})
+    state = _state(options, home)
+    try:
+        local: EngineService | None = None
+        if config is None or any(u.kind == "local" for u in config.upstreams):
+            _say(f"loading the model ({options.model or options.model_path or 'default'})...")
+            started = time.monotonic()
+            engine = build_engine(options)
+            local = EngineService(engine, slots=options.slots, max_queue=options.max_queue)
+            _say(
+                f"model {engine.model_id} ready in {time.monotonic() - started:.1f} s "
+                f"(profile {engine.profile.name}, policy {options.policy}, {options.slots} slot(s))"
+            )
+        backend: Backend
+        if config is None:
+            assert local is not None
+            backend = local
+        else:
+            for upstream in config.upstreams:
+                where = upstream.base_url or "the local engine"
+                key = f", key from ${upstream.api_key_env}" if upstream.api_key_env else ""
+                if upstream.api_key_env and upstream.api_key() is None:
+                    key += " (not set!)"
+                _say(
+                    f"upstream {upstream.name}: {upstream.kind} at {where}{key}, "
+                    f"models {', '.join(upstream.models)}"
+                )
+            backend = GatewayService(config, local=local)
+    except BaseException:
+        if state is not None:
+            state.close()
+        raise
+    # the server's own thinking signatures use the engine's secret, under --home when given
+    return Stateful(backend, state, issuer=Issuer(signing_secret(options)), policy=options.policy)
+
+
+def _state(options: ServeOptions, home: Path) -> ConversationState | None:
+    """The conversation state the options name (``None``: ``--no-state``)."""
     if options.state == "":
-        _say("state store off: thinking a client drops is not restored")
-        return GatewayService(config, local=local, secret=secret)
-    from thinkwire.store import STATE_DB, Keys, load_secret, open_store
+        _say("no state: thinking a client drops is not restored, and no Responses are stored")
+        return None
+    from thinkwire.store import STATE_DB, Keys, load_secret, open_state
     from thinkwire.store.base import without_password
 
     keys = Keys(load_secret(home))
     target = options.state or str(home / STATE_DB)
-    store = open_store(target, keys=keys)
-    _say(f"state store: {without_password(target)}")
-    return GatewayService(config, local=local, store=store, keys=keys, secret=secret)
+    try:
+        state = open_state(target, keys=keys, durability=options.durability)
+    except StoreError as exc:
+        raise ServeError(f"--state: {exc}") from None
+    _say(f"state: {without_password(target)} (durability {options.durability})")
+    return state
 
 
 def _say(message: str) -> None:

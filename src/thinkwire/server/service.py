@@ -20,55 +20,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
-from typing import Any, Final, Protocol
+from collections.abc import AsyncGenerator
+from typing import Any, Final
 
 import anyio
 import anyio.to_thread
 
+from thinkwire.backend import Caller, Generation
+from thinkwire.errors import OVERLOADED, ApiError
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request
-from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import StreamEvent
-from thinkwire.local.engine import EngineError, EngineResult, EngineStream, LocalEngine
+from thinkwire.local.engine import EngineError, EngineStream, LocalEngine
 from thinkwire.local.grammar import GrammarError
 from thinkwire.local.signing import SignatureError
 from thinkwire.policy import Policy
-from thinkwire.server.errors import OVERLOADED, ApiError
 
 _END: Final = object()
-
-
-class Backend(Protocol):
-    """What the endpoints generate with: the local engine (``EngineService``) or the gateway
-    (``thinkwire.server.gateway.GatewayService``)."""
-
-    total_input_usage: bool
-    """Usage counts every prompt token as input (cache reads included), as the engine does."""
-
-    def generate(
-        self,
-        request: Request,
-        *,
-        dialect: Dialect,
-        carrier: Carrier | None = None,
-        seed: int | None = None,
-        on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
-        credential: str | None = None,
-        on_restored: Callable[[int], None] | None = None,
-    ) -> AsyncGenerator[StreamEvent, None]: ...
-
-    def models(self) -> list[str]:
-        """The model names this backend answers to (patterns for the gateway)."""
-        ...
-
-    def response_model(self, request: Request) -> str | None:
-        """The model name responses report (``None``: the upstream's own)."""
-        ...
-
-    def health(self) -> dict[str, Any]: ...
-
-    async def aclose(self) -> None: ...
 
 
 class EngineService:
@@ -97,33 +65,22 @@ class EngineService:
     def queued(self) -> int:
         return len(self._waiting)
 
-    async def generate(
-        self,
-        request: Request,
-        *,
-        dialect: Dialect,
-        carrier: Carrier | None = None,
-        seed: int | None = None,
-        on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
-        credential: str | None = None,
-        on_restored: Callable[[int], None] | None = None,
-        on_result: Callable[[EngineResult], None] | None = None,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """The next assistant turn of ``request`` as IR stream events.
+    async def generate(self, request: Request, caller: Caller) -> Generation:
+        """The next assistant turn of ``request``: waits for a slot, then opens the engine
+        stream. Raises ``ApiError`` for a refused request (bad signature, no grammar, queue
+        full, context exceeded). The engine reads the IR whole: no losses; it keeps no state
+        (``thinkwire.store.pipeline.Stateful`` restores in front of it)."""
+        return await Generation.start(self._events(request, caller))
 
-                Raises ``ApiError`` before the first event for a refused request (bad signature, no
-                grammar, queue full, context exceeded). ``on_result`` gets the ``EngineResult`` once
-                the turn is complete. ``on_losses`` and ``on_restored`` are never called (the engine reads
-        the IR whole, and keeps no state store); ``credential`` is not used.
-        """
+    async def _events(self, request: Request, caller: Caller) -> AsyncGenerator[StreamEvent, None]:
         await self._acquire()
         stream: EngineStream | None = None
         try:
-            stream = await anyio.to_thread.run_sync(self._open, request, dialect, carrier, seed)
+            stream = await anyio.to_thread.run_sync(
+                self._open, request, caller.dialect, caller.carrier, caller.seed
+            )
             while (event := await anyio.to_thread.run_sync(_next, stream)) is not _END:
                 yield event  # type: ignore[misc]  # _next returns an event or _END
-            if on_result is not None and stream.result is not None:
-                on_result(stream.result)
             self.served += 1
         finally:
             if stream is not None:

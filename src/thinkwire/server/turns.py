@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import msgspec
@@ -30,11 +30,12 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from thinkwire.backend import Backend, Caller, Generation, KeepResponse
 from thinkwire.dialects.base import get_codec
 from thinkwire.dialects.openai_responses.reasoning import SOURCE
+from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Block, Carrier, Dialect, Extra, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Request, Usage
-from thinkwire.ir.conversation import Response as IrResponse
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import (
     BlockDelta,
@@ -49,12 +50,14 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.parse import LOCAL
-from thinkwire.server.errors import ApiError, envelope, stream_error
+from thinkwire.server.errors import envelope, stream_error
 from thinkwire.server.http import credential
-from thinkwire.server.service import Backend
 
 log = logging.getLogger("thinkwire.server")
 
+RESTORED_HEADER: Final = "thinkwire-restored"
+REMOVED_HEADER: Final = "thinkwire-policy-removed"
+LOSSES_HEADER: Final = "thinkwire-losses"
 ID_PREFIX: dict[Dialect, str] = {"anthropic": "msg_", "openai-chat": "chatcmpl-", "openai-responses": "resp_"}
 
 
@@ -69,8 +72,8 @@ class Turn:
 
     ``extra``: the dialect's top-level response fields (``created``; the Responses object's
     fields), put on the ``MessageStart``. ``include_usage``: OpenAI Chat streams carry a usage
-    chunk only when ``stream_options.include_usage`` is set. ``on_response``: called with the
-    finished IR response and the engine's result (the Responses store).
+    chunk only when ``stream_options.include_usage`` is set. ``keep``: the Responses API's
+    ``store``: the answer is kept as a stored response (``thinkwire.store``).
     """
 
     dialect: Dialect
@@ -80,14 +83,10 @@ class Turn:
     extra: dict[str, Any] = field(default_factory=dict)
     include_usage: bool = True
     seed: int | None = None
-    on_response: Callable[[IrResponse], None] | None = None
+    keep: KeepResponse | None = None
     total_input_usage: bool = True
     """The backend counts cache reads inside ``input_tokens`` (the engine; the gateway
     normalises upstream usage to that too)."""
-    losses: list[Loss] = field(default_factory=list)
-    """What the upstream's dialect could not carry of the request (gateway)."""
-    restored: int = 0
-    """Assistant turns whose dropped thinking the gateway put back (``thinkwire-restored``)."""
     omit_thinking: bool = False
     """Anthropic ``thinking.display: "omitted"``: thinking blocks carry only their signature
     (the engine restores the text when such a block comes back)."""
@@ -181,69 +180,47 @@ async def answer(
 ) -> Response:
     """Generate the next turn of ``request`` and answer it as ``turn`` says."""
     turn.total_input_usage = service.total_input_usage
-
-    def restored(count: int) -> None:
-        turn.restored = count
-
-    events = service.generate(
-        request,
+    caller = Caller(
         dialect=turn.dialect,
         carrier=turn.carrier,
         seed=turn.seed,
-        on_losses=turn.losses.extend,
         credential=credential(http),
-        on_restored=restored,
+        present=turn.rewrite,
+        keep=msgspec.structs.replace(turn.keep, id=turn.id) if turn.keep is not None else None,
     )
     try:
-        first = await anext(events)
+        generation = await service.generate(request, caller)
     except ApiError as exc:
-        await events.aclose()
         return envelope(exc, turn.dialect)
-
-    def finished(response: IrResponse) -> None:
-        if turn.on_response is not None:
-            turn.on_response(response)
-
     if stream:
         return EventStreamResponse(
-            _sse(first, events, turn, finished), close=events.aclose, headers=_loss_headers((), turn)
+            _sse(generation, turn), close=generation.aclose, headers=_headers((), generation, turn)
         )
-    return await _whole(first, events, turn, http, finished)
+    return await _whole(generation, turn, http)
 
 
-async def _whole(
-    first: StreamEvent,
-    events: AsyncGenerator[StreamEvent, None],
-    turn: Turn,
-    http: HttpRequest,
-    finished: Callable[[IrResponse], None],
-) -> Response:
+async def _whole(generation: Generation, turn: Turn, http: HttpRequest) -> Response:
     folder = Folder()
     failure: ApiError | None = None
     complete = False
     async with anyio.create_task_group() as group:
         group.start_soon(_cancel_on_disconnect, http, group.cancel_scope)
         try:
-            if (shown := turn.rewrite(first)) is not None:
-                folder.feed(shown)
-            async for event in events:
-                if (shown := turn.rewrite(event)) is not None:
-                    folder.feed(shown)
+            async for event in generation:
+                folder.feed(event)
             complete = True
         except ApiError as exc:
             failure = exc
         finally:
             with anyio.CancelScope(shield=True):
-                await events.aclose()
+                await generation.aclose()
             group.cancel_scope.cancel()
     if failure is not None:
         return envelope(failure, turn.dialect)
     if not complete:  # the client went away; nobody reads this
         return Response(status_code=499)
-    response = folder.result()
-    encoded = get_codec(turn.dialect).encode_response(response, carrier=turn.carrier)
-    finished(response)
-    return JSONResponse(encoded.value, headers=_loss_headers(encoded.losses, turn))
+    encoded = get_codec(turn.dialect).encode_response(folder.result(), carrier=turn.carrier)
+    return JSONResponse(encoded.value, headers=_headers(encoded.losses, generation, turn))
 
 
 async def _cancel_on_disconnect(http: HttpRequest, scope: anyio.CancelScope) -> None:
@@ -253,27 +230,11 @@ async def _cancel_on_disconnect(http: HttpRequest, scope: anyio.CancelScope) -> 
     scope.cancel()
 
 
-async def _sse(
-    first: StreamEvent,
-    events: AsyncGenerator[StreamEvent, None],
-    turn: Turn,
-    finished: Callable[[IrResponse], None],
-) -> AsyncIterator[bytes]:
+async def _sse(generation: Generation, turn: Turn) -> AsyncIterator[bytes]:
     encoder = get_codec(turn.dialect).stream_encoder(carrier=turn.carrier)
-    folder = Folder()
-
-    def encode(event: StreamEvent) -> list[bytes]:
-        shown = turn.rewrite(event)
-        if shown is None:
-            return []
-        folder.feed(shown)
-        return encoder.feed(shown)
-
     try:
-        for chunk in encode(first):
-            yield chunk
-        async for event in events:
-            for chunk in encode(event):
+        async for event in generation:
+            for chunk in encoder.feed(event):
                 yield chunk
     except Exception as exc:  # the stream has begun: the error can only go into it
         if not isinstance(exc, ApiError):
@@ -288,7 +249,6 @@ async def _sse(
         yield chunk
     if encoder.losses:
         _log_losses(encoder.losses, turn)
-    finished(folder.result())
 
 
 class EventStreamResponse(StreamingResponse):
@@ -317,15 +277,20 @@ class EventStreamResponse(StreamingResponse):
                 await self._close()
 
 
-def _loss_headers(losses: tuple[Loss, ...], turn: Turn) -> dict[str, str] | None:
-    """``thinkwire-losses``: what the upstream's request and the client's response could not
-    carry, counted (each loss is logged); ``thinkwire-restored``: turns whose thinking the
-    gateway put back."""
-    headers = {"thinkwire-restored": str(turn.restored)} if turn.restored else {}
-    every = (*turn.losses, *losses)
+def _headers(losses: tuple[Loss, ...], generation: Generation, turn: Turn) -> dict[str, str] | None:
+    """``thinkwire-losses``: what the backend's request and the client's response could not
+    carry, counted (each loss is logged); ``thinkwire-restored``: turns whose dropped thinking
+    the state put back; ``thinkwire-policy-removed``: thinking blocks the server's policy took
+    out of earlier turns."""
+    headers: dict[str, str] = {}
+    if generation.restored:
+        headers[RESTORED_HEADER] = str(generation.restored)
+    if generation.removed:
+        headers[REMOVED_HEADER] = str(generation.removed)
+    every = (*generation.losses, *losses)
     if every:
         _log_losses(every, turn)
-        headers["thinkwire-losses"] = str(len(every))
+        headers[LOSSES_HEADER] = str(len(every))
     return headers or None
 
 

@@ -1,12 +1,15 @@
-"""The gateway's reasoning-state store: whole assistant turns, found again by their visible part.
+"""The conversation state: every assistant turn the server produced, and the Responses API's
+stored responses, per tenant, durable, bounded in bytes and by a TTL (docs/state.md).
 
-``fingerprint`` (what identifies a turn, keyed per deployment and tenant), ``base`` (the
-``StateStore`` protocol and stats), ``restore`` (record a response; put reasoning back into a
-request), two backends: ``sqlite`` (default) and ``redis`` (shared by replicas), and
-``writer`` (``WriteBehind``: any backend with its puts written by one thread, off the request
-path).
+``fingerprint`` (the keys a turn is found by, tenants, the deployment secret), ``base`` (the
+records, the ``StateBackend`` protocol, stats), two backends: ``sqlite`` (default) and
+``redis`` (shared by replicas), ``restore`` (which turns to look up; the merge), ``state``
+(``ConversationState``: async reads in worker threads, group commit, durability, degrading
+when the store fails), ``issuer`` (signatures the server issues itself) and ``pipeline``
+(``Stateful``: all of it in front of any backend).
 
-Errors: ``StoreError`` (a ``ThinkwireError``) when a backend fails.
+Errors: ``StoreError`` (a ``ThinkwireError``) when a backend fails; ``StoreUnavailable`` when
+the state layer has marked it down.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ from thinkwire.store.base import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_TTL,
-    StateStore,
+    StateBackend,
+    StoredResponse,
     StoreError,
     StoreStats,
     recordable,
 )
 from thinkwire.store.fingerprint import ANONYMOUS, Keys, canonical_arguments, load_secret, visible_bytes
-from thinkwire.store.restore import merge, needs_restore, record, restore
 from thinkwire.store.sqlite import SQLiteStore
+from thinkwire.store.state import DURABILITIES, ConversationState, Durability, StoreUnavailable
 
 STATE_DB = "state.db"
 """The SQLite file's name under ``$THINKWIRE_HOME``."""
@@ -36,29 +40,37 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 def open_store(
     target: str | PathLike[str],
     *,
-    keys: Keys,
     ttl: float = DEFAULT_TTL,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
-) -> StateStore:
-    """A Redis store for a ``redis://`` / ``rediss://`` / ``unix://`` URL, else SQLite at a path.
+    fsync: bool = False,
+) -> StateBackend:
+    """A Redis backend for a ``redis://`` / ``rediss://`` / ``unix://`` URL, else SQLite at a path.
 
-    ``max_entries`` and ``max_bytes`` apply to SQLite only; Redis is bounded by its
-    ``maxmemory`` (see ``thinkwire.store.redis``).
+    ``max_entries``, ``max_bytes`` and ``fsync`` apply to SQLite only; Redis is bounded by its
+    ``maxmemory`` and made durable by its own persistence (see ``thinkwire.store.redis``).
     """
     if isinstance(target, str) and target.startswith(_REDIS_SCHEMES):
         from thinkwire.store.redis import RedisStore  # redis-py is needed only here
 
-        return RedisStore(target, keys=keys, ttl=ttl, max_value_bytes=max_value_bytes)
+        return RedisStore(target, ttl=ttl, max_value_bytes=max_value_bytes)
     return SQLiteStore(
         target,
-        keys=keys,
         ttl=ttl,
         max_entries=max_entries,
         max_bytes=max_bytes,
         max_value_bytes=max_value_bytes,
+        fsync=fsync,
     )
+
+
+def open_state(
+    target: str | PathLike[str], *, keys: Keys, durability: Durability = "commit", **bounds: float
+) -> ConversationState:
+    """The conversation state over ``open_store(target, ...)`` with ``durability``."""
+    backend = open_store(target, fsync=durability == "fsync", **bounds)  # type: ignore[arg-type]
+    return ConversationState(backend, keys, durability=durability)
 
 
 __all__ = [
@@ -67,19 +79,21 @@ __all__ = [
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_MAX_VALUE_BYTES",
     "DEFAULT_TTL",
+    "DURABILITIES",
     "STATE_DB",
+    "ConversationState",
+    "Durability",
     "Keys",
     "SQLiteStore",
-    "StateStore",
+    "StateBackend",
     "StoreError",
     "StoreStats",
+    "StoreUnavailable",
+    "StoredResponse",
     "canonical_arguments",
     "load_secret",
-    "merge",
-    "needs_restore",
+    "open_state",
     "open_store",
-    "record",
     "recordable",
-    "restore",
     "visible_bytes",
 ]

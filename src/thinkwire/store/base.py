@@ -1,11 +1,23 @@
-"""The reasoning-state store interface, its statistics, and what the backends share.
+"""What the state holds, the interface of its storage backends, and what they share.
 
-A store maps a keyed fingerprint (``Keys.fingerprint(tenant, turn)``, which binds the tenant)
-to a whole assistant turn, serialised with the IR's own serde. Backends: ``SQLiteStore``
-(one file, one host) and ``RedisStore`` (replicas sharing state).
+Two kinds of record, both per tenant:
+
+* **Turns** (``TurnRecord``): a whole assistant turn the server produced (ordered blocks,
+  signatures), under the keys ``Keys.turn_keys`` gives it, so a client that sent it back
+  without its thinking gets the thinking back.
+* **Stored responses** (``ResponseRecord``): a Responses-API response kept for
+  ``previous_response_id``, ``item_reference`` and ``GET`` / ``DELETE /v1/responses/{id}``:
+  the response, the input its request added, and the response it continued (a chain, so a
+  long conversation costs its length in bytes, not its square). Its output items' ids index
+  it for ``item_reference``.
+
+Backends: ``SQLiteStore`` (one file, one host) and ``RedisStore`` (replicas sharing state).
+Every write goes through ``commit`` (many records in one transaction: group commit); reads
+are plain lookups. Backends are synchronous and thread-safe; ``thinkwire.store.state`` calls
+them from worker threads, never on the event loop.
 
 Errors: a backend failure (disk full, Redis down) raises :class:`StoreError`, a
-``ThinkwireError``; the gateway decides whether to go on without the store.
+``ThinkwireError``; the state layer goes on without the store (it degrades, never stalls).
 """
 
 from __future__ import annotations
@@ -17,16 +29,16 @@ import msgspec
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import is_reasoning
-from thinkwire.ir.conversation import Message
+from thinkwire.ir.conversation import Message, Response
 from thinkwire.ir.serde import from_json, to_json
-from thinkwire.store.fingerprint import Keys, has_visible
+from thinkwire.store.fingerprint import has_visible
 
 DEFAULT_TTL = 7 * 24 * 3600.0
-"""Seconds a turn is kept after its last use (put or hit)."""
+"""Seconds a record is kept after its last use (written or read)."""
 DEFAULT_MAX_ENTRIES = 100_000
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
-DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024
-"""A longer turn is not recorded (counted in ``StoreStats.rejected``)."""
+DEFAULT_MAX_VALUE_BYTES = 8 * 1024 * 1024
+"""A longer record is not kept (counted in ``StoreStats.rejected``)."""
 
 
 class StoreError(ThinkwireError):
@@ -36,10 +48,11 @@ class StoreError(ThinkwireError):
 class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     """What a store holds and how it has been used.
 
-    ``entries`` and ``bytes`` describe the stored turns now. ``hits`` / ``misses`` count
-    lookups, ``evictions`` turns dropped to honour a size bound, ``expired`` turns dropped
-    after their TTL, ``rejected`` turns not recorded because they exceed the per-value limit.
-    Which of these are per process and which shared is documented per backend.
+    ``entries`` and ``bytes`` describe the stored records now (turns under each of their
+    keys, and stored responses). ``hits`` / ``misses`` count turn lookups, ``evictions``
+    records dropped to honour a size bound, ``expired`` records dropped after their TTL,
+    ``rejected`` records not kept because they exceed the per-value limit. Which of these are
+    per process and which shared is documented per backend.
     """
 
     entries: int = 0
@@ -51,29 +64,58 @@ class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
     rejected: int = 0
 
 
+class StoredResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored Responses-API response: the response as its client got it, the messages its
+    request added to the conversation, and the id of the response it continued."""
+
+    response: Response
+    input: tuple[Message, ...] = ()
+    previous: str | None = None
+    items: tuple[str, ...] = ()
+    """The ids of its output items, for ``item_reference``."""
+
+
+class TurnRecord(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    keys: tuple[str, ...]
+    message: Message
+
+
+class ResponseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    id: str
+    stored: StoredResponse
+
+
+class ResponseDeletion(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+    id: str
+
+
+Write = TurnRecord | ResponseRecord | ResponseDeletion
+
+
 @runtime_checkable
-class StateStore(Protocol):
-    """Where whole assistant turns are kept, keyed per tenant by their visible part."""
+class StateBackend(Protocol):
+    """Where the state is kept (module docstring). All methods may raise ``StoreError``."""
 
-    keys: Keys
-    """The deployment secret's digests; ``restore`` fingerprints with them."""
-
-    def put(self, tenant: str, message: Message) -> bool:
-        """Record a whole assistant turn that holds reasoning.
-
-        Returns whether it was recorded: turns of other roles, turns without any
-        ``Thinking`` / ``RedactedThinking``, turns with nothing visible (no text, no tool
-        call: they could not be told apart) and turns over the per-value limit are not.
-        A turn with the same visible part replaces the one recorded before.
-        """
+    def commit(self, writes: Sequence[Write]) -> list[bool]:
+        """Apply ``writes`` in one transaction; for each, whether it took effect (a record over
+        the value limit is not kept; a deletion of nothing deletes nothing)."""
         ...
 
-    def get(self, tenant: str, fingerprint: str) -> Message | None:
-        """The turn recorded under ``fingerprint`` (from ``keys.fingerprint(tenant, ...)``)."""
+    def turns(self, tenant: str, keys: Sequence[str]) -> list[Message | None]:
+        """The turns recorded under ``keys`` (of ``tenant``), in the same order; a hit counts
+        as a use (its TTL starts again)."""
         ...
 
-    def get_many(self, tenant: str, fingerprints: Sequence[str]) -> list[Message | None]:
-        """``get`` for several fingerprints in one round trip, results in the same order."""
+    def response(self, tenant: str, id: str) -> StoredResponse | None:
+        """The stored response ``id`` of ``tenant`` (``None``: none, another tenant's, or
+        expired); a hit counts as a use."""
+        ...
+
+    def item(self, tenant: str, item: str) -> str | None:
+        """The id of ``tenant``'s stored response that has an output item ``item``."""
         ...
 
     def stats(self) -> StoreStats: ...
@@ -82,7 +124,8 @@ class StateStore(Protocol):
 
 
 def recordable(message: Message) -> bool:
-    """Whether ``put`` would record this turn (ignoring the size limit)."""
+    """Whether a turn is worth recording: an assistant turn with reasoning and something
+    visible (text or a tool call) to key it by."""
     return (
         message.role == "assistant" and any(is_reasoning(b) for b in message.blocks) and has_visible(message)
     )
@@ -99,6 +142,17 @@ def decode_turn(data: bytes) -> Message:
         return from_json(data, Message)
     except msgspec.DecodeError as e:
         raise StoreError(f"stored turn does not decode: {e}") from e
+
+
+def encode_response(stored: StoredResponse) -> bytes:
+    return to_json(stored)
+
+
+def decode_response(data: bytes) -> StoredResponse:
+    try:
+        return from_json(data, StoredResponse)
+    except msgspec.DecodeError as e:
+        raise StoreError(f"stored response does not decode: {e}") from e
 
 
 def without_password(url: str) -> str:

@@ -1,24 +1,34 @@
-"""Redis backend: gateway replicas sharing one reasoning-state store.
+"""Redis backend: replicas sharing one conversation state.
 
-``redis://host:port/db`` (also ``rediss://``, ``unix://``). A turn is stored as
-``thinkwire:state:{fingerprint}`` (the fingerprint binds the tenant) holding the turn's IR
-JSON, with ``EX ttl``; a hit refreshes the TTL (``GETEX``), so, as with SQLite, turns expire
-``ttl`` seconds after their last use. Needs Redis >= 6.2; not Redis Cluster (one lookup script
-reads several keys).
+``redis://host:port/db`` (also ``rediss://``, ``unix://``). Keys, each with ``EX ttl``:
 
-* **Size**: each value is bounded here (``max_value_bytes``; a longer turn is not recorded and
+* ``thinkwire:turn:{key}`` — a turn's IR JSON under each of its turn keys (which bind the
+  tenant);
+* ``thinkwire:response:{tenant}:{id}`` — a stored response; ``thinkwire:item:{tenant}:{item}``
+  — the id of the response holding an output item. The tenant in the key means another
+  tenant's id is simply not there.
+
+A hit refreshes the TTL (``GETEX``), so, as with SQLite, records expire ``ttl`` seconds after
+their last use. Needs Redis >= 6.2; not Redis Cluster (one lookup script reads several keys).
+
+* **Writes**: ``commit`` sends a batch in one ``MULTI`` / ``EXEC`` transaction (group commit).
+  When ``commit`` returns, Redis has applied the batch in memory. What survives a crash of
+  *Redis itself* is Redis's persistence setting: ``appendonly yes`` with ``appendfsync
+  always`` loses nothing acknowledged, ``everysec`` (Redis's default for AOF) up to about a
+  second, RDB snapshots alone everything since the last snapshot (docs/state.md).
+* **Size**: each value is bounded here (``max_value_bytes``; a longer one is not kept and
   counted as ``rejected``). The global bound is Redis's own: set ``maxmemory`` and
-  ``maxmemory-policy volatile-lru`` (or ``allkeys-lru``) on the server; there is no
-  ``max_entries`` / ``max_bytes`` here.
+  ``maxmemory-policy volatile-lru`` (or ``allkeys-lru``) on the server.
+* **Timeouts**: every call gives up after ``timeout`` seconds (socket and connect), so a
+  paused or unreachable Redis is an error in bounded time, never a hang.
 * **Stats** are shared by every replica: ``hits``, ``misses`` and ``rejected`` are counters
-  in the hash ``thinkwire:stats`` (``HINCRBY``, in the same round trip as the lookup);
-  ``entries`` is the database's key count (``DBSIZE``) less that hash, so give thinkwire its
-  own database number (the ``/db`` of the URL); ``bytes``, ``evictions`` and ``expired`` are
-  the server's ``used_memory``, ``evicted_keys`` and ``expired_keys`` (``INFO``).
-* **Threads**: redis-py clients are thread-safe (a connection pool), so one ``RedisStore``
-  serves all worker threads.
-* **Secret**: every replica must be started with the same deployment secret, or their
-  fingerprints differ and nothing is shared.
+  in the hash ``thinkwire:stats``; ``entries`` is the database's key count (``DBSIZE``) less
+  that hash, so give thinkwire its own database number (the ``/db`` of the URL); ``bytes``,
+  ``evictions`` and ``expired`` are the server's ``used_memory``, ``evicted_keys`` and
+  ``expired_keys`` (``INFO``).
+* **Threads**: redis-py clients are thread-safe (a connection pool).
+* **Secret**: every replica must be started with the same deployment secret, or their keys
+  differ and nothing is shared.
 """
 
 from __future__ import annotations
@@ -34,14 +44,19 @@ from thinkwire.ir.conversation import Message
 from thinkwire.store.base import (
     DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_TTL,
+    ResponseDeletion,
+    ResponseRecord,
+    StoredResponse,
     StoreError,
     StoreStats,
+    TurnRecord,
+    Write,
+    decode_response,
     decode_turn,
+    encode_response,
     encode_turn,
-    recordable,
     without_password,
 )
-from thinkwire.store.fingerprint import Keys
 
 DEFAULT_PREFIX = "thinkwire:"
 
@@ -66,21 +81,19 @@ return out
 
 
 class RedisStore:
-    """The reasoning-state store in Redis (see the module docstring)."""
+    """The conversation state in Redis (see the module docstring)."""
 
     def __init__(
         self,
         url: str,
         *,
-        keys: Keys,
         ttl: float = DEFAULT_TTL,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         prefix: str = DEFAULT_PREFIX,
-        timeout: float = 2.0,
+        timeout: float = 1.0,
     ) -> None:
         if ttl <= 0 or max_value_bytes < 1:
             raise ValueError("ttl and max_value_bytes must be positive")
-        self.keys = keys
         self.url = url
         self.ttl = max(1, math.ceil(ttl))
         self.max_value_bytes = max_value_bytes
@@ -94,8 +107,14 @@ class RedisStore:
     def __repr__(self) -> str:
         return f"RedisStore({without_password(self.url)!r})"
 
-    def _key(self, fingerprint: str) -> str:
-        return f"{self._prefix}state:{fingerprint}"
+    def _turn(self, key: str) -> str:
+        return f"{self._prefix}turn:{key}"
+
+    def _response(self, tenant: str, id: str) -> str:
+        return f"{self._prefix}response:{tenant}:{id}"
+
+    def _item(self, tenant: str, item: str) -> str:
+        return f"{self._prefix}item:{tenant}:{item}"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -104,27 +123,81 @@ class RedisStore:
         except redis.RedisError as e:
             raise StoreError(f"redis {without_password(self.url)}: {e}") from e
 
-    def put(self, tenant: str, message: Message) -> bool:
-        if not recordable(message):
-            return False
-        value = encode_turn(message)
+    def commit(self, writes: Sequence[Write]) -> list[bool]:
+        done: list[bool] = []
+        rejected = 0
         with self._errors():
-            if len(value) > self.max_value_bytes:
-                self._redis.hincrby(self._stats_key, "rejected", 1)
-                return False
-            self._redis.set(self._key(self.keys.fingerprint(tenant, message)), value, ex=self.ttl)
-        return True
+            # a deleted response's items go with it: read which they are first
+            doomed = [w for w in writes if isinstance(w, ResponseDeletion)]
+            items = {(w.tenant, w.id): self._items_of(w.tenant, w.id) for w in doomed}
+            pipe = self._redis.pipeline(transaction=True)
+            for write in writes:
+                if isinstance(write, ResponseDeletion):
+                    pipe.delete(self._response(write.tenant, write.id))
+                    for item in items[(write.tenant, write.id)]:
+                        pipe.delete(self._item(write.tenant, item))
+                    done.append(False)
+                    continue
+                value = encode_turn(write.message) if isinstance(write, TurnRecord) else b""
+                if isinstance(write, ResponseRecord):
+                    value = encode_response(write.stored)
+                if len(value) > self.max_value_bytes:
+                    rejected += 1
+                    done.append(False)
+                    continue
+                if isinstance(write, TurnRecord):
+                    for key in write.keys:
+                        pipe.set(self._turn(key), value, ex=self.ttl)
+                else:
+                    pipe.set(self._response(write.tenant, write.id), value, ex=self.ttl)
+                    for item in write.stored.items:
+                        pipe.set(self._item(write.tenant, item), write.id, ex=self.ttl)
+                done.append(True)
+            if rejected:
+                pipe.hincrby(self._stats_key, "rejected", rejected)
+            if len(pipe):
+                replies = pipe.execute()
+                # replies come in the order queued; a deletion's reply is how many keys it removed
+                queued = iter(replies)
+                for i, write in enumerate(writes):
+                    if isinstance(write, ResponseDeletion):
+                        done[i] = bool(next(queued))
+                        for _ in items[(write.tenant, write.id)]:
+                            next(queued)
+                    elif done[i]:
+                        for _ in range(_queued_for(write)):
+                            next(queued)
+        return done
 
-    def get(self, tenant: str, fingerprint: str) -> Message | None:
-        return self.get_many(tenant, [fingerprint])[0]
-
-    def get_many(self, tenant: str, fingerprints: Sequence[str]) -> list[Message | None]:
-        if not fingerprints:
+    def turns(self, tenant: str, keys: Sequence[str]) -> list[Message | None]:
+        if not keys:
             return []
         with self._errors():
-            keys = [self._stats_key, *(self._key(fp) for fp in fingerprints)]
-            values = cast(list[bytes | None], self._lookup(keys=keys, args=[self.ttl]))
+            names = [self._stats_key, *(self._turn(key) for key in keys)]
+            values = cast(list[bytes | None], self._lookup(keys=names, args=[self.ttl]))
         return [None if v is None else decode_turn(v) for v in values]
+
+    def _items_of(self, tenant: str, id: str) -> tuple[str, ...]:
+        value = cast(bytes | None, self._redis.get(self._response(tenant, id)))
+        return () if value is None else decode_response(value).items
+
+    def response(self, tenant: str, id: str) -> StoredResponse | None:
+        with self._errors():
+            value = cast(bytes | None, self._redis.getex(self._response(tenant, id), ex=self.ttl))
+            if value is None:
+                return None
+            stored = decode_response(value)
+            if stored.items:  # its items live as long as it does
+                pipe = self._redis.pipeline(transaction=False)
+                for item in stored.items:
+                    pipe.expire(self._item(tenant, item), self.ttl)
+                pipe.execute()
+        return stored
+
+    def item(self, tenant: str, item: str) -> str | None:
+        with self._errors():
+            value = cast(bytes | None, self._redis.get(self._item(tenant, item)))
+        return None if value is None else value.decode("utf-8")
 
     def stats(self) -> StoreStats:
         with self._errors():
@@ -149,3 +222,11 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
+
+
+def _queued_for(write: Write) -> int:
+    if isinstance(write, TurnRecord):
+        return len(write.keys)
+    if isinstance(write, ResponseRecord):
+        return 1 + len(write.stored.items)
+    return 1

@@ -1,10 +1,10 @@
-"""Recording turns as the gateway produces them, and putting their reasoning back later.
+"""Putting recorded reasoning back into a request: which turns to look up, and the merge.
 
-``record`` after a response, ``restore`` before the next request goes upstream::
+Pure functions; ``thinkwire.store.state.ConversationState.restore`` does the lookups::
 
-    messages, restored = restore(store, tenant, request.messages)
-    ...                                   # call the upstream, header thinkwire-restored: restored
-    record(store, tenant, response.to_message())
+    want = wanted(keys, tenant, request)           # indexes and their keys
+    found = [(i, <first hit of keys>) for i, keys in want]
+    messages, count = restore(request.messages, found)
 
 Two kinds of turn are looked up: those with no reasoning at all (a client that drops it), and
 those whose reasoning came back *lossy* — the same thinking text, but no signature, no
@@ -13,14 +13,14 @@ redacted or encrypted part (a client whose dialect has no slot for them: a Chat 
 what a Chat upstream signed). A lossy turn is upgraded only when its thinking text is the
 recorded text (whitespace aside) and the recording carries more than the client sent.
 Omitted thinking (Anthropic ``display: "omitted"``: empty text) is looked up too: an empty
-block with no signature (what ``thinkwire.server.issuer`` leaves of one the gateway signed) counts
+block with no signature (what ``thinkwire.store.issuer`` leaves of one the gateway signed) counts
 as no reasoning at all, and empty blocks whose signatures the recording holds with their text
 (a vendor's signature on thinking the gateway emptied for the client) get that text back.
 
 A restored turn is the recorded turn's block order (reasoning back in place, in order) with
 the client's own visible blocks in it: its tool calls (equal to the recorded ones by the
 fingerprint, but the client's ``extra`` is kept), its text blocks when they pair one to one
-with the recorded ones (else the recorded texts, whose joined text is the client's), and any
+with the recorded ones (else the recorded texts, whose text is the client's, whitespace aside), and any
 image or opaque block the client sent. The message-level fields (``plain``, ``extra``) are
 the client's.
 """
@@ -30,18 +30,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from thinkwire.ir.blocks import Block, RedactedThinking, Text, Thinking, ToolCall, is_reasoning
-from thinkwire.ir.conversation import Message
-from thinkwire.store.base import StateStore
-from thinkwire.store.fingerprint import has_visible
-
-
-def record(store: StateStore, tenant: str, response_message: Message) -> bool:
-    """Record the assistant turn the gateway just produced (see ``StateStore.put``).
-
-    Record the turn with the visible values the client received (the same tool-call ids and
-    arguments), or the client's copy will not match it.
-    """
-    return store.put(tenant, response_message)
+from thinkwire.ir.conversation import Message, Request
+from thinkwire.store.fingerprint import Keys, has_visible
 
 
 def needs_restore(message: Message) -> bool:
@@ -92,21 +82,30 @@ def _upgrades(client: Message, stored: Message) -> bool:
     return richer and _thinking_text(client) == _thinking_text(stored)
 
 
-def restore(store: StateStore, tenant: str, messages: Sequence[Message]) -> tuple[tuple[Message, ...], int]:
+def wanted(keys: Keys, tenant: str, request: Request) -> list[tuple[int, tuple[str, ...]]]:
+    """The assistant turns of ``request`` to look up (``needs_restore``), each with its keys in
+    lookup order (``Keys.turn_keys``)."""
+    messages = request.messages
+    return [
+        (i, keys.turn_keys(tenant, request.system, messages, i))
+        for i, m in enumerate(messages)
+        if needs_restore(m)
+    ]
+
+
+def restore(
+    messages: Sequence[Message], found: Sequence[tuple[int, Message | None]]
+) -> tuple[tuple[Message, ...], int]:
     """Put recorded reasoning back into turns that lack it or hold it lossy.
 
-    Turns whose reasoning is signed, redacted or not the recorded text are left alone (omitted
-    blocks aside: module docstring).
-    Returns the messages (the same values where nothing changed) and how many turns were
-    restored. All lookups go to the store in one ``get_many``.
+    ``found`` pairs each wanted index with the turn the store has under the first of its keys
+    that hit (``None``: none). Turns whose reasoning is signed, redacted or not the recorded
+    text are left alone (omitted blocks aside: module docstring). Returns the messages (the
+    same values where nothing changed) and how many turns were restored.
     """
-    wanted = [i for i, m in enumerate(messages) if needs_restore(m)]
-    if not wanted:
-        return tuple(messages), 0
-    found = store.get_many(tenant, [store.keys.fingerprint(tenant, messages[i]) for i in wanted])
     out = list(messages)
     count = 0
-    for i, stored in zip(wanted, found, strict=True):
+    for i, stored in found:
         client = messages[i]
         if stored is not None and (
             not _reasoning(client) or _upgrades(client, stored) or _refills(client, stored)

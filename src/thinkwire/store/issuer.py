@@ -43,12 +43,12 @@ from typing import Final
 import msgspec
 
 from thinkwire.dialects._reasoning import carries_signature
+from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Block, Dialect, Origin, Text, Thinking
 from thinkwire.ir.conversation import Message
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import BlockDelta, BlockStart, BlockStop, SignatureDelta, StreamEvent, ThinkingDelta
 from thinkwire.local import signing
-from thinkwire.server.errors import ApiError
 
 GATEWAY_PROVIDER: Final = "thinkwire-gateway"
 """``Origin.provider`` of a block the gateway signed."""

@@ -1,4 +1,4 @@
-"""Gateway-issued signatures (``thinkwire.server.issuer``): tokens, the answer's events, the
+"""Gateway-issued signatures (``thinkwire.store.issuer``): tokens, the answer's events, the
 request's blocks, and the gateway end to end — an Anthropic client over DeepSeek gets signed
 thinking, an altered signature is a 400 with its block's path, the upstream never sees the
 gateway's signatures, omitted thinking comes back from the store (and without one is reported
@@ -14,8 +14,10 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from tests.support.apps import sqlite_state, stateful_app
 
 from thinkwire.emulators import emulating
+from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Origin, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Message
 from thinkwire.ir.stream import (
@@ -28,12 +30,9 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.signing import is_engine_signature
-from thinkwire.server import ServerState, create_app
 from thinkwire.server.background import serving
-from thinkwire.server.errors import ApiError
 from thinkwire.server.gateway import GatewayService
-from thinkwire.server.issuer import GATEWAY_PROVIDER, PREFIX, Issuer, Omitted, is_gateway_signature
-from thinkwire.store import Keys, open_store
+from thinkwire.store.issuer import GATEWAY_PROVIDER, PREFIX, Issuer, Omitted, is_gateway_signature
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config
 
@@ -195,12 +194,9 @@ def _gateway(state: Path | None) -> Iterator[tuple[str, Starlette]]:
                 ]
             }
         )
-        keys = Keys(b"k" * 32) if state is not None else None
-        store = open_store(state, keys=keys) if state is not None and keys is not None else None
-        service = GatewayService(
-            config, client=UpstreamClient(backoff=0.01), store=store, keys=keys, secret=SECRET
-        )
-        with serving(create_app(ServerState(service=service))) as url:
+        gateway = GatewayService(config, client=UpstreamClient(backoff=0.01))
+        app_, _ = stateful_app(gateway, sqlite_state(state) if state is not None else None, secret=SECRET)
+        with serving(app_) as url:
             yield url, app
 
 

@@ -1,0 +1,1 @@
+"""thinkwire's tests: a package, so test support imports as ``tests.support``."""
