@@ -9,7 +9,9 @@ finish chunk, a usage chunk, ``[DONE]``). In front of it, each in its own proces
 worker:
 
 - ``thinkwire serve --config`` with one ``openai-chat`` upstream (profile ``deepseek``) at the
-  mock, ``--no-state`` and with the default SQLite state (under a temporary ``--home``);
+  mock, three times: ``--no-state``; the default SQLite state (under a temporary ``--home``)
+  with the default ``--durability commit`` (each turn committed before the response ends);
+  and with the opt-in ``--durability async`` (committed just after);
 - the LiteLLM proxy (``litellm --config``, ``--num_workers 1``), when it is installed: found on
   ``PATH``, in ``/tmp/litellm-venv`` or at ``--litellm PATH``.
 
@@ -18,12 +20,13 @@ The gateways are pinned to the last core and the mock and the load generator to 
 level (no line per request).
 
 **Requests.** Every request is the same short Chat conversation (system, user, an assistant
-answer sent back without its reasoning, user). Its assistant text is the mock's answer, so with
-the state store on, thinkwire finds the turn it recorded and restores its reasoning before
-calling the upstream (header ``thinkwire-restored: 1``): the store's whole path is measured
-(the lookup before the call; the recording after the response is queued for the store's writer
-thread, whose CPU counts in the process's). A whole request goes upstream whole, a streamed one
-streamed.
+answer sent back without its reasoning, user). Its first step (system, user) is sent once to
+each server before it is measured, and the assistant text is the mock's answer, so with the
+state on, thinkwire finds the turn it recorded and restores its reasoning before
+calling the upstream (header ``thinkwire-restored: 1``): the state's whole path is measured
+(the lookup before the call in a worker thread; the recording, group-committed by the state's
+committer thread, whose CPU counts in the process's, before the response ends or just after).
+A whole request goes upstream whole, a streamed one streamed.
 
 **Load.** An asyncio load generator on raw sockets (keep-alive HTTP/1.1, one connection per
 concurrent client; httpx costs ~10x more CPU per request than the servers measured here, so it
@@ -33,8 +36,9 @@ would be the bottleneck). Each run is bounded in count and time; a warm-up prece
 latency p50/p99 and the added latency (gateway minus direct, same percentile), requests/s,
 time to first byte of a stream (first SSE event), and the server's CPU time (``/proc/PID/stat``,
 the process and its children) per request and per streamed event (the upstream's SSE events
-relayed: ``EVENTS_PER_STREAM`` per stream). Targets from the issue: added p50 <= 1 ms at
-concurrency 1; >= 10x LiteLLM's throughput; <= 1/10 of its CPU per streamed event.
+relayed: ``EVENTS_PER_STREAM`` per stream). Targets from the issues: added p50 <= 1 ms at
+concurrency 1; >= 10x LiteLLM's throughput; <= 1/10 of its CPU per streamed event; the
+durable default at most 1 ms over the fast mode at p50, concurrency 1.
 
     python benchmarks/gateway.py                 # full run (with LiteLLM when installed)
     python benchmarks/gateway.py --quick         # CI smoke: direct vs thinkwire, < 60 s
@@ -77,6 +81,10 @@ CONTENT: Final = [f"word{i} " for i in range(CONTENT_DELTAS)]
 ANSWER: Final = "".join(CONTENT)
 CONCURRENCY: Final = (1, 16, 64)
 ADDED_P50_TARGET_MS: Final = 1.0
+DURABLE_COST_MS: Final = 1.0
+"""The durable default may add at most this at p50 over the opt-in fast mode (concurrency 1)."""
+DURABLE: Final = "thinkwire sqlite commit"
+FAST: Final = "thinkwire sqlite async"
 THROUGHPUT_TARGET: Final = 10.0
 CPU_TARGET: Final = 0.1
 ANCHOR: Final = (
@@ -197,13 +205,22 @@ def run_mock(port: int) -> None:
 # --- the load generator -------------------------------------------------------------------------
 
 
-def request_body(stream: bool) -> bytes:
-    messages = [
-        {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "Count some words."},
-        {"role": "assistant", "content": ANSWER},
-        {"role": "user", "content": "Again, please."},
-    ]
+FIRST: Final = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Count some words."},
+]
+"""The conversation's first request: sent once to each server before it is measured, so a
+server with state records the answer every measured request then sends back (the state finds a
+turn only in the conversation it was produced in)."""
+
+
+def request_body(stream: bool, messages: list[dict[str, Any]] | None = None) -> bytes:
+    if messages is None:
+        messages = [
+            *FIRST,
+            {"role": "assistant", "content": ANSWER},
+            {"role": "user", "content": "Again, please."},
+        ]
     body: dict[str, Any] = {"model": MODEL, "messages": messages, "max_tokens": 256, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
@@ -298,6 +315,19 @@ def percentile(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def seed(port: int) -> None:
+    """The conversation's first step on ``port`` (``FIRST``), whose answer the state records."""
+    headers = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:%d\r\ncontent-type: application/json\r\n"
+        % (port)
+    )
+    connection = Connection(port)
+    try:
+        await asyncio.wait_for(connection.post(request_body(False, FIRST), headers + AUTH), REQUEST_TIMEOUT)
+    finally:
+        await connection.close()
 
 
 async def load(
@@ -577,6 +607,17 @@ def targets(results: Results, litellm: str | None) -> list[dict[str, Any]]:
                 else f"{best:.0f} req/s, LiteLLM not measured",
                 best >= THROUGHPUT_TARGET * theirs if theirs else None,
             )
+        if server == DURABLE:
+            for stream in (False, True):
+                mode = "stream" if stream else "whole"
+                durable = _run(results, DURABLE, stream, 1)
+                fast = _run(results, FAST, stream, 1)
+                cost = durable.p50_ms - fast.p50_ms if durable is not None and fast is not None else None
+                add(
+                    f"{DURABLE} {mode}: p50 over --durability async at c=1 <= {DURABLE_COST_MS:g} ms",
+                    f"{cost:+.2f} ms" if cost is not None else "-",
+                    None if cost is None else cost <= DURABLE_COST_MS,
+                )
         ours = aggregate_cpu_per_event([r for r in mine if r.stream])
         theirs_cpu = aggregate_cpu_per_event([r for r in lite if r.stream])
         value = f"{ours * 1000:.1f} us" if ours is not None else "-"
@@ -588,6 +629,17 @@ def targets(results: Results, litellm: str | None) -> list[dict[str, Any]]:
             None if ours is None or not theirs_cpu else ours <= CPU_TARGET * theirs_cpu,
         )
     return verdicts
+
+
+def _run(results: Results, server: str, stream: bool, concurrency: int) -> Run | None:
+    return next(
+        (
+            r
+            for r in results.runs
+            if r.server == server and r.stream == stream and r.concurrency == concurrency
+        ),
+        None,
+    )
 
 
 @contextlib.contextmanager
@@ -682,8 +734,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env,
             ),
             start(
-                "thinkwire sqlite",
+                DURABLE,
                 [*tw, "--home", str(work / "home-b"), "--port", str(free_port())],
+                gateway_cores,
+                work,
+                env,
+            ),
+            start(
+                FAST,
+                [*tw, "--durability", "async", "--home", str(work / "home-c"), "--port", str(free_port())],
                 gateway_cores,
                 work,
                 env,
@@ -719,6 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for server in servers:
                 timeout = 120.0 if server.name.startswith("LiteLLM") else 30.0
                 asyncio.run(wait_ready(server, timeout))
+                asyncio.run(seed(server.port))
                 results.servers[server.name] = (
                     f"port {server.port}, pid {server.process.pid if server.process else '-'}"
                 )
@@ -733,8 +793,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for verdict in verdicts:
         print(f"  {verdict['target']:64} {verdict['value']:34} {verdict['verdict']}")
     for run in results.runs:
-        if run.server == "thinkwire sqlite" and run.restored != run.requests:
-            print(f"  note: thinkwire sqlite restored {run.restored} of {run.requests} turns in one run")
+        if run.server in (DURABLE, FAST) and run.restored != run.requests:
+            print(f"  note: {run.server} restored {run.restored} of {run.requests} turns in one run")
     if args.json is not None:
         payload = {
             "plan": {**asdict(plan), "count": {str(c): n for c, n in plan.count.items()}},
