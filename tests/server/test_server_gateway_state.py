@@ -16,11 +16,11 @@ import openai
 import pytest
 from tests.support.apps import sqlite_state, stateful_app
 from tests.support.processes import serve_process, stop
+from tests.support.redis import RedisServer, redis_server_binary
 
 from thinkwire.emulators import emulating
 from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
-from thinkwire.store.testing import RedisServer, redis_server_binary
 from thinkwire.upstreams.config import parse_config
 
 TOOLS: Any = [
@@ -190,3 +190,30 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
     assert sent["reasoning_content"]  # the thinking went along, as text
     assert "signature" not in str(sent)
     assert re.search(r"The code word I noted was \w+-\w+", raw.parse().choices[0].message.content or "")
+
+
+def test_the_policy_applies_to_an_upstream_too(tmp_path: Path) -> None:
+    """--policy discard in front of MiniMax: the earlier turn reaches the upstream without its
+    inline thinking, and the response says how much the policy removed. (DeepSeek and Anthropic
+    refuse such a turn: a policy that discards thinking is for upstreams that accept that.)"""
+    with emulating("minimax") as (upstream, app):
+        upstreams = [{"name": "mm", "kind": "openai-chat", "base_url": upstream, "profile": "minimax"}]
+        config = parse_config({"upstreams": upstreams})
+        state = sqlite_state(tmp_path / "state.db")
+        gateway, service = stateful_app(GatewayService(config), state, policy="discard")
+        with serving(gateway) as gw:
+            c = openai.OpenAI(base_url=gw + "/v1", api_key="app-key", max_retries=0)
+            messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+            first: Any = c.chat.completions.create(model="MiniMax-M2", messages=messages, tools=TOOLS)
+            message = first.choices[0].message
+            messages.append(message.model_dump(exclude_none=True))  # thinking kept by the client
+            messages.append({"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"})
+            raw = c.chat.completions.with_raw_response.create(
+                model="MiniMax-M2", messages=messages, tools=TOOLS
+            )
+            health = httpx.get(gw + "/healthz").json()
+    assert raw.headers["thinkwire-policy-removed"] == "1"
+    assert "<think>" not in str(app.state.requests[-1].body["messages"][1])
+    assert health["policy"] == "discard"
+    assert health["policy_removed"] == 1
+    assert service.removed == 1

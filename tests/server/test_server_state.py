@@ -6,7 +6,6 @@ service without stalling it."""
 from __future__ import annotations
 
 import re
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,6 +183,28 @@ def timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float]:
     return fn(*args, **kw), time.monotonic() - started
 
 
+def test_two_replicas_on_redis_share_stored_responses(redis: RedisServer, tmp_path: Path) -> None:
+    """A Responses conversation started on one replica continues on the other, the first
+    replica's thinking in the prompt; other keys still get 404 there."""
+    env = {"THINKWIRE_STATE_SECRET": "s" * 64, "THINKWIRE_SECRET": "e" * 64}
+    state = ["--model", "scripted", "--state", redis.url + "/0"]
+    replicas = [serve_process(state, tmp_path / f"home{i}", env=env) for i in (1, 2)]
+    try:
+        (_, one), (_, two) = replicas
+        made = responses_call(one, "key-a", input="What is the weather in Oslo?").json()
+        other = httpx.get(f"{two}/v1/responses/{made['id']}", headers={"authorization": "Bearer key-b"})
+        got = httpx.get(f"{two}/v1/responses/{made['id']}", headers={"authorization": "Bearer key-a"})
+        continued = responses_call(two, "key-a", input="And tomorrow?", previous_response_id=made["id"])
+    finally:
+        for process, _ in replicas:
+            stop(process)
+    assert other.status_code == 404
+    assert got.status_code == 200
+    assert got.json()["output"] == made["output"]
+    assert continued.status_code == 200, continued.text
+    assert continued.json()["previous_response_id"] == made["id"]
+
+
 @pytest.mark.parametrize("fault", ["paused", "killed"])
 def test_a_store_outage_degrades_service_and_never_stalls_it(
     redis: RedisServer, tmp_path: Path, fault: str
@@ -194,7 +215,7 @@ def test_a_store_outage_degrades_service_and_never_stalls_it(
         chat(url, asked)
         history = [*asked, {"role": "assistant", "content": "Done."}, {"role": "user", "content": "Go"}]
         if fault == "paused":
-            redis._proc.send_signal(signal.SIGSTOP)
+            redis.pause()
         else:
             redis.close()
         try:
@@ -204,7 +225,7 @@ def test_a_store_outage_degrades_service_and_never_stalls_it(
             fresh, fresh_time = timed(chat, url, [{"role": "user", "content": "Hello"}])
         finally:
             if fault == "paused":
-                redis._proc.send_signal(signal.SIGCONT)
+                redis.resume()
     finally:
         log = stop(process)
     for response, seconds in answers:

@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from tests.support.redis import RedisServer, redis_server_binary
 
 from thinkwire.ir import Message, Response, Text, Thinking, ToolCall
 from thinkwire.store import Keys, StateBackend, StoreError, open_store
 from thinkwire.store.base import ResponseDeletion, ResponseRecord, StoredResponse, TurnRecord
 from thinkwire.store.redis import RedisStore
-from thinkwire.store.testing import RedisServer, redis_server_binary
 
 TENANT = "t-alice"
 OTHER = "t-bob"

@@ -5,13 +5,12 @@
     with RedisServer(appendonly=True) as server:     # AOF on, fsync after every write
         url = server.url + "/0"                       # thinkwire serve --state URL
 
-Like ``thinkwire.store.testing.RedisServer`` (Debian's ``redis-server`` on a free loopback
-port, RDB snapshots off, data in a temporary directory removed on close), plus
-``appendonly``: the durability settings a deployment that must not lose turns runs Redis with
-(``appendonly yes``, ``appendfsync always`` by default, or ``everysec``). With it every write
-the gateway makes costs Redis an ``fsync``, so a write-behind queue in the gateway grows deeper
-under load than it does on a Redis without persistence: the durability tests measure the
-gateway's losses under the settings where they matter.
+Debian's ``redis-server`` on a free loopback port, RDB snapshots off, data in a temporary
+directory removed on close. ``pause()`` / ``resume()`` stop and continue it (SIGSTOP /
+SIGCONT), to test an unresponsive store. ``appendonly``: the settings a deployment that must
+not lose turns runs Redis with (``appendonly yes``, ``appendfsync always`` by default, or
+``everysec``); every write then costs Redis an ``fsync``, so the durability tests measure the
+gateway under the settings where losses would matter.
 
 Only the gateway is killed in those tests, never Redis, so the data directory does not have to
 outlive this object.
@@ -20,6 +19,7 @@ outlive this object.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -95,6 +95,13 @@ class RedisServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not answer on port {self.port}")
             time.sleep(0.02)
+
+    def pause(self) -> None:
+        """Stop the server without closing its socket (SIGSTOP): calls to it hang."""
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._proc.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the server and remove its directory (idempotent)."""
