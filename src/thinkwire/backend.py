@@ -1,7 +1,7 @@
 """The one interface every backend answers through: ``generate(request, caller) -> Generation``.
 
 A backend is whatever produces the next assistant turn: the local engine's service
-(``thinkwire.server.service.EngineService``), the gateway over upstreams
+(``thinkwire.local.service.EngineService``), the gateway over upstreams
 (``thinkwire.server.gateway.GatewayService``), and the conversation state in front of either
 (``thinkwire.store.pipeline.Stateful``), which has this same interface. The endpoints call it
 and encode what comes back; they never reach into a backend.

@@ -16,9 +16,9 @@ from thinkwire.conformance import Card, Endpoint, run_check
 from thinkwire.emulators.run import Emulate
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.local.scripted import scripted_engine
+from thinkwire.local.service import EngineService
 from thinkwire.server.background import ScriptedServers, serving
 from thinkwire.server.gateway import GatewayService
-from thinkwire.server.service import EngineService
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config
 from thinkwire.upstreams.profiles import PROFILES

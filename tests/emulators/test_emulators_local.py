@@ -24,7 +24,7 @@ from thinkwire.ir.blocks import Text, ToolCall
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.stream import BlockDelta, BlockStart, MessageStart, StreamEvent, TextDelta
 from thinkwire.local.scripted import ScriptedRuntime, scripted_engine, tokens, weather_agent
-from thinkwire.server.service import EngineService
+from thinkwire.local.service import EngineService
 
 TOOLS: list[Any] = [
     {

@@ -18,7 +18,7 @@ from thinkwire.emulators.models import LocalModel
 from thinkwire.emulators.run import Emulate
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
-from thinkwire.server.service import EngineService
+from thinkwire.local.service import EngineService
 
 pytestmark = pytest.mark.model
 TOOLS: list[Any] = [

@@ -288,7 +288,7 @@ def test_thinking_is_asked_for_where_the_vendor_thinks_only_when_asked() -> None
 
 def test_a_local_upstream_is_the_embedded_engine(upstream: tuple[str, Any]) -> None:
     from thinkwire.local.scripted import scripted_engine
-    from thinkwire.server import EngineService
+    from thinkwire.local.service import EngineService
 
     url, remote = upstream
     engine, local = scripted_engine(weather_agent)

@@ -20,7 +20,7 @@ from tests.support.apps import sqlite_state, stateful_app
 
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
-from thinkwire.server import EngineService
+from thinkwire.local.service import EngineService
 from thinkwire.server.background import serving
 
 pytestmark = pytest.mark.model

@@ -37,7 +37,7 @@ from thinkwire.upstreams.config import GatewayConfig, Upstream, load_config
 from thinkwire.upstreams.profiles import PROFILES, Kind
 
 if TYPE_CHECKING:
-    from thinkwire.server.service import EngineService
+    from thinkwire.local.service import EngineService
 
 
 class ModelSpecError(ThinkwireError):
@@ -252,8 +252,8 @@ def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str
 
 
 def _local(name: str | None, *, home: Path | None, max_tokens: int) -> Model:
+    from thinkwire.local.service import EngineService
     from thinkwire.server.run import ServeOptions, build_engine
-    from thinkwire.server.service import EngineService
 
     engine = build_engine(ServeOptions(model=name, home=home, max_tokens=max_tokens, log_level="warning"))
     return EngineModel(EngineService(engine), name=engine.model_id)

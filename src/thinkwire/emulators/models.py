@@ -52,7 +52,7 @@ from thinkwire.ir.stream import (
 )
 
 if TYPE_CHECKING:
-    from thinkwire.server.service import EngineService
+    from thinkwire.local.service import EngineService
 
 MODELS: Final = ("scripted", "local")
 """The model names ``thinkwire emulate --model`` takes."""
@@ -126,8 +126,8 @@ def load_local_model(*, home: Path | None = None, max_tokens: int = 1024, quiet:
     """The default local model (``thinkwire model pull``), loaded as ``thinkwire serve`` loads
     it: seconds. ``ThinkwireError`` (``ModelFileMissing``, ``RuntimeMissing``...) when it
     cannot be loaded; its message says what to run."""
+    from thinkwire.local.service import EngineService
     from thinkwire.server.run import ServeOptions, build_engine
-    from thinkwire.server.service import EngineService
 
     engine = build_engine(
         ServeOptions(home=home, max_tokens=max_tokens, log_level="warning" if quiet else "debug")

@@ -1,1 +1,2 @@
-"""Embedded local engine: model store, runtime binding, profiles, renderer, grammar, output parser."""
+"""Embedded local engine: model store, runtime binding, profiles, renderer, grammar, output parser,
+and its service (``EngineService``: slots, queue, cancellation)."""

@@ -1,7 +1,6 @@
 """``thinkwire serve``: OpenAI Chat, Anthropic Messages and OpenAI Responses on the local engine."""
 
 from thinkwire.server.app import create_app
-from thinkwire.server.service import EngineService
 from thinkwire.server.state import ServerState
 
-__all__ = ["EngineService", "ServerState", "create_app"]
+__all__ = ["ServerState", "create_app"]

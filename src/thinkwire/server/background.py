@@ -22,8 +22,8 @@ import uvicorn
 
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import ScriptedRuntime, scripted_engine
+from thinkwire.local.service import EngineService
 from thinkwire.server.app import create_app
-from thinkwire.server.service import EngineService
 from thinkwire.server.state import ServerState
 from thinkwire.store import STATE_DB, Keys, open_state
 from thinkwire.store.issuer import Issuer

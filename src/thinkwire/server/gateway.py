@@ -32,8 +32,8 @@ from thinkwire.errors import ApiError
 from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import MessageDelta, MessageStart, StreamEvent
+from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
-from thinkwire.server.service import EngineService
 from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 

@@ -1,4 +1,4 @@
-"""The engine behind the server: a queue of slots, async streaming, cancellation.
+"""The local engine as a backend: a queue of slots, async streaming, cancellation.
 
 ``EngineService`` owns one ``LocalEngine`` (built with ``slots`` parallel sequences) and lets at
 most ``slots`` generations run at once; up to ``max_queue`` more wait for a slot in arrival
