@@ -252,10 +252,10 @@ def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str
 
 
 def _local(name: str | None, *, home: Path | None, max_tokens: int) -> Model:
+    from thinkwire.local.build import EngineOptions, build_engine
     from thinkwire.local.service import EngineService
-    from thinkwire.server.run import ServeOptions, build_engine
 
-    engine = build_engine(ServeOptions(model=name, home=home, max_tokens=max_tokens, log_level="warning"))
+    engine = build_engine(EngineOptions(model=name, home=home, max_tokens=max_tokens, log_level="warning"))
     return EngineModel(EngineService(engine), name=engine.model_id)
 
 

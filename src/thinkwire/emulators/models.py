@@ -126,11 +126,11 @@ def load_local_model(*, home: Path | None = None, max_tokens: int = 1024, quiet:
     """The default local model (``thinkwire model pull``), loaded as ``thinkwire serve`` loads
     it: seconds. ``ThinkwireError`` (``ModelFileMissing``, ``RuntimeMissing``...) when it
     cannot be loaded; its message says what to run."""
+    from thinkwire.local.build import EngineOptions, build_engine
     from thinkwire.local.service import EngineService
-    from thinkwire.server.run import ServeOptions, build_engine
 
     engine = build_engine(
-        ServeOptions(home=home, max_tokens=max_tokens, log_level="warning" if quiet else "debug")
+        EngineOptions(home=home, max_tokens=max_tokens, log_level="warning" if quiet else "debug")
     )
     return LocalModel(EngineService(engine))
 

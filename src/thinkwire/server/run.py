@@ -1,18 +1,14 @@
 """``thinkwire serve``: build the engine from the command's options and run the server.
 
-The model is the default one from the store (``thinkwire model pull``), a known model by name,
-any GGUF file (``model_path`` with a ``profile``), or ``scripted`` — a canned model that thinks
-about the last thing the user wrote and repeats it, or runs the weather tool loop
-(``thinkwire.local.scripted``), for trying clients without loading anything. The listening
-socket is bound before the model loads, so a port already in use is reported at once, not
-after seconds of loading.
+The engine is built as ``thinkwire.local.build`` says (the default model, a known model by name,
+any GGUF file, or ``scripted``). The listening socket is bound before the model loads, so a port
+already in use is reported at once, not after seconds of loading.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import socket
 import sys
 import time
@@ -23,9 +19,7 @@ from typing import Final
 from thinkwire.backend import Backend
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier
-from thinkwire.local.engine import LocalEngine
-from thinkwire.local.profiles import DEFAULT_PROFILE
-from thinkwire.local.scripted import SCRIPTED_MODEL, WEATHER_TOOL, echo_reply, scripted_engine, weather_agent
+from thinkwire.local.build import EngineOptions, build_engine, signing_secret
 from thinkwire.policy import Policy
 from thinkwire.store.base import StoreError
 from thinkwire.store.pipeline import Stateful
@@ -40,91 +34,25 @@ ROUTES: Final = (
 
 
 class ServeError(ThinkwireError):
-    """The server cannot start (port in use, no model, bad options)."""
+    """The server cannot start (port in use, bad options)."""
 
 
-@dataclass
-class ServeOptions:
+@dataclass(kw_only=True)
+class ServeOptions(EngineOptions):
+    """The engine's options and the server's own: where it listens, the policy, the queue, the
+    Chat carrier, the gateway config, the keys and the conversation state."""
+
     host: str = "127.0.0.1"
     port: int = 8000
-    model: str | None = None
-    model_path: Path | None = None
-    profile: str | None = None
     policy: Policy = "keep"
-    slots: int = 1
     max_queue: int = 16
-    ctx: int = 8192
-    max_tokens: int = 1024
-    think_share: float | None = 0.75
     carrier: Carrier = "reasoning_content"
-    home: Path | None = None
-    threads: int | None = None
-    log_level: str = "info"
     config: Path | None = None
     api_keys_env: str | None = None
     state: str | None = None
     """The conversation state (a SQLite path or ``redis://host:port/db``); ``""`` turns it
     off; ``None``: ``$THINKWIRE_HOME/state.db``."""
     durability: Durability = "commit"
-
-
-def scripted_reply(prompt: str) -> str:
-    """The ``scripted`` model: the weather loop when the prompt offers its tool, else an echo."""
-    if f'"name": "{WEATHER_TOOL["name"]}"' in prompt:
-        return weather_agent(prompt)
-    return echo_reply(prompt)
-
-
-def signing_secret(options: ServeOptions) -> bytes:
-    """The deployment's signing secret: ``$THINKWIRE_SECRET``, else the file under ``--home``
-    (else ``$THINKWIRE_HOME``). Thinking signed before a restart still verifies after it, as
-    the state restores it."""
-    from thinkwire.local.signing import load_secret
-
-    environ = dict(os.environ)
-    if options.home is not None:
-        environ["THINKWIRE_HOME"] = str(options.home)
-    return load_secret(environ)
-
-
-def build_engine(options: ServeOptions) -> LocalEngine:
-    """The engine the options describe (loads the model: seconds for the default one)."""
-    profile = options.profile or DEFAULT_PROFILE
-    secret = signing_secret(options)
-    if options.model == SCRIPTED_MODEL:
-        engine, _ = scripted_engine(
-            scripted_reply,
-            profile,
-            slots=options.slots,
-            max_tokens=options.max_tokens,
-            think_share=options.think_share,
-            secret=secret,
-        )
-        return engine
-    if options.model_path is not None:
-        if options.model is not None:
-            raise ServeError("give either --model or --model-path, not both")
-        if not options.model_path.is_file():
-            raise ServeError(f"--model-path: no file at {options.model_path}")
-        path, model_id = options.model_path, options.model_path.name.removesuffix(".gguf")
-    else:
-        from thinkwire.local.store import DEFAULT_MODEL, default_home, find_model, model_path
-
-        spec = DEFAULT_MODEL if options.model is None else find_model(options.model)
-        path = model_path(spec, options.home or default_home())
-        model_id = spec.name
-    return LocalEngine(
-        path,
-        profile,
-        n_ctx=options.ctx,
-        slots=options.slots,
-        threads=options.threads or os.cpu_count(),
-        model_id=model_id,
-        max_tokens=options.max_tokens,
-        runtime_logs=options.log_level == "debug",
-        think_share=options.think_share,
-        secret=secret,
-    )
 
 
 def bind(host: str, port: int) -> socket.socket:
