@@ -14,7 +14,6 @@ from typing import Any
 
 import anthropic
 import httpx
-import msgspec
 import openai
 import pytest
 from starlette.applications import Starlette
@@ -260,30 +259,6 @@ def test_a_connection_lost_mid_stream_ends_the_stream_with_an_error_and_no_retry
     assert whole.status_code == 502  # nothing was passed on yet: retried, then given up
     assert "unreachable" in whole.json()["error"]["message"]
     assert len(requests) == 1 + 3
-
-
-def test_thinking_is_asked_for_where_the_vendor_thinks_only_when_asked() -> None:
-    from thinkwire.ir import Message, Request, Text, ThinkingConfig
-    from thinkwire.ir.conversation import Sampling
-    from thinkwire.server.gateway import with_thinking
-
-    (claude,) = parse_config(
-        {"upstreams": [{"name": "c", "kind": "anthropic", "base_url": "http://x"}]}
-    ).upstreams
-    (chat,) = parse_config(
-        {"upstreams": [{"name": "d", "kind": "openai-chat", "base_url": "http://x"}]}
-    ).upstreams
-    ask = Request(
-        messages=(Message(role="user", blocks=(Text(text="hi"),)),), sampling=Sampling(max_tokens=500)
-    )
-    asked = with_thinking(ask, claude)
-    assert asked.thinking == ThinkingConfig(mode="enabled", budget_tokens=2048)
-    assert asked.sampling.max_tokens == 2548  # room for the answer after the thinking
-    assert with_thinking(ask, chat) is ask  # a vendor that thinks by itself is left alone
-    off = msgspec.structs.replace(ask, thinking=ThinkingConfig(mode="disabled"))
-    assert with_thinking(off, claude) is off
-    own = msgspec.structs.replace(ask, thinking=ThinkingConfig(mode="enabled", budget_tokens=1024))
-    assert with_thinking(own, claude) is own
 
 
 def test_a_local_upstream_is_the_embedded_engine(upstream: tuple[str, Any]) -> None:

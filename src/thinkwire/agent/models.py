@@ -140,7 +140,7 @@ class UpstreamModel:
         self.client = UpstreamClient(environ=environ)  # keys from where open_model checked them
 
     async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
-        from thinkwire.server.gateway import with_thinking  # seed: vendors' APIs take none we rely on
+        from thinkwire.upstreams.conventions import with_thinking  # seed: vendors' APIs take none we rely on
 
         if request.sampling.max_tokens is None:
             sampling = msgspec.structs.replace(request.sampling, max_tokens=self.max_tokens)

@@ -6,9 +6,9 @@ already IR when it gets here, the upstream client encodes it in the upstream's d
 decodes the answer back into IR events as they stream, and the endpoint encodes those for the
 client. An upstream of kind ``local`` is the embedded engine's service.
 
-Usage is normalised here to the engine's convention (``input_tokens`` counts every prompt token,
-cache reads included): an Anthropic upstream's ``input_tokens`` leaves cache reads out, so they
-are added back, and each client dialect then gets its own convention from ``Turn.usage``.
+The request asks for thinking as the upstream needs, and usage comes back in the engine's
+convention (``thinkwire.upstreams.conventions``: ``input_tokens`` counts every prompt token,
+cache reads included); each client dialect then gets its own convention from ``Turn.usage``.
 
 Restoring dropped thinking, recording turns, the thinking policy and the signatures the server
 issues for clients whose dialect needs one are not here: ``thinkwire.store.pipeline.Stateful``
@@ -29,13 +29,14 @@ import msgspec
 
 from thinkwire.backend import Caller, Generation
 from thinkwire.errors import ApiError
-from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
+from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
-from thinkwire.ir.stream import MessageDelta, MessageStart, StreamEvent
+from thinkwire.ir.stream import StreamEvent
 from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
 from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
+from thinkwire.upstreams.conventions import with_thinking, with_total_input
 
 log = logging.getLogger("thinkwire.gateway")
 
@@ -91,7 +92,7 @@ class GatewayService:
     ) -> AsyncGenerator[StreamEvent, None]:
         try:
             async for event in self.client.stream(upstream, request, on_losses=losses.extend):
-                yield _normalised(event, upstream)
+                yield with_total_input(event, upstream)
         except UpstreamError as exc:
             self.upstream_errors += 1
             raise ApiError(
@@ -121,32 +122,6 @@ class GatewayService:
             await self.local.aclose()
 
 
-def with_thinking(request: Request, upstream: Upstream) -> Request:
-    """``request`` asking for thinking when its upstream thinks only when asked and the client
-    did not say (a Chat client has no way to): budget from the upstream's profile or config,
-    ``max_tokens`` raised by that much when it would leave no room after the thinking (the
-    vendor requires ``max_tokens`` above the budget). A request that set a budget or turned
-    thinking off is left as it is. A request without ``max_tokens`` gets the profile's, for a
-    vendor that requires one."""
-    default = upstream.profile.max_tokens
-    if request.sampling.max_tokens is None and default is not None:
-        request = msgspec.structs.replace(
-            request, sampling=msgspec.structs.replace(request.sampling, max_tokens=default)
-        )
-    budget = upstream.default_thinking_budget
-    asked = request.thinking
-    if budget is None or (
-        asked is not None and (asked.budget_tokens is not None or asked.mode == "disabled")
-    ):
-        return request
-    extra = asked.extra if asked is not None else {}
-    thinking = ThinkingConfig(mode="enabled", budget_tokens=budget, extra=extra)
-    sampling = request.sampling
-    if sampling.max_tokens is not None and sampling.max_tokens <= budget:
-        sampling = msgspec.structs.replace(sampling, max_tokens=sampling.max_tokens + budget)
-    return msgspec.structs.replace(request, thinking=thinking, sampling=sampling)
-
-
 def _for_issuer(request: Request, upstream: Upstream, reported: list[Loss]) -> Request:
     """``request`` under the origin rule for ``upstream``'s provider (``policy.apply_origin_rule``),
     what it changed reported with the encoding's losses."""
@@ -159,14 +134,3 @@ def _for_issuer(request: Request, upstream: Upstream, reported: list[Loss]) -> R
     log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
     reported.extend(losses)
     return msgspec.structs.replace(request, messages=messages)
-
-
-def _normalised(event: StreamEvent, upstream: Upstream) -> StreamEvent:
-    """``event`` with usage in the engine's convention (module docstring)."""
-    if upstream.kind != "anthropic" or not isinstance(event, MessageStart | MessageDelta):
-        return event
-    usage = event.usage
-    if usage is None or usage.input_tokens is None or not usage.cache_read_tokens:
-        return event
-    total: Usage = msgspec.structs.replace(usage, input_tokens=usage.input_tokens + usage.cache_read_tokens)
-    return msgspec.structs.replace(event, usage=total)

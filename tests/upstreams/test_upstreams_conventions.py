@@ -1,0 +1,30 @@
+"""How an upstream is asked and counted where its conventions differ from the engine's."""
+
+from __future__ import annotations
+
+import msgspec
+
+from thinkwire.ir import Message, Request, Text, ThinkingConfig
+from thinkwire.ir.conversation import Sampling
+from thinkwire.upstreams.config import parse_config
+from thinkwire.upstreams.conventions import with_thinking
+
+
+def test_thinking_is_asked_for_where_the_vendor_thinks_only_when_asked() -> None:
+    (claude,) = parse_config(
+        {"upstreams": [{"name": "c", "kind": "anthropic", "base_url": "http://x"}]}
+    ).upstreams
+    (chat,) = parse_config(
+        {"upstreams": [{"name": "d", "kind": "openai-chat", "base_url": "http://x"}]}
+    ).upstreams
+    ask = Request(
+        messages=(Message(role="user", blocks=(Text(text="hi"),)),), sampling=Sampling(max_tokens=500)
+    )
+    asked = with_thinking(ask, claude)
+    assert asked.thinking == ThinkingConfig(mode="enabled", budget_tokens=2048)
+    assert asked.sampling.max_tokens == 2548  # room for the answer after the thinking
+    assert with_thinking(ask, chat) is ask  # a vendor that thinks by itself is left alone
+    off = msgspec.structs.replace(ask, thinking=ThinkingConfig(mode="disabled"))
+    assert with_thinking(off, claude) is off
+    own = msgspec.structs.replace(ask, thinking=ThinkingConfig(mode="enabled", budget_tokens=1024))
+    assert with_thinking(own, claude) is own
