@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.servers import ScriptedServers
 from thinkwire.emulators.run import Emulate, emulating
 from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
-from thinkwire.server.background import ScriptedServers
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.servers import ScriptedServers
 
 from thinkwire.local.scripted import weather_agent
-from thinkwire.server.background import ScriptedServers
 
 LONG = "word " * 400 + "\n</think>\nDone."
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Go on."}]}

@@ -8,10 +8,10 @@ import anthropic
 import httpx
 import openai
 import pytest
+from tests.support.servers import ScriptedServers
 
 from thinkwire.local.scripted import weather_agent
 from thinkwire.server.auth import AuthConfigError, keys_from_env
-from thinkwire.server.background import ScriptedServers
 
 CHAT: Any = {"model": "m", "messages": [{"role": "user", "content": "hi in Rome"}]}
 

@@ -7,9 +7,9 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from tests.support.servers import ScriptedServers
 
 from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
-from thinkwire.server.background import ScriptedServers
 
 TOOLS: list[Any] = [
     {

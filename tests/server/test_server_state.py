@@ -15,8 +15,7 @@ import httpx
 import pytest
 from tests.support.processes import serve_process, stop
 from tests.support.redis import RedisServer, redis_server_binary
-
-from thinkwire.server.background import ScriptedServers
+from tests.support.servers import ScriptedServers
 
 HEADER = "thinkwire-restored"
 
