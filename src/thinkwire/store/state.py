@@ -3,8 +3,8 @@
 ``ConversationState(backend, keys, durability=...)`` sits between the request path and a
 storage backend (``SQLiteStore``, ``RedisStore``):
 
-* **Reads** (restore lookups, stored responses) run in worker threads, never on the event
-  loop, each bounded by ``lookup_timeout``.
+* **Reads** (restore lookups, stored responses) run on the state's reader threads, never on
+  the event loop, each bounded by ``lookup_timeout``.
 * **Writes** go to one committer thread that writes everything queued in one transaction
   (group commit): many concurrent turns cost one commit, not one each.
 * **Durability** (``--durability``), named the way Redis (``appendfsync``) and PostgreSQL
@@ -44,10 +44,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar, get_args
 
-import anyio
 import anyio.to_thread
 import msgspec
 
@@ -68,6 +68,8 @@ from thinkwire.store.restore import restore, wanted
 Durability = Literal["commit", "fsync", "async"]
 DURABILITIES: tuple[Durability, ...] = get_args(Durability)
 DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
+READERS: Final = 8
+"""Threads that run store reads (a hung one holds a thread until the store's own timeout)."""
 MAX_BATCH: Final = 1024
 """Records per transaction at most."""
 MAX_CHAIN: Final = 10_000
@@ -134,6 +136,7 @@ class ConversationState:
         self._responses: dict[tuple[str, str], tuple[StoredResponse | None, int]] = {}
         self._items: dict[tuple[str, str], tuple[str, int]] = {}
         self._closing = False
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="thinkwire-state-reader")
         self._thread = threading.Thread(target=self._run, name="thinkwire-state-committer", daemon=True)
         self._thread.start()
         self._down_until = 0.0
@@ -191,17 +194,32 @@ class ConversationState:
     # ------------------------------------------------------------------ reads
 
     async def _read(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on one of the state's reader threads, given up after
+        ``lookup_timeout`` (the thread is left to finish: a hung call costs a thread, never
+        the request)."""
         if self.down:
             raise StoreUnavailable(f"the state store is unavailable ({what} skipped)")
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._readers, fn, *args)
+        late: list[bool] = []
+
+        def expire() -> None:
+            late.append(True)
+            future.cancel()
+
+        timer = loop.call_later(self.lookup_timeout, expire)
         try:
-            with anyio.fail_after(self.lookup_timeout):
-                return await anyio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-        except TimeoutError as exc:
-            self._failed(what, exc)
+            return await future
+        except asyncio.CancelledError:
+            if not late:
+                raise  # the request itself was cancelled
+            self._failed(what, TimeoutError())
             raise StoreUnavailable(f"the state store did not answer within {self.lookup_timeout} s") from None
         except StoreError as exc:
             self._failed(what, exc)
             raise StoreUnavailable(str(exc)) from None
+        finally:
+            timer.cancel()
 
     async def restore(self, tenant: str, request: Request) -> tuple[Request, int]:
         """``request`` with recorded thinking put back into turns that lack it, and how many
@@ -423,6 +441,7 @@ class ConversationState:
             self._closing = True
             self._cond.notify_all()
         self._thread.join()
+        self._readers.shutdown(wait=False, cancel_futures=True)
         self.backend.close()
 
     async def aclose(self) -> None:
