@@ -79,6 +79,11 @@ class TurnRecord(msgspec.Struct, frozen=True, kw_only=True):
     tenant: str
     keys: tuple[str, ...]
     message: Message
+    value: bytes = b""
+    """The turn as stored (``encode_turn``), when the caller has it already."""
+
+    def encoded(self) -> bytes:
+        return self.value or encode_turn(self.message)
 
 
 class ResponseRecord(msgspec.Struct, frozen=True, kw_only=True):

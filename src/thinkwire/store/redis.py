@@ -54,7 +54,6 @@ from thinkwire.store.base import (
     decode_response,
     decode_turn,
     encode_response,
-    encode_turn,
     without_password,
 )
 
@@ -138,7 +137,7 @@ class RedisStore:
                         pipe.delete(self._item(write.tenant, item))
                     done.append(False)
                     continue
-                value = encode_turn(write.message) if isinstance(write, TurnRecord) else b""
+                value = write.encoded() if isinstance(write, TurnRecord) else b""
                 if isinstance(write, ResponseRecord):
                     value = encode_response(write.stored)
                 if len(value) > self.max_value_bytes:

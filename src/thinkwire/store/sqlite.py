@@ -57,7 +57,6 @@ from thinkwire.store.base import (
     decode_response,
     decode_turn,
     encode_response,
-    encode_turn,
 )
 
 _SCHEMA_VERSION = 2
@@ -205,7 +204,7 @@ class SQLiteStore:
         for write in writes:
             value: bytes | None = None
             if isinstance(write, TurnRecord):
-                value = encode_turn(write.message)
+                value = write.encoded()
             elif isinstance(write, ResponseRecord):
                 value = encode_response(write.stored)
             rows.append((write, value))

@@ -61,6 +61,7 @@ from thinkwire.store.base import (
     StoreStats,
     TurnRecord,
     Write,
+    encode_turn,
 )
 from thinkwire.store.fingerprint import Keys
 from thinkwire.store.restore import restore, wanted
@@ -294,7 +295,7 @@ class ConversationState:
         """The record of ``message``, the turn that answers ``request``."""
         messages = (*request.messages, message)
         keys = self.keys.turn_keys(tenant, request.system, messages, len(messages) - 1)
-        return TurnRecord(tenant=tenant, keys=keys, message=message)
+        return TurnRecord(tenant=tenant, keys=keys, message=message, value=encode_turn(message))
 
     async def record(self, writes: Sequence[Write]) -> bool:
         """Queue ``writes`` for the committer and wait as the durability says (module
@@ -455,7 +456,7 @@ def _settle(future: asyncio.Future[bool], ok: bool) -> None:
 
 def _size(write: Write) -> int:
     if isinstance(write, TurnRecord):
-        return len(msgspec.json.encode(write.message)) * max(len(write.keys), 1)
+        return len(write.encoded()) * max(len(write.keys), 1)
     if isinstance(write, ResponseRecord):
         return len(msgspec.json.encode(write.stored))
     return 64
