@@ -25,12 +25,12 @@ from thinkwire.agent.models import (
     price_of,
 )
 from thinkwire.agent.tools import tool
+from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
 from thinkwire.emulators.scripted import CODE_WORD
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message, Request
-from thinkwire.server.background import serving
 from thinkwire.upstreams.profiles import PROFILES
 
 pytestmark = pytest.mark.anyio

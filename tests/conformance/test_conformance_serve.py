@@ -13,12 +13,12 @@ import pytest
 from tests.support.apps import sqlite_state, stateful_app
 from tests.support.servers import ScriptedServers
 
+from thinkwire.asgi.serving import serving
 from thinkwire.conformance import Card, Endpoint, run_check
 from thinkwire.emulators.run import Emulate
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.local.scripted import scripted_engine
 from thinkwire.local.service import EngineService
-from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config

@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from tests.support.servers import ScriptedServers
 
+from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
 from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
 from thinkwire.server import ServerState, create_app
-from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config

@@ -18,8 +18,8 @@ from tests.support.apps import sqlite_state, stateful_app
 from tests.support.processes import serve_process, stop
 from tests.support.redis import RedisServer, redis_server_binary
 
+from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
-from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.config import parse_config
 

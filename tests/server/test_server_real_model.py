@@ -18,10 +18,10 @@ import openai
 import pytest
 from tests.support.apps import sqlite_state, stateful_app
 
+from thinkwire.asgi.serving import serving
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import WEATHER_TOOL
 from thinkwire.local.service import EngineService
-from thinkwire.server.background import serving
 
 pytestmark = pytest.mark.model
 TASK = "What is the weather in Paris right now? Use the tool."

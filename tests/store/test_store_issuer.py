@@ -16,6 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from tests.support.apps import sqlite_state, stateful_app
 
+from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Origin, Text, Thinking, ToolCall
@@ -30,7 +31,6 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.signing import is_engine_signature
-from thinkwire.server.background import serving
 from thinkwire.server.gateway import GatewayService
 from thinkwire.store.issuer import GATEWAY_PROVIDER, PREFIX, Issuer, Omitted, is_gateway_signature
 from thinkwire.upstreams.client import UpstreamClient

@@ -14,11 +14,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from thinkwire.asgi.serving import serving
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.scripted import ScriptedRuntime, scripted_engine
 from thinkwire.local.service import EngineService
 from thinkwire.server.app import create_app
-from thinkwire.server.background import serving
 from thinkwire.server.state import ServerState
 from thinkwire.store import STATE_DB, Keys, open_state
 from thinkwire.store.issuer import Issuer

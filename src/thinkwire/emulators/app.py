@@ -3,7 +3,7 @@
 Routes: the vendor's generation path(s) (``POST /v1/messages`` for Anthropic,
 ``POST /v1/chat/completions`` and ``/chat/completions`` for Chat vendors, ``POST /v1/responses``
 and ``/responses`` for OpenAI Responses) and ``GET /v1/models``. Errors come in the vendor's
-envelope (``Vendor.error_response``: OpenAI's or Anthropic's from ``thinkwire.server.errors``,
+envelope (``Vendor.error_response``: OpenAI's or Anthropic's from ``thinkwire.asgi.errors``,
 OpenRouter's own), unknown paths too. Every request is recorded on ``app.state.requests`` (a
 list of ``Exchange``) for tests to inspect: its body, the status answered, the model's view and
 the response.
@@ -26,6 +26,9 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from thinkwire.asgi.errors import stream_error
+from thinkwire.asgi.event_stream import EventStreamResponse
+from thinkwire.asgi.http import read_json
 from thinkwire.dialects.base import get_codec
 from thinkwire.emulators.breaks import MERGE_STREAM_BLOCKS, get_break
 from thinkwire.emulators.models import Model, finished_events
@@ -34,9 +37,6 @@ from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
 from thinkwire.ir.stream import StreamError, StreamEvent
-from thinkwire.server.errors import stream_error
-from thinkwire.server.http import read_json
-from thinkwire.server.turns import EventStreamResponse
 
 
 @dataclass

@@ -60,7 +60,7 @@ def emulating(
     """The ``vendor`` emulator on a free loopback port for the ``with`` block: yields its base
     URL and the app (``app.state.requests`` records what it got). ``model``: what answers
     (``None``: the scripted model), not closed here."""
-    from thinkwire.server.background import serving
+    from thinkwire.asgi.serving import serving
 
     app = create_emulator(vendor, break_case=break_case, secret=secret, model=model)
     with serving(app) as url:

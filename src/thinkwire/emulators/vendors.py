@@ -45,6 +45,7 @@ from typing import Any, ClassVar, Final
 import msgspec
 from starlette.responses import JSONResponse
 
+from thinkwire.asgi.errors import envelope
 from thinkwire.dialects._reasoning import ANTHROPIC_FORMAT, UNKNOWN_FORMAT
 from thinkwire.dialects.base import get_codec
 from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
@@ -63,7 +64,6 @@ from thinkwire.ir.stream import (
     response_events,
 )
 from thinkwire.policy import current_turn_start
-from thinkwire.server.errors import envelope
 
 CREATED: Final = 1_767_225_600
 """The ``created`` time of every Chat completion (2026-01-01): emulators are deterministic."""

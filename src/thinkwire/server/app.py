@@ -29,10 +29,10 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from thinkwire.asgi.errors import envelope
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Dialect
 from thinkwire.server import auth, chat, messages, responses
-from thinkwire.server.errors import envelope
 from thinkwire.server.metrics import Metrics
 from thinkwire.server.state import ServerState
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 from starlette.requests import Request as HttpRequest
 
+from thinkwire.asgi.http import credential
 from thinkwire.errors import ApiError, ThinkwireError
-from thinkwire.server.http import credential
 
 
 class AuthConfigError(ThinkwireError):

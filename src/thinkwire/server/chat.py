@@ -16,11 +16,11 @@ from typing import Any, Final
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response
 
+from thinkwire.asgi.errors import envelope
+from thinkwire.asgi.http import read_json
 from thinkwire.dialects.openai_chat import CODEC
 from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.blocks import CARRIERS, Carrier
-from thinkwire.server.errors import envelope
-from thinkwire.server.http import read_json
 from thinkwire.server.state import ServerState
 from thinkwire.server.turns import Turn, answer
 

@@ -22,13 +22,13 @@ import msgspec
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 
+from thinkwire.asgi.errors import envelope
+from thinkwire.asgi.http import credential, read_json
 from thinkwire.backend import KeepResponse
 from thinkwire.dialects.openai_responses import CODEC
 from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
 from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
-from thinkwire.server.errors import envelope
-from thinkwire.server.http import credential, read_json
 from thinkwire.server.state import ServerState
 from thinkwire.server.turns import Turn, answer
 from thinkwire.store.base import StoredResponse, StoreError

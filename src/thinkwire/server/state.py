@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from thinkwire.asgi.http import DEFAULT_BODY_LIMIT
 from thinkwire.backend import Backend
 from thinkwire.ir.blocks import Carrier
-from thinkwire.server.http import DEFAULT_BODY_LIMIT
 from thinkwire.store.fingerprint import ANONYMOUS
 from thinkwire.store.state import ConversationState
 

@@ -9,8 +9,9 @@ one response. Both paths encode the same events, so a streamed turn and a whole 
 Errors before the first event (a refused signature, a full queue) are answered with the
 dialect's error envelope and status; an error after the stream began becomes the dialect's
 in-stream error event. A client that goes away cancels the generation: for streams Starlette
-cancels the response and ``EventStreamResponse`` closes the engine stream whatever the point it
-was cancelled at; for whole responses a watcher polls for the disconnect.
+cancels the response and ``EventStreamResponse`` (``thinkwire.asgi.event_stream``) closes the
+engine stream whatever the point it was cancelled at; for whole responses a watcher polls for
+the disconnect.
 
 Encoding the engine's own output should lose nothing; if a codec ever reports a loss, the
 response carries a ``thinkwire-losses`` header with the count and the losses are logged.
@@ -20,16 +21,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import anyio
 import msgspec
 from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
 
+from thinkwire.asgi.errors import envelope, stream_error
+from thinkwire.asgi.event_stream import EventStreamResponse
+from thinkwire.asgi.http import credential
 from thinkwire.backend import Backend, Caller, Generation, KeepResponse
 from thinkwire.dialects.base import get_codec
 from thinkwire.dialects.openai_responses.reasoning import SOURCE
@@ -50,8 +53,6 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.parse import LOCAL
-from thinkwire.server.errors import envelope, stream_error
-from thinkwire.server.http import credential
 
 log = logging.getLogger("thinkwire.server")
 
@@ -249,32 +250,6 @@ async def _sse(generation: Generation, turn: Turn) -> AsyncIterator[bytes]:
         yield chunk
     if encoder.losses:
         _log_losses(encoder.losses, turn)
-
-
-class EventStreamResponse(StreamingResponse):
-    """SSE that always runs ``close`` when the response ends, even when the client left
-    before the first byte was sent (Starlette then never starts the body iterator)."""
-
-    def __init__(
-        self,
-        content: AsyncIterator[bytes],
-        *,
-        close: Callable[[], Awaitable[None]],
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            content,
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})},
-        )
-        self._close = close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._close()
 
 
 def _headers(losses: tuple[Loss, ...], generation: Generation, turn: Turn) -> dict[str, str] | None:
