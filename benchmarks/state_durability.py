@@ -24,8 +24,8 @@ timer, whatever is in flight) and a restart on the same ``$THINKWIRE_HOME`` / ``
 then every turn received in any round is sent back to the last gateway. **Load**:
 ``--load-seconds`` of traffic from ``--load-clients`` clients against one gateway, probing
 ``/healthz`` every second (its latency shows whether a probe stalls the server), then every
-received turn sent back to it, then ``/healthz``'s ``record_dropped`` (the write-behind queue's
-drop count, while the gateway has one).
+received turn sent back to it, then ``/healthz``'s state counters (``unrecorded``: turns the
+state could not record; ``errors``; ``commits``: group commits written).
 
 **Reported**, per store (SQLite under the home; Redis with ``appendonly yes`` and
 ``--appendfsync``, default ``always``) and per ``--durability`` mode given: turns received,
@@ -163,10 +163,10 @@ def load_row(result: LoadResult, store: str, durability: str) -> Row:
         t.longest_gap() * 1000,
         errors,
     )
-    health = result.health
+    state = result.health.get("state") or {}
     row.notes.append(
-        f"healthz after: record_dropped {health.get('record_dropped', '-')}, "
-        f"store_errors {health.get('store_errors', '-')}, record_queue {health.get('record_queue', '-')}"
+        f"healthz after: unrecorded {state.get('unrecorded', '-')}, errors {state.get('errors', '-')}, "
+        f"commits {state.get('commits', '-')} for {state.get('recorded', '-')} recorded turns"
     )
     if result.health_latencies:
         probes = sorted(result.health_latencies)

@@ -835,8 +835,8 @@ class LoadResult:
             f"p99 {ms['p99']:.0f} ms, max {ms['max']:.0f} ms; longest time without a completed "
             f"request {ms['gap']:.0f} ms; live restores {t.live_restored}/{t.answers}); "
             f"errors {dict(t.error_counts())}; verify: {self.verdict.summary()}; "
-            f"healthz record_dropped {self.health.get('record_dropped')}, "
-            f"store_errors {self.health.get('store_errors')}"
+            f"healthz state: unrecorded {_state(self.health).get('unrecorded')}, "
+            f"errors {_state(self.health).get('errors')}, commits {_state(self.health).get('commits')}"
             + (f"; CPU of a core during the traffic: {cpu}" if cpu else "")
         )
 
@@ -916,3 +916,9 @@ def emulator(vendor: str = "deepseek") -> Iterator[str]:
     """The emulator's base URL for the ``with`` block (its own process)."""
     with Emulator(vendor) as running:
         yield running.url
+
+
+def _state(health: dict[str, Any]) -> dict[str, Any]:
+    """The conversation state's part of a ``/healthz`` answer (empty when there is none)."""
+    state = health.get("state")
+    return state if isinstance(state, dict) else {}
