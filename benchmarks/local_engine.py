@@ -70,7 +70,7 @@ import orjson
 
 from thinkwire.ir import Message, Request, Sampling, Text, Tool, ToolCall, ToolResult
 from thinkwire.local.engine import INSTALL_HINT, EngineResult, EngineUnavailable, LocalEngine
-from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
+from thinkwire.local.model_files import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 from thinkwire.policy import Policy
 
 TARGET = 0.9

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.servers import ScriptedServers
 from thinkwire.emulators.run import Emulate, emulating
-from thinkwire.local.store import DEFAULT_MODEL, ModelStoreError, default_home, model_path
+from thinkwire.local.model_files import DEFAULT_MODEL, ModelStoreError, default_home, model_path
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from thinkwire.ir.losses import Loss
 from thinkwire.options import CARRIER, CarrierName, DialectName, DurabilityName, PolicyName, fail
 
 if TYPE_CHECKING:
-    from thinkwire.local.store import ModelSpec
+    from thinkwire.local.model_files import ModelSpec
 
 app = typer.Typer(
     name="thinkwire",
@@ -161,7 +161,7 @@ _HOME_HELP = "Store folder; default $THINKWIRE_HOME or ~/.cache/thinkwire."
 
 
 def _spec_and_home(name: str | None, home: Path | None) -> tuple[ModelSpec, Path]:
-    from thinkwire.local.store import DEFAULT_MODEL, default_home, find_model
+    from thinkwire.local.model_files import DEFAULT_MODEL, default_home, find_model
 
     try:
         spec = DEFAULT_MODEL if name is None else find_model(name)
@@ -183,7 +183,7 @@ def model_pull(
     """
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from thinkwire.local.store import pull
+    from thinkwire.local.model_files import pull
 
     spec, store = _spec_and_home(name, home)
     labels = {"verify": "checking", "download": "downloading parts", "assemble": "assembling"}
@@ -208,7 +208,7 @@ def model_pull(
 @model_app.command("list")
 def model_list(home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None) -> None:
     """List known and pulled models with their state (missing, verified, unverified, corrupt)."""
-    from thinkwire.local.store import default_home, list_models
+    from thinkwire.local.model_files import default_home, list_models
 
     store = home if home is not None else default_home()
     for entry in list_models(store):
@@ -222,7 +222,7 @@ def model_path_command(
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
 ) -> None:
     """Print the path of a pulled model (exit 1 with a hint when it is not pulled yet)."""
-    from thinkwire.local.store import model_path
+    from thinkwire.local.model_files import model_path
 
     spec, store = _spec_and_home(name, home)
     try:

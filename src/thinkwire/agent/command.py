@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 
 def _default_trace(home: Path | None) -> Path:
-    from thinkwire.local.store import default_home
+    from thinkwire.local.model_files import default_home
 
     folder = (home or default_home()) / "traces"
     stamp = time.strftime("run-%Y%m%d-%H%M%S")

@@ -237,7 +237,7 @@ def open_model(
 
 
 def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str, str]) -> Upstream | None:
-    from thinkwire.local.store import default_home
+    from thinkwire.local.model_files import default_home
 
     candidates = (
         [config]

@@ -32,7 +32,7 @@ from thinkwire.asgi.http import read_json
 from thinkwire.dialects.base import get_codec
 from thinkwire.emulators.breaks import MERGE_STREAM_BLOCKS, get_break
 from thinkwire.emulators.models import Model, finished_events
-from thinkwire.emulators.vendors import VENDORS, Turn, Vendor
+from thinkwire.emulators.vendors import VENDORS, Answered, Vendor
 from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.conversation import Response as IrResponse
@@ -113,9 +113,9 @@ def create_emulator(
         except ApiError as exc:
             await events.aclose()
             return refuse(http, body, exc)
-        turns: list[Turn] = []
+        turns: list[Answered] = []
 
-        def answered(turn: Turn) -> None:
+        def answered(turn: Answered) -> None:
             turns.append(turn)
             requests.append(
                 Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
@@ -180,4 +180,4 @@ async def _sse(vendor: Vendor, request: Request, events: AsyncIterator[StreamEve
         yield chunk
 
 
-__all__ = ["Exchange", "Turn", "create_emulator", "make_vendor"]
+__all__ = ["Exchange", "Answered", "create_emulator", "make_vendor"]

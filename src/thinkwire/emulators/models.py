@@ -34,7 +34,7 @@ import msgspec
 
 from thinkwire.backend import Caller
 from thinkwire.emulators.scripted import digest
-from thinkwire.emulators.vendors import Turn, Vendor
+from thinkwire.emulators.vendors import Answered, Vendor
 from thinkwire.ir.blocks import Block, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Request, Response, StopReason, Usage
 from thinkwire.ir.stream import (
@@ -162,10 +162,10 @@ async def finished_events(
     request: Request,
     view: Request,
     events: AsyncIterator[StreamEvent],
-    on_turn: Callable[[Turn], None],
+    on_turn: Callable[[Answered], None],
 ) -> AsyncGenerator[StreamEvent, None]:
     """The model's ``events`` as the vendor streams them (module docstring); ``on_turn`` gets
-    the finished ``Turn`` before the closing events are sent."""
+    the finished ``Answered`` before the closing events are sent."""
     head = vendor.finish(request, view, Response())
     yield MessageStart(id=head.id, model=head.model, extra=head.extra)
     done: list[Block] = []

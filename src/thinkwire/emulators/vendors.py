@@ -1,6 +1,6 @@
 """The vendors an emulator speaks: wire format, documented rules, and what the model sees.
 
-Each ``Vendor`` turns a request body into a ``Turn``: it decodes the body with the dialect's
+Each ``Vendor`` turns a request body into an ``Answered``: it decodes the body with the dialect's
 codec, enforces the vendor's rules on the history (raising ``ApiError``, answered in the
 vendor's envelope), builds the model's *view* of the conversation (what the vendor renders
 into the prompt, less what a ``--break`` case drops), asks the scripted model for the next
@@ -72,7 +72,7 @@ _PIECE: Final = re.compile(r".{1,12}", re.DOTALL)
 
 
 @dataclass(frozen=True)
-class Turn:
+class Answered:
     """One answered request: the decoded request, the model's view, the finished response."""
 
     request: Request
@@ -97,7 +97,7 @@ class Vendor:
 
     # -- the steps of a request ------------------------------------------------------------
 
-    def handle(self, body: dict[str, Any]) -> Turn:
+    def handle(self, body: dict[str, Any]) -> Answered:
         """Decode, enforce, view, reply with the scripted model, finish (``ApiError`` /
         ``DecodeError`` on a bad request)."""
         request, view = self.prepare(body)
@@ -113,9 +113,9 @@ class Vendor:
         self.check(request)
         return request, self.view(request)
 
-    def complete(self, request: Request, view: Request, reply: Response) -> Turn:
+    def complete(self, request: Request, view: Request, reply: Response) -> Answered:
         """The turn once the model has replied to ``view`` (vendors that keep state record it)."""
-        return Turn(request, view, self.finish(request, view, reply))
+        return Answered(request, view, self.finish(request, view, reply))
 
     def splits(self, request: Request) -> bool:
         """Whether the model writes its thinking as two blocks (interleaved thinking)."""
@@ -160,18 +160,18 @@ class Vendor:
         """The Chat carrier replies are written in (``None`` for other dialects)."""
         return None
 
-    def encode(self, turn: Turn) -> dict[str, Any]:
+    def encode(self, turn: Answered) -> dict[str, Any]:
         encoded = get_codec(self.dialect).encode_response(turn.response, carrier=self.carrier(turn.request))
         return encoded.value
 
-    def sse(self, turn: Turn) -> Iterator[bytes]:
+    def sse(self, turn: Answered) -> Iterator[bytes]:
         """The response as server-sent events, deltas cut into small pieces as a model streams."""
         encoder = get_codec(self.dialect).stream_encoder(carrier=self.carrier(turn.request))
         for event in self.stream_events(turn):
             yield from encoder.feed(event)
         yield from encoder.close()
 
-    def stream_events(self, turn: Turn) -> Iterator[StreamEvent]:
+    def stream_events(self, turn: Answered) -> Iterator[StreamEvent]:
         response = turn.response
         if self.break_case is MERGE_STREAM_BLOCKS:
             response = merge_thinking(response)
@@ -636,7 +636,7 @@ class OpenAIResponses(Vendor):
     def options(request: Request) -> dict[str, Any]:
         return request.extra.get(RESPONSES, {})
 
-    def complete(self, request: Request, view: Request, reply: Response) -> Turn:
+    def complete(self, request: Request, view: Request, reply: Response) -> Answered:
         turn = super().complete(request, view, reply)
         blocks = turn.response.blocks
         for k, block in enumerate(blocks[:-1]):

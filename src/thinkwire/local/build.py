@@ -79,7 +79,7 @@ def build_engine(options: EngineOptions) -> LocalEngine:
             raise EngineOptionsError(f"--model-path: no file at {options.model_path}")
         path, model_id = options.model_path, options.model_path.name.removesuffix(".gguf")
     else:
-        from thinkwire.local.store import DEFAULT_MODEL, default_home, find_model, model_path
+        from thinkwire.local.model_files import DEFAULT_MODEL, default_home, find_model, model_path
 
         spec = DEFAULT_MODEL if options.model is None else find_model(options.model)
         path = model_path(spec, options.home or default_home())

@@ -106,11 +106,11 @@ from thinkwire.local.budget import Result as Result
 from thinkwire.local.budget import Run, ThinkingPlan, generate, plan_thinking
 from thinkwire.local.budget import finish_reason as _finish_reason
 from thinkwire.local.grammar import build_grammar
+from thinkwire.local.model_files import PULL_HINT
 from thinkwire.local.parse import IdFactory, Problem, StreamParser, new_call_id
 from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import Rendered, render
 from thinkwire.local.signing import check_thinking, engine_origin, load_secret, restore_omitted, sign
-from thinkwire.local.store import PULL_HINT
 from thinkwire.policy import Policy
 
 DEFAULT_MAX_TOKENS: Final = 1024

@@ -70,7 +70,7 @@ import msgspec
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier, Dialect, Origin, RedactedThinking, Thinking
 from thinkwire.ir.conversation import Message
-from thinkwire.local.store import default_home
+from thinkwire.local.model_files import default_home
 
 LOCAL_PROVIDER: Final = "thinkwire-local"
 """``Origin.provider`` of every thinking block the local engine emits."""

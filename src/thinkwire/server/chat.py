@@ -21,8 +21,8 @@ from thinkwire.asgi.http import read_json
 from thinkwire.dialects.openai_chat import CODEC
 from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.blocks import CARRIERS, Carrier
+from thinkwire.server.reply import Reply, answer
 from thinkwire.server.state import ServerState
-from thinkwire.server.turns import Turn, answer
 
 DIALECT: Final = "openai-chat"
 CARRIER_HEADER: Final = "thinkwire-carrier"
@@ -39,7 +39,7 @@ async def chat_completions(http: HttpRequest, state: ServerState) -> Response:
         stream = body.get("stream") is True
         options = body.get("stream_options")
         include_usage = not stream or (isinstance(options, dict) and options.get("include_usage") is True)
-        turn = Turn(
+        reply = Reply(
             DIALECT,
             state.service.response_model(request),
             carrier=carrier(http, state.carrier),
@@ -51,7 +51,7 @@ async def chat_completions(http: HttpRequest, state: ServerState) -> Response:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
         return envelope(exc, DIALECT)
-    return await answer(state.service, http, request, turn, stream=stream)
+    return await answer(state.service, http, request, reply, stream=stream)
 
 
 def carrier(http: HttpRequest, default: Carrier) -> Carrier:

@@ -8,7 +8,7 @@ client. An upstream of kind ``local`` is the embedded engine's service.
 
 The request asks for thinking as the upstream needs, and usage comes back in the engine's
 convention (``thinkwire.upstreams.conventions``: ``input_tokens`` counts every prompt token,
-cache reads included); each client dialect then gets its own convention from ``Turn.usage``.
+cache reads included); each client dialect then gets its own convention from ``Reply.usage``.
 
 Restoring dropped thinking, recording turns, the thinking policy and the signatures the server
 issues for clients whose dialect needs one are not here: ``thinkwire.store.pipeline.Stateful``

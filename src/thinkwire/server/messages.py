@@ -20,8 +20,8 @@ from thinkwire.asgi.errors import envelope
 from thinkwire.asgi.http import read_json
 from thinkwire.dialects.anthropic import CODEC
 from thinkwire.errors import ApiError, DecodeError
+from thinkwire.server.reply import Reply, answer
 from thinkwire.server.state import ServerState
-from thinkwire.server.turns import Turn, answer
 
 DIALECT: Final = "anthropic"
 
@@ -35,9 +35,9 @@ async def messages(http: HttpRequest, state: ServerState) -> Response:
         if not request.messages:
             raise ApiError(400, "messages: at least one message is required", param="messages")
         omitted = request.thinking is not None and request.thinking.display == "omitted"
-        turn = Turn(DIALECT, state.service.response_model(request), omit_thinking=omitted)
+        reply = Reply(DIALECT, state.service.response_model(request), omit_thinking=omitted)
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
         return envelope(exc, DIALECT)
-    return await answer(state.service, http, request, turn, stream=body.get("stream") is True)
+    return await answer(state.service, http, request, reply, stream=body.get("stream") is True)

@@ -29,8 +29,8 @@ from thinkwire.dialects.openai_responses import CODEC
 from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
 from thinkwire.errors import ApiError, DecodeError
 from thinkwire.ir.conversation import Request
+from thinkwire.server.reply import Reply, answer
 from thinkwire.server.state import ServerState
-from thinkwire.server.turns import Turn, answer
 from thinkwire.store.base import StoredResponse, StoreError
 from thinkwire.store.state import ChainBroken, StoreUnavailable
 
@@ -67,12 +67,12 @@ async def create(http: HttpRequest, state: ServerState) -> Response:
         keep = None
         if body.get("store") is not False and state.conversations is not None:
             keep = KeepResponse(id="", input=own, previous=previous)
-        turn = Turn(DIALECT, state.service.response_model(request), extra=_fields(body), keep=keep)
+        reply = Reply(DIALECT, state.service.response_model(request), extra=_fields(body), keep=keep)
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
         return envelope(exc, DIALECT)
-    return await answer(state.service, http, request, turn, stream=body.get("stream") is True)
+    return await answer(state.service, http, request, reply, stream=body.get("stream") is True)
 
 
 async def retrieve(http: HttpRequest, state: ServerState) -> Response:

@@ -134,8 +134,8 @@ def _backend(options: ServeOptions) -> Stateful:
     """The local engine's service, or with ``--config`` the gateway over its upstreams (the
     engine is loaded only when an upstream is ``kind = "local"``), behind the conversation state
     (``thinkwire.store.pipeline``): restore, policy and recording for either."""
+    from thinkwire.local.model_files import default_home
     from thinkwire.local.service import EngineService
-    from thinkwire.local.store import default_home
     from thinkwire.server.gateway import GatewayService
     from thinkwire.store.issuer import Issuer
     from thinkwire.upstreams.config import load_config

