@@ -233,9 +233,23 @@ def test_diagnose_going_with_the_symptom_fails(task_id: str) -> None:
     episode = diagnose_episode(task_id)
     d = episode.data
     steps = list(episode.turns[0].actions)
-    wrong = [*steps[:3], Action("fix", {"component": d.trap.name}), steps[0]]
-    outcome = replay(TASKS[task_id], wrong, f"The cause was {d.trap.name}.")
-    assert not outcome.passed
+
+    # the reference path up to the trap's probe, then a fix and a re-check: only the component
+    # fixed and named differs between going with the symptom and the right diagnosis
+    def diagnosed(component: str) -> Outcome:
+        path = [*steps[:3], Action("fix", {"component": component}), steps[0]]
+        return replay(TASKS[task_id], path, f"The cause was {component}.")
+
+    wrong = diagnosed(d.trap.name)
+    assert not wrong.passed
+    assert wrong.status == "answered"  # the check refused it, the run itself went through
+    # the detail names the wrong fix and the evidence that had ruled it out
+    assert wrong.detail.startswith(f"fixed {d.trap.name} but {d.trap.name} was ruled out")
+    assert d.reading(d.trap) in wrong.detail
+    assert f"limit {d.trap.limit}" in wrong.detail
+    right = diagnosed(d.cause.name)
+    assert right.passed, right.detail
+    assert right.status == "answered"
 
 
 @pytest.mark.parametrize("task_id", of("diagnose"))
