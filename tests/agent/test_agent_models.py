@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,10 +28,11 @@ from thinkwire.agent.models import (
 from thinkwire.agent.tools import tool
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
-from thinkwire.emulators.scripted import CODE_WORD
+from thinkwire.emulators.scripted import CODE_WORD, reply
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult
-from thinkwire.ir.conversation import Message, Request
+from thinkwire.ir.conversation import Message, Request, Tool
+from thinkwire.ir.stream import StreamEvent, fold
 from thinkwire.upstreams.profiles import PROFILES
 
 pytestmark = pytest.mark.anyio
@@ -59,9 +61,42 @@ async def test_scripted_is_the_deterministic_function_model() -> None:
     assert isinstance(model, FunctionModel)
     assert model.name == "scripted"
     assert model.price == Price(0.0, 0.0)
-    request = Request(model="scripted", messages=(Message(role="user", blocks=(Text(text="hi"),)),))
-    events = [event async for event in model.stream(request)]
-    assert events
+
+    def asking(words: str, *tools: Tool) -> Request:
+        return Request(
+            model="scripted", messages=(Message(role="user", blocks=(Text(text=words),)),), tools=tools
+        )
+
+    async def events_for(request: Request) -> list[StreamEvent]:
+        return [event async for event in model.stream(request)]
+
+    hi, bye = asking("hi"), asking("bye")
+    weather = Tool(
+        name="get_weather",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+    with_tool = asking("hi", weather)
+    events = {"hi": await events_for(hi), "bye": await events_for(bye), "tool": await events_for(with_tool)}
+    # the same request, the same events: again, and from another scripted model
+    assert await events_for(hi) == events["hi"]
+    again = open_model("scripted", environ={})
+    assert [event async for event in again.stream(hi)] == events["hi"]
+    assert events["bye"] != events["hi"]
+    # the events fold to exactly what the function returns for each request
+    assert fold(events["hi"]) == reply(hi)
+    assert fold(events["bye"]) == reply(bye)
+    assert fold(events["tool"]) == reply(with_tool)
+    # and that is the scripted model's answer: the user's words back, or a call of the tool offered
+    for words in ("hi", "bye"):
+        answer = fold(events[words]).blocks[-1]
+        assert isinstance(answer, Text)
+        assert answer.text.endswith(words)
+    called = fold(events["tool"])
+    assert called.stop_reason == "tool_use"
+    call = called.blocks[-1]
+    assert isinstance(call, ToolCall)
+    assert call.name == "get_weather"
+    assert set(json.loads(call.arguments)) == {"city"}  # the schema's required arguments
     await model.aclose()
 
 
