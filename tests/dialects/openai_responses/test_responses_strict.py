@@ -12,7 +12,7 @@ import pytest
 from thinkwire.dialects.openai_responses import CODEC
 from thinkwire.dialects.sse import SSEEvent
 from thinkwire.errors import DecodeError
-from thinkwire.ir import Opaque, RedactedThinking, Tool, response_events
+from thinkwire.ir import BlockStart, Opaque, RedactedThinking, StreamEvent, Tool, fold, response_events
 
 ENC = "gAAAAB-encrypted"
 
@@ -228,11 +228,13 @@ def test_an_absent_token_count_stays_absent() -> None:
 # ---------------------------------------------------------------- streams
 
 
-def _feed(*events: tuple[str, dict[str, Any]]) -> None:
+def _feed(*events: tuple[str, dict[str, Any]]) -> list[StreamEvent]:
+    """The IR events the stream decodes to."""
     decoder = CODEC.stream_decoder()
+    out: list[StreamEvent] = []
     for name, data in events:
-        decoder.feed(SSEEvent(event=name, data=json.dumps({"type": name, **data})))
-    decoder.close()
+        out += decoder.feed(SSEEvent(event=name, data=json.dumps({"type": name, **data})))
+    return out + decoder.close()
 
 
 ADDED = (
@@ -261,10 +263,10 @@ def test_an_added_item_without_a_string_type_is_a_decode_error(item: dict[str, A
 
 
 @pytest.mark.parametrize("kind", [{"a": 1}, [1]])
-def test_part_types_of_no_json_string_in_streams_do_not_crash(kind: Any) -> None:
+def test_part_types_of_no_json_string_in_streams_keep_the_item_whole(kind: Any) -> None:
     part = {"type": kind, "text": "x"}
     final = {"id": "msg_1", "type": "message", "role": "assistant", "content": [part]}
-    _feed(
+    events = _feed(
         ADDED,
         ("response.content_part.added", {"output_index": 0, "content_index": 0, "part": part}),
         ("response.content_part.done", {"output_index": 0, "content_index": 0, "part": part}),
@@ -274,3 +276,13 @@ def test_part_types_of_no_json_string_in_streams_do_not_crash(kind: Any) -> None
             {"response": {"id": "r", "status": "completed", "output": [{**final, "type": kind}]}},
         ),
     )
+    # the part starts no text block; the finished item is kept whole, as the decoder of the
+    # whole response keeps it (the terminal copy of an item already done is not read again)
+    assert not any(isinstance(e, BlockStart) and not isinstance(e.block, Opaque) for e in events)
+    response = fold(events)
+    assert response.blocks == (Opaque(dialect="openai-responses", data=final),)
+    assert response.blocks == CODEC.decode_response({"output": [final]}).blocks
+    assert response.stop_reason == "end_turn"
+    encoded = CODEC.encode_response(response)
+    assert encoded.value["output"] == [final]  # and it comes back exactly
+    assert encoded.losses == ()
