@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from thinkwire.dialects.base import get_codec
-from thinkwire.dialects.sse import SSEParser
+from thinkwire.dialects.base import EventReader, get_codec
 from thinkwire.errors import DecodeError
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, Response
@@ -95,8 +94,7 @@ class StreamConverter:
         carrier: Carrier | None = None,
         provider: str | None = None,
     ) -> None:
-        self._parser = SSEParser()
-        self._decoder = get_codec(source).stream_decoder(provider=provider)
+        self._reader = EventReader(source, provider=provider)
         self._encoder = get_codec(target).stream_encoder(carrier=carrier)
 
     @property
@@ -104,21 +102,11 @@ class StreamConverter:
         return self._encoder.losses
 
     def feed(self, chunk: bytes) -> bytes:
-        out: list[bytes] = []
-        for sse in self._parser.feed(chunk):
-            for event in self._decoder.feed(sse):
-                out += self._encoder.feed(event)
-        return b"".join(out)
+        return b"".join(part for event in self._reader.feed(chunk) for part in self._encoder.feed(event))
 
     def close(self) -> bytes:
-        out: list[bytes] = []
-        for sse in self._parser.close():
-            for event in self._decoder.feed(sse):
-                out += self._encoder.feed(event)
-        for event in self._decoder.close():
-            out += self._encoder.feed(event)
-        out += self._encoder.close()
-        return b"".join(out)
+        out = [part for event in self._reader.close() for part in self._encoder.feed(event)]
+        return b"".join(out + self._encoder.close())
 
 
 def convert_stream(

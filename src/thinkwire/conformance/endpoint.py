@@ -22,8 +22,7 @@ import aiohttp
 import msgspec
 import orjson
 
-from thinkwire.dialects.base import get_codec
-from thinkwire.dialects.sse import SSEParser
+from thinkwire.dialects.base import EventReader, get_codec
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, Response
@@ -185,21 +184,16 @@ class Wire:
             exchange.error = f"the response is not a valid {self.endpoint.dialect} response: {exc}"
 
     async def _decode_stream(self, answer: aiohttp.ClientResponse, exchange: Exchange) -> None:
-        decoder = self.codec.stream_decoder()
-        parser = SSEParser()
+        reader = EventReader(self.codec.dialect)
         folder = Folder()
         pieces: list[bytes] = []
         try:
             async for chunk in answer.content.iter_any():
                 if sum(map(len, pieces)) < EXCERPT * 4:
                     pieces.append(chunk)
-                for sse in parser.feed(chunk):
-                    for event in decoder.feed(sse):
-                        folder.feed(event)
-            for sse in parser.close():
-                for event in decoder.feed(sse):
+                for event in reader.feed(chunk):
                     folder.feed(event)
-            for event in decoder.close():
+            for event in reader.close():
                 folder.feed(event)
             exchange.response = folder.result()
         except StreamAborted as exc:

@@ -3,14 +3,15 @@
 Codecs are pure: wire values (parsed JSON, SSE events) in, IR out, and back. No I/O.
 Streams are converted incrementally: a ``StreamDecoder`` turns each SSE event into zero or
 more IR events as it arrives; a ``StreamEncoder`` turns each IR event into zero or more SSE
-byte strings.
+byte strings. ``EventReader`` is the one way bytes of a stream, as they arrive from a socket
+or a file, become IR events (SSE framing and the dialect's decoder together).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from thinkwire.dialects.sse import SSEEvent
+from thinkwire.dialects.sse import SSEEvent, SSEParser
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request, Response
 from thinkwire.ir.losses import Encoded, Loss
@@ -78,3 +79,22 @@ def get_codec(dialect: str) -> Codec:
         return codecs[dialect]
     except KeyError:
         raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(codecs)}") from None
+
+
+class EventReader:
+    """The bytes of one ``dialect`` stream in, IR stream events out, chunk by chunk.
+
+    ``feed`` returns the events the chunk completes; ``close`` those left at the end of the
+    input, and raises ``DecodeError`` when the stream was cut short.
+    """
+
+    def __init__(self, dialect: Dialect, *, provider: str | None = None) -> None:
+        self._parser = SSEParser()
+        self._decoder = get_codec(dialect).stream_decoder(provider=provider)
+
+    def feed(self, chunk: bytes) -> list[StreamEvent]:
+        return [event for sse in self._parser.feed(chunk) for event in self._decoder.feed(sse)]
+
+    def close(self) -> list[StreamEvent]:
+        events = [event for sse in self._parser.close() for event in self._decoder.feed(sse)]
+        return events + self._decoder.close()

@@ -42,8 +42,7 @@ import aiohttp
 import msgspec
 import orjson
 
-from thinkwire.dialects.base import get_codec
-from thinkwire.dialects.sse import SSEParser
+from thinkwire.dialects.base import EventReader, get_codec
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
@@ -177,19 +176,14 @@ class UpstreamClient:
                             yielded = True
                             yield event
                         return
-                    decoder = codec.stream_decoder(provider=upstream.profile.provider)
-                    parser = SSEParser()
+                    reader = EventReader(codec.dialect, provider=upstream.profile.provider)
                     try:
                         async for chunk in response.content.iter_any():
-                            for sse in parser.feed(chunk):
-                                for event in decoder.feed(sse):
-                                    yielded = True
-                                    yield event
-                        for sse in parser.close():
-                            for event in decoder.feed(sse):
+                            for event in reader.feed(chunk):
                                 yielded = True
                                 yield event
-                        for event in decoder.close():
+                        for event in reader.close():
+                            yielded = True
                             yield event
                     except DecodeError as exc:
                         raise UpstreamError(
