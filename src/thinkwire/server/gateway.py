@@ -34,7 +34,7 @@ from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import StreamEvent
 from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
-from thinkwire.upstreams.client import UpstreamClient, UpstreamError
+from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 from thinkwire.upstreams.conventions import with_thinking, with_total_input
 
@@ -83,16 +83,18 @@ class GatewayService:
         if upstream.kind == "local":
             assert self.local is not None
             return await self.local.generate(request, caller)
-        losses: list[Loss] = []
-        request = _for_issuer(request, upstream, losses)
-        return await Generation.start(self._upstream(upstream, request, losses), losses=lambda: tuple(losses))
-
-    async def _upstream(
-        self, upstream: Upstream, request: Request, losses: list[Loss]
-    ) -> AsyncGenerator[StreamEvent, None]:
+        request, ruled = _for_issuer(request, upstream)
         try:
-            async for event in self.client.stream(upstream, request, on_losses=losses.extend):
-                yield with_total_input(event, upstream)
+            call = self.client.prepare(upstream, request)
+        except UpstreamError as exc:
+            raise ApiError(exc.status, exc.message) from None
+        losses = (*ruled, *call.losses)
+        return await Generation.start(self._upstream(call), losses=lambda: losses)
+
+    async def _upstream(self, call: Call) -> AsyncGenerator[StreamEvent, None]:
+        try:
+            async for event in self.client.send(call):
+                yield with_total_input(event, call.upstream)
         except UpstreamError as exc:
             self.upstream_errors += 1
             raise ApiError(
@@ -122,7 +124,7 @@ class GatewayService:
             await self.local.aclose()
 
 
-def _for_issuer(request: Request, upstream: Upstream, reported: list[Loss]) -> Request:
+def _for_issuer(request: Request, upstream: Upstream) -> tuple[Request, tuple[Loss, ...]]:
     """``request`` under the origin rule for ``upstream``'s provider (``policy.apply_origin_rule``),
     what it changed reported with the encoding's losses."""
     profile = upstream.profile
@@ -130,7 +132,6 @@ def _for_issuer(request: Request, upstream: Upstream, reported: list[Loss]) -> R
         request.messages, profile.provider, accepts_unsigned=profile.accepts_unsigned
     )
     if not losses:
-        return request
+        return request, ()
     log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
-    reported.extend(losses)
-    return msgspec.structs.replace(request, messages=messages)
+    return msgspec.structs.replace(request, messages=messages), tuple(losses)

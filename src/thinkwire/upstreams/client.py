@@ -1,9 +1,12 @@
 """Calling an upstream: an IR request out in its dialect, its (streamed) answer back as IR events.
 
-``UpstreamClient.stream(upstream, request)`` encodes the request with the upstream's codec (its
-Chat carrier from the profile) and POSTs it. A streamed request (``Request.stream``) is sent
-with ``stream: true`` and its server-sent events are decoded incrementally with the same codec
-(``provider`` from the profile goes into each thinking block's origin), yielded as they arrive;
+``UpstreamClient.prepare(upstream, request)`` is the pure step: it encodes the request with the
+upstream's codec (its Chat carrier from the profile) into a ``Call`` (URL, headers, body, and
+what the encoding lost, known before anything is sent); ``send(call)`` is the transport: it
+POSTs it, retries, and decodes the answer (``stream`` does both). A streamed request
+(``Request.stream``) is sent with ``stream: true`` and its server-sent events are decoded
+incrementally with the same codec (``provider`` from the profile goes into each thinking
+block's origin), yielded as they arrive;
 a whole one is sent whole (one body is cheaper than a stream of chunks) and its response
 replayed as IR events. Either way the caller gets the same kind of event sequence.
 
@@ -16,8 +19,8 @@ Failures, as ``UpstreamError`` (status, message, ``retry_after``):
 - a stream that is malformed or ends early raises ``UpstreamError(502)`` after the events
   already yielded, so the caller ends the client's stream with an error event, never a hang.
 
-What the upstream's dialect could not carry when the request was encoded is handed to
-``on_losses`` before the call, so the gateway can report it in a header.
+What the upstream's dialect could not carry when the request was encoded is in
+``Call.losses``, so the gateway can report it in a header.
 
 The API key comes from the environment variable the config names and is sent as the profile
 says (``x-api-key`` or ``Authorization: Bearer``); it never appears in errors or logs.
@@ -36,6 +39,7 @@ import asyncio
 import random
 import urllib.request
 from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import aiohttp
@@ -77,6 +81,18 @@ def default_session() -> aiohttp.ClientSession:
     )
 
 
+@dataclass(frozen=True)
+class Call:
+    """One prepared upstream call: where, what, and what the request's encoding lost."""
+
+    upstream: Upstream
+    url: str
+    headers: dict[str, str]
+    content: bytes
+    streamed: bool
+    losses: tuple[Loss, ...]
+
+
 class UpstreamClient:
     """One pooled HTTP session for every upstream.
 
@@ -111,14 +127,8 @@ class UpstreamClient:
             session = self._session = self._make_session()
         return session
 
-    async def stream(
-        self,
-        upstream: Upstream,
-        request: Request,
-        *,
-        on_losses: Callable[[tuple[Loss, ...]], None] | None = None,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        """The upstream's answer to ``request`` as IR stream events (module docstring)."""
+    def prepare(self, upstream: Upstream, request: Request) -> Call:
+        """The call ``request`` makes to ``upstream``, and what its encoding lost (no I/O)."""
         if upstream.kind == "local":
             raise UpstreamError(500, f"upstream {upstream.name!r} is the local engine, not an HTTP server")
         codec = get_codec(upstream.kind)
@@ -126,8 +136,6 @@ class UpstreamClient:
         encoded = codec.encode_request(
             msgspec.structs.replace(request, stream=streamed or None), carrier=upstream.chat_carrier
         )
-        if on_losses is not None and encoded.losses:
-            on_losses(encoded.losses)
         body: dict[str, Any] = dict(encoded.value)
         for key, value in upstream.profile.body.items():  # the profile's fixed request fields
             if isinstance(value, list) and isinstance(body.get(key), list):
@@ -140,9 +148,30 @@ class UpstreamClient:
                 body["stream_options"] = {"include_usage": True}
         else:
             body.pop("stream", None)
-        url = upstream.base_url + PATHS[upstream.kind]
-        content = orjson.dumps(body)
-        headers = self._headers(upstream)
+        return Call(
+            upstream=upstream,
+            url=upstream.base_url + PATHS[upstream.kind],
+            headers=self._headers(upstream),
+            content=orjson.dumps(body),
+            streamed=streamed,
+            losses=tuple(encoded.losses),
+        )
+
+    async def stream(self, upstream: Upstream, request: Request) -> AsyncGenerator[StreamEvent, None]:
+        """``send(prepare(upstream, request))``, for a caller that does not report losses."""
+        async for event in self.send(self.prepare(upstream, request)):
+            yield event
+
+    async def send(self, call: Call) -> AsyncGenerator[StreamEvent, None]:
+        """The upstream's answer to ``call`` as IR stream events (module docstring)."""
+        upstream, url, content, headers, streamed = (
+            call.upstream,
+            call.url,
+            call.content,
+            call.headers,
+            call.streamed,
+        )
+        codec = get_codec(upstream.kind)
         timeout = aiohttp.ClientTimeout(
             total=None,
             connect=upstream.timeout,
