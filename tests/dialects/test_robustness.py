@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,17 @@ json_values = st.recursive(
 )
 
 
-def _mutate(doc: Any, choices: list[int], replacement: Any, delete: bool) -> Any:
-    """Walk into ``doc`` following ``choices`` and replace (or delete) what is found there."""
+Key = str | int
+
+
+def _mutate(doc: Any, choices: list[int], replacement: Any, delete: bool) -> tuple[Any, list[Key]]:
+    """Walk into ``doc`` following ``choices`` and replace (or delete) what is found there;
+    the mutated document and the keys leading to the spot."""
     doc = copy.deepcopy(doc)
     parent: Any = None
     key: Any = None
     node = doc
+    where: list[Key] = []
     for choice in choices:
         if isinstance(node, dict) and node:
             parent, key = node, sorted(node)[choice % len(node)]
@@ -58,14 +64,59 @@ def _mutate(doc: Any, choices: list[int], replacement: Any, delete: bool) -> Any
             parent, key = node, choice % len(node)
         else:
             break
+        where.append(key)
         node = parent[key]
     if parent is None:
-        return replacement
+        return replacement, where
     if delete and isinstance(parent, dict):
         del parent[key]
     else:
         parent[key] = replacement
-    return doc
+    return doc, where
+
+
+_SEGMENT = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def _keys(path: str) -> list[Key]:
+    """The keys of a JSON path: ``messages[3].content[1].type`` -> messages, 3, content, 1, type."""
+    keys: list[Key] = []
+    at = 0
+    while at < len(path):
+        found = _SEGMENT.match(path, at) if keys or path[at] != "." else None
+        assert found is not None, f"{path!r} is not a JSON path (at character {at})"
+        keys.append(found[1] if found[1] is not None else int(found[2]))
+        at = found.end()
+    return keys
+
+
+def _leads_into(doc: Any, keys: list[Key]) -> bool | None:
+    """Whether ``keys`` lead through ``doc`` to a value (``True``), to a field absent from an
+    object that is there (``None``), or nowhere (``False``)."""
+    node = doc
+    for depth, key in enumerate(keys):
+        if isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+            continue
+        if isinstance(node, dict) and isinstance(key, str):
+            if key in node:
+                node = node[key]
+                continue
+            return None if depth == len(keys) - 1 else False
+        return False
+    return True
+
+
+def _assert_points_into(error: DecodeError, doc: Any) -> None:
+    """``error.path`` is a non-empty path into ``doc``: to a value, or to an absent field when
+    its absence is the fault (missing, or read as null)."""
+    keys = _keys(error.path)
+    assert keys, f"the fault is inside the document but the error has no path: {error}"
+    leads = _leads_into(doc, keys)
+    assert leads is not False, f"{error.path!r} is not in the input: {error}"
+    if leads is None:
+        absent = error.message == "required field is missing" or error.message.endswith("got null")
+        assert absent, f"{error.path!r} names a field the input does not have: {error}"
 
 
 def _decode(dialect: str, kind: str, data: Any) -> Any:
@@ -84,11 +135,13 @@ def test_mutated_input_decodes_or_fails_with_a_path(
     wire: tuple[str, str, Any], choices: list[int], replacement: Any, delete: bool
 ) -> None:
     dialect, kind, doc = wire
-    mutated = _mutate(doc, choices, replacement, delete)
+    mutated, where = _mutate(doc, choices, replacement, delete)
+    assert where  # golden documents are objects with fields: the fault is always inside one
     try:
         ir = _decode(dialect, kind, mutated)
-    except DecodeError:
-        return  # the error type and its one-line message are what the CLI shows
+    except DecodeError as error:  # the error type and its one-line message are what the CLI shows
+        _assert_points_into(error, mutated)
+        return
     # whatever a decoder accepts comes back exactly from its own encoder, or with a loss
     same = get_codec(dialect)
     again = same.encode_request(ir) if isinstance(ir, Request) else same.encode_response(ir)
