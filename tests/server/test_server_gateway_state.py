@@ -121,7 +121,7 @@ def redis() -> Iterator[RedisServer]:
 
 
 def gateway_process(config: Path, state: str, home: Path) -> tuple[subprocess.Popen[str], str]:
-    env = {"THINKWIRE_STATE_SECRET": "s" * 64}
+    env = {"THINKWIRE_SECRET": "s" * 64}
     return serve_process(["--config", str(config), "--state", state], home, env=env)
 
 

@@ -5,7 +5,10 @@ service without stalling it."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,7 +188,7 @@ def timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float]:
 def test_two_replicas_on_redis_share_stored_responses(redis: RedisServer, tmp_path: Path) -> None:
     """A Responses conversation started on one replica continues on the other, the first
     replica's thinking in the prompt; other keys still get 404 there."""
-    env = {"THINKWIRE_STATE_SECRET": "s" * 64, "THINKWIRE_SECRET": "e" * 64}
+    env = {"THINKWIRE_SECRET": "e" * 64}
     state = ["--model", "scripted", "--state", redis.url + "/0"]
     replicas = [serve_process(state, tmp_path / f"home{i}", env=env) for i in (1, 2)]
     try:
@@ -240,3 +243,18 @@ def test_a_store_outage_degrades_service_and_never_stalls_it(
     assert fresh_time < 12.0  # its turn waits at most the commit timeout, then goes out unrecorded
     assert health.json()["state"]["status"] == "degraded" or "unavailable" in log
     assert len(re.findall("state store unavailable", log)) <= 12  # logged once a second at most
+
+
+def test_the_retired_state_secret_variable_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    env = {**os.environ, "THINKWIRE_HOME": str(tmp_path), "THINKWIRE_STATE_SECRET": "s" * 64}
+    done = subprocess.run(
+        [sys.executable, "-m", "thinkwire", "serve", "--model", "scripted", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "THINKWIRE_STATE_SECRET is no longer read" in done.stderr
+    assert "THINKWIRE_SECRET" in done.stderr
+    assert "Traceback" not in done.stderr

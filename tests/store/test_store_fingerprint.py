@@ -4,11 +4,10 @@ it, tenant, secret); tenants and the deployment secret."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
-import os
-import stat
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +27,8 @@ from thinkwire.ir import (
     ToolCall,
     ToolResult,
 )
-from thinkwire.store import ANONYMOUS, Keys, canonical_arguments, load_secret, visible_bytes
-from thinkwire.store.fingerprint import SECRET_ENV, SECRET_FILE, id_core
+from thinkwire.store import ANONYMOUS, Keys, canonical_arguments, visible_bytes
+from thinkwire.store.fingerprint import id_core
 
 SECRET = b"0123456789abcdef-test-secret"
 TENANT = "t-alice"
@@ -504,17 +503,12 @@ def test_short_secret_is_refused() -> None:
     Keys("x" * 16)  # the minimum
 
 
-def test_load_secret_prefers_the_environment(tmp_path: Path) -> None:
-    assert load_secret(tmp_path, {SECRET_ENV: "from-the-environment"}) == b"from-the-environment"
-    assert not (tmp_path / SECRET_FILE).exists()
-
-
-def test_load_secret_creates_a_private_file_once(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    first = load_secret(home, {})
-    assert len(first) == 64
-    assert load_secret(home, {}) == first
-    assert load_secret(home, {SECRET_ENV: ""}) == first  # an empty variable is no secret
-    assert stat.S_IMODE(os.stat(home / SECRET_FILE).st_mode) == 0o600
-    assert os.listdir(home) == [SECRET_FILE]
-    Keys(first)  # long enough
+def test_keys_use_their_own_subkey_of_the_deployment_secret() -> None:
+    """The one deployment secret keys the state through a derived subkey: a tenant digest is
+    never the plain HMAC of the secret, and a different secret gives different keys."""
+    secret = b"the-one-deployment-secret"
+    tenant = Keys(secret).tenant_of("sk-1")
+    plain = "t-" + hmac.new(secret, b"tenant\0sk-1", hashlib.sha256).hexdigest()
+    assert tenant != plain
+    assert tenant == Keys(secret).tenant_of("sk-1")
+    assert tenant != Keys(secret + b"!").tenant_of("sk-1")

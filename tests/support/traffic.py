@@ -37,7 +37,7 @@ back); ``wrong``: restored but another code word; ``lost``: no restore (the upst
 emulator runs in its own process (``Emulator``: ``python -m thinkwire emulate deepseek``) so
 that killing the gateway leaves it up; the gateway is ``thinkwire serve --config`` started by
 ``tests.support.processes.serve_process`` (``Gateway``) with a fixed
-``THINKWIRE_STATE_SECRET``, so a restart on the same ``THINKWIRE_HOME`` / ``--state`` computes
+``THINKWIRE_SECRET``, so a restart on the same ``THINKWIRE_HOME`` / ``--state`` computes
 the same keys. ``crash_scenario``: rounds of traffic, each ended by ``kill -9`` (by default
 right after a client fully received a turn) and a restart on the same store, then every turn
 received in any round sent back to the last gateway. ``load_scenario``: traffic against one
@@ -79,7 +79,7 @@ from tests.support.processes import serve_process
 
 MODEL: Final = "deepseek-reasoner"
 STATE_SECRET: Final = "thinkwire-durability-" + "s" * 43
-"""``THINKWIRE_STATE_SECRET`` of every gateway the scenarios start: restarts share keys."""
+"""``THINKWIRE_SECRET`` of every gateway the scenarios start: restarts share keys."""
 TOOLS: Final[list[dict[str, Any]]] = [
     {
         "type": "function",
@@ -559,7 +559,7 @@ class Gateway:
     def __init__(self, args: Sequence[str], home: Path, *, env: Mapping[str, str] | None = None) -> None:
         self.args = list(args)
         self.home = home
-        self.env = {"THINKWIRE_STATE_SECRET": STATE_SECRET, **(env or {})}
+        self.env = {"THINKWIRE_SECRET": STATE_SECRET, **(env or {})}
         started = time.monotonic()
         self.process, self.url = serve_process(self.args, home, env=self.env)
         self.startup = time.monotonic() - started

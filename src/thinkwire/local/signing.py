@@ -43,7 +43,11 @@ recalled is a problem. Without ``recall`` such blocks are listed as ``omitted``.
 file ``$THINKWIRE_HOME/secret`` (default ``~/.cache/thinkwire/secret``), created on first use
 with 32 random bytes in hex and mode 0600. The key is the file's text, so copying it into
 ``$THINKWIRE_SECRET`` gives the same signatures. Changing the secret invalidates every
-signature issued before.
+signature issued before. It is the deployment's one secret: the state's keys use a subkey
+derived from it (``subkey``); the engine's tokens and the server's own (``twg1.``,
+``thinkwire.store.issuer``) are keyed with it directly, each in its own domain
+(``thinkwire-thinking``, and the ``"\0gateway\0"`` model slot), as before there were subkeys,
+so thinking signed then still verifies.
 
 Errors::
 
@@ -109,6 +113,15 @@ def verify(secret: bytes, model: str, text: str, signature: str) -> bool:
     """Whether ``signature`` is ``sign(secret, model, text)``, compared in constant time."""
     expected = sign(secret, model, text).encode()
     return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
+
+
+Purpose = Literal["state-keys"]
+
+
+def subkey(secret: bytes, purpose: Purpose) -> bytes:
+    """A key for one purpose, derived from the deployment secret (HMAC-SHA256 over the
+    purpose's name), so no two uses of the one secret share a key."""
+    return hmac.new(secret, b"thinkwire-subkey\x00" + purpose.encode(), hashlib.sha256).digest()
 
 
 def is_engine_signature(signature: str | None) -> bool:

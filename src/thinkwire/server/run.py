@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import sys
 import time
@@ -183,10 +184,17 @@ def _state(options: ServeOptions, home: Path) -> ConversationState | None:
     if options.state == "":
         _say("no state: thinking a client drops is not restored, and no Responses are stored")
         return None
-    from thinkwire.store import STATE_DB, Keys, load_secret, open_state
+    from thinkwire.store import STATE_DB, Keys, open_state
     from thinkwire.store.base import without_password
+    from thinkwire.store.fingerprint import RETIRED_SECRET_ENV
 
-    keys = Keys(load_secret(home))
+    if os.environ.get(RETIRED_SECRET_ENV):
+        raise ServeError(
+            f"${RETIRED_SECRET_ENV} is no longer read: thinkwire has one deployment secret, "
+            "$THINKWIRE_SECRET, which keys the state and signs thinking. Unset "
+            f"${RETIRED_SECRET_ENV} (and give every replica the same $THINKWIRE_SECRET)"
+        )
+    keys = Keys(signing_secret(options))
     target = options.state or str(home / STATE_DB)
     try:
         state = open_state(target, keys=keys, durability=options.durability)

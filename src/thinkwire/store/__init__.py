@@ -27,7 +27,7 @@ from thinkwire.store.base import (
     StoreStats,
     recordable,
 )
-from thinkwire.store.fingerprint import ANONYMOUS, Keys, canonical_arguments, load_secret, visible_bytes
+from thinkwire.store.fingerprint import ANONYMOUS, Keys, canonical_arguments, visible_bytes
 from thinkwire.store.sqlite import SQLiteStore
 from thinkwire.store.state import DURABILITIES, ConversationState, Durability, StoreUnavailable
 
@@ -91,7 +91,6 @@ __all__ = [
     "StoreUnavailable",
     "StoredResponse",
     "canonical_arguments",
-    "load_secret",
     "open_state",
     "open_store",
     "recordable",

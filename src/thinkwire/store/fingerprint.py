@@ -46,7 +46,10 @@ tenant inside them means the same turn of another tenant is a different key, so 
 read or inject another's reasoning. Tenants are themselves an HMAC of the presented credential
 (:meth:`Keys.tenant_of`): raw API keys are never stored.
 
-Every replica sharing one store must use the same secret (:func:`load_secret`).
+The secret is the deployment's one secret (``thinkwire.local.signing.load_secret``:
+``$THINKWIRE_SECRET`` or ``$THINKWIRE_HOME/secret``); ``Keys`` derives its own subkey from it
+(``signing.subkey(secret, "state-keys")``), so the keys never equal anything else keyed with
+that secret. Every replica sharing one store must use the same secret.
 """
 
 from __future__ import annotations
@@ -55,26 +58,21 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from thinkwire.ir.blocks import Block, Text, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message
-from thinkwire.local.signing import read_or_create_secret
+from thinkwire.local.signing import subkey
 
 ANONYMOUS = "anonymous"
 """The tenant of a request that presents no credential."""
 
-SECRET_ENV = "THINKWIRE_STATE_SECRET"
-"""Environment variable that, when set, holds the deployment secret."""
-
-SECRET_FILE = "state.secret"
-"""File under ``$THINKWIRE_HOME`` holding the secret when the environment does not give one."""
+RETIRED_SECRET_ENV = "THINKWIRE_STATE_SECRET"
+"""The state's own secret before thinkwire had one deployment secret; no longer read."""
 
 _VERSION = "v2"
 _MIN_SECRET = 16
@@ -206,7 +204,7 @@ class Keys:
         raw = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         if len(raw) < _MIN_SECRET:
             raise ValueError(f"the state secret must be at least {_MIN_SECRET} bytes")
-        self._secret = raw
+        self._secret = subkey(raw, "state-keys")
 
     def __repr__(self) -> str:
         return "Keys(<secret>)"
@@ -239,17 +237,3 @@ class Keys:
         for part in parts:
             mac.update(b"\0" + str(len(part)).encode() + b":" + part)
         return mac.hexdigest()
-
-
-def load_secret(home: Path, environ: Mapping[str, str] | None = None) -> bytes:
-    """The deployment secret: ``$THINKWIRE_STATE_SECRET`` if set, else ``home/state.secret``.
-
-    The file is created with 32 random bytes (hex, mode 0600) on first use, as the engine's
-    signing secret is (``thinkwire.local.signing.read_or_create_secret``). Replicas that share
-    a Redis store must share the secret: set the variable on all of them.
-    """
-    env = os.environ if environ is None else environ
-    value = env.get(SECRET_ENV)
-    if value:
-        return value.encode("utf-8")
-    return read_or_create_secret(home / SECRET_FILE)  # the one way thinkwire keeps a secret file
