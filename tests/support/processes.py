@@ -1,8 +1,9 @@
-"""``thinkwire serve`` as a child process, the way a user starts it.
+"""``thinkwire serve`` and ``thinkwire emulate`` as child processes, the way a user starts them.
 
 ``serve_process(args, home)`` starts ``python -m thinkwire serve ARGS --port 0`` with
 ``THINKWIRE_HOME`` at ``home`` and returns the process and its base URL once it says where it
-listens; ``stop(process)`` interrupts it (Ctrl-C) and waits.
+listens; ``emulate_process(args, home)`` does the same for ``thinkwire emulate ARGS --port 0``;
+``stop(process)`` interrupts it (Ctrl-C) and waits.
 """
 
 from __future__ import annotations
@@ -25,9 +26,30 @@ def serve_process(
     timeout: float = 60.0,
 ) -> tuple[subprocess.Popen[str], str]:
     """A ``thinkwire serve`` child on a free loopback port, and its base URL."""
+    command = ["serve", *args, "--port", "0", "--log-level", "warning"]
+    return _listening(command, r"serving on (http://\S+)", home, env, timeout)
+
+
+def emulate_process(
+    args: Sequence[str],
+    home: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> tuple[subprocess.Popen[str], str]:
+    """A ``thinkwire emulate`` child on a free loopback port, and its base URL."""
+    command = ["emulate", *args, "--port", "0"]
+    return _listening(command, r"Uvicorn running on (http://\S+)", home, env, timeout)
+
+
+def _listening(
+    command: Sequence[str], listens: str, home: Path, env: Mapping[str, str] | None, timeout: float
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``python -m thinkwire COMMAND`` and wait for the stderr line ``listens`` matches
+    (its group: the base URL)."""
     environ = {**os.environ, "THINKWIRE_HOME": str(home), **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "thinkwire", "serve", *args, "--port", "0", "--log-level", "warning"],
+        [sys.executable, "-m", "thinkwire", *command],
         stderr=subprocess.PIPE,
         text=True,
         env=environ,
@@ -38,14 +60,14 @@ def serve_process(
     while time.monotonic() < deadline:
         line = process.stderr.readline()
         seen.append(line)
-        if match := re.search(r"serving on (http://\S+)", line):
+        if match := re.search(listens, line):
             return process, match.group(1)
         if not line and process.poll() is not None:
             break
     process.kill()
     _, rest = process.communicate()
     seen.append(rest or "")
-    raise AssertionError("thinkwire serve did not start:\n" + "".join(seen))
+    raise AssertionError(f"thinkwire {command[0]} did not start:\n" + "".join(seen))
 
 
 def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
