@@ -211,6 +211,9 @@ def test_two_replicas_on_redis_share_stored_responses(redis: RedisServer, tmp_pa
 def test_a_store_outage_degrades_service_and_never_stalls_it(
     redis: RedisServer, tmp_path: Path, fault: str
 ) -> None:
+    """Redis paused (calls hang) or killed (calls fail): every request still gets its answer in
+    bounded time, without restore; /healthz and /metrics answer at once. A turn made during a
+    pause is kept queued and written when Redis is back, so it is restorable after."""
     process, url = serve_process(["--model", "scripted", "--state", redis.url + "/0"], tmp_path)
     try:
         asked = [{"role": "user", "content": "Remember iota."}]
@@ -224,10 +227,19 @@ def test_a_store_outage_degrades_service_and_never_stalls_it(
             answers = [timed(chat, url, history) for _ in range(3)]
             health, health_time = timed(httpx.get, f"{url}/healthz", timeout=5)
             metrics, metrics_time = timed(httpx.get, f"{url}/metrics", timeout=5)
-            fresh, fresh_time = timed(chat, url, [{"role": "user", "content": "Hello"}])
+            during = [{"role": "user", "content": "Remember kappa."}]
+            fresh, fresh_time = timed(chat, url, during)
         finally:
             if fault == "paused":
                 redis.resume()
+        if fault == "paused":  # the turn made during the pause reaches Redis once it is back
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/healthz").json()["state"]["recorded"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            said = fresh.json()["choices"][0]["message"]["content"]
+            back = chat(
+                url, [*during, {"role": "assistant", "content": said}, {"role": "user", "content": "Go"}]
+            )
     finally:
         log = stop(process)
     for response, seconds in answers:
@@ -239,9 +251,11 @@ def test_a_store_outage_degrades_service_and_never_stalls_it(
     assert metrics.status_code == 200
     assert metrics_time < 1.0
     assert "thinkwire_state_skipped_lookups_total" in metrics.text
-    assert fresh.status_code == 200  # a new conversation still gets its answer
-    assert fresh_time < 12.0  # its turn waits at most the commit timeout, then goes out unrecorded
-    assert health.json()["state"]["status"] == "degraded" or "unavailable" in log
+    assert health.json()["state"]["status"] == "degraded"
+    assert fresh.status_code == 200  # a new conversation still gets its answer, not held for the store
+    assert fresh_time < 3.0
+    if fault == "paused":
+        assert back.headers.get(HEADER) == "1", (back.text, log)
     assert len(re.findall("state store unavailable", log)) <= 12  # logged once a second at most
 
 

@@ -445,33 +445,49 @@ def test_a_failing_backend_is_skipped_until_the_retry_interval_passes(
         state = states(retry_interval=0.3)
         backend.fail["commit"] = StoreError("disk full")
         assert await state.record([record_of(state, 1), response_record(1)]) is False
-        assert (state.recorded, state.unrecorded, state.errors) == (0, 1, 1)
+        assert (state.recorded, state.unrecorded, state.errors) == (0, 0, 1)
+        assert state.deferred == 2  # kept for another try, not dropped
         assert state.down
         assert state.health()["status"] == "degraded"
 
-        request = sent_back(1)
+        # while down: lookups are skipped at once, and what is still queued is readable
+        request = sent_back(2)
         start = time.monotonic()
         restored, count = await state.restore(TENANT, request)
         assert (restored, count) == (request, 0)
         assert restored is request
         with pytest.raises(StoreUnavailable):
-            await state.response(TENANT, "resp_1")
-        with pytest.raises(StoreUnavailable):
-            await state.item(TENANT, "msg_1")
-        with pytest.raises(StoreUnavailable):
-            await state.conversation(TENANT, "resp_1")
+            await state.response(TENANT, "resp_2")
+        assert (await state.response(TENANT, "resp_1")) is not None  # queued, readable
         assert time.monotonic() - start < 0.2
-        assert backend.calls["turns"] == backend.calls["response"] == backend.calls["item"] == 0
+        assert backend.calls["turns"] == backend.calls["response"] == 0
         assert state.skipped == 1
+        # a record made while down returns at once and waits in the queue too
+        start = time.monotonic()
+        assert await state.record([record_of(state, 2)]) is False
+        assert time.monotonic() - start < 0.2
 
-        await until(lambda: not state.down, timeout=2.0)
-        del backend.fail["commit"]
-        assert await state.restore(TENANT, request) == (request, 0)  # tried: nothing recorded
-        assert backend.calls["turns"] == 1
-        assert await state.record([record_of(state, 1)])
+        del backend.fail["commit"]  # the store comes back: the queued records are written
+        await until(lambda: state.recorded == 2 and not state.down, timeout=2.0)
+        assert state.unrecorded == 0
+        _, count = await state.restore(TENANT, sent_back(1))
+        assert count == 1
         _, count = await state.restore(TENANT, request)
         assert count == 1
         assert state.health()["status"] == "ok"
+
+    run(main())
+
+
+def test_records_queued_while_the_store_is_down_are_given_up_on_closing(
+    backend: Hooked, states: Callable[..., ConversationState]
+) -> None:
+    async def main() -> None:
+        state = states(retry_interval=0.2)
+        backend.fail["commit"] = StoreError("disk full")
+        assert await state.record([record_of(state, 1)]) is False
+        await state.aclose()
+        assert (state.recorded, state.unrecorded) == (0, 1)
 
     run(main())
 

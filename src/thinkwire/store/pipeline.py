@@ -142,8 +142,8 @@ class Stateful:
                 items=item_ids(response),
             )
             writes.append(ResponseRecord(tenant=tenant, id=caller.keep.id, stored=stored))
-        if writes and not await state.record(writes):
-            log.warning("turn not recorded: its thinking cannot be restored if a client drops it")
+        if writes:  # the state logs and counts what it could not keep
+            await state.record(writes)
 
     def models(self) -> list[str]:
         return self.backend.models()

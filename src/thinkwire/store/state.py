@@ -28,11 +28,16 @@ storage backend (``SQLiteStore``, ``RedisStore``):
   record is never dropped because the committer is behind.
 * **Degrade, never stall.** A backend error or a lookup over ``lookup_timeout`` marks the
   store *down* for ``retry_interval`` seconds: lookups are skipped (the request goes on as the
-  client sent it, counted in ``skipped``), records that fail are counted in ``unrecorded``,
-  and a warning is logged at most once a second. ``record`` waits at most
-  ``commit_timeout`` for a commit. Stored-response reads raise ``StoreUnavailable`` (the
-  endpoint answers 503 with ``retry-after``). ``health()`` never touches the backend on the
-  caller's thread: it returns the last statistics, refreshed in the background.
+  client sent it, counted in ``skipped``), stored-response reads of records not still queued
+  raise ``StoreUnavailable`` (the endpoint answers 503 with ``retry-after``), ``record``
+  returns at once instead of waiting for a commit, and a warning is logged at most once a
+  second. A batch the store refused goes back to the front of the queue (``deferred``) and is
+  tried again every ``retry_interval``, readable meanwhile, so a store that comes back within
+  the queue's bound loses nothing; what does not fit while it is down is not kept
+  (``unrecorded``), and neither is what is still queued when the state closes with the store
+  down. ``record`` waits at most ``commit_timeout`` for a commit (``late``). ``health()``
+  never touches the backend on the caller's thread: it returns the last statistics,
+  refreshed in the background.
 """
 
 from __future__ import annotations
@@ -130,6 +135,8 @@ class ConversationState:
         self.commits = 0
         self.late = 0
         """Records whose commit outlasted ``commit_timeout`` (their answers went out first)."""
+        self.deferred = 0
+        """Records put back in the queue after the store refused their batch, for a retry."""
         self._cond = threading.Condition()
         self._queue: deque[_Queued] = deque()
         self._queued_bytes = 0
@@ -141,6 +148,7 @@ class ConversationState:
         self._thread = threading.Thread(target=self._run, name="thinkwire-state-committer", daemon=True)
         self._thread.start()
         self._down_until = 0.0
+        self._last_success = 0.0
         self._last_warning = 0.0
         self._stats: StoreStats | None = None
         self._stats_at = -1.0
@@ -155,13 +163,21 @@ class ConversationState:
     def down(self) -> bool:
         return time.monotonic() < self._down_until
 
-    def _failed(self, what: str, exc: BaseException) -> None:
+    def _failed(self, what: str, exc: BaseException, started: float) -> None:
+        """A store call begun at ``started`` failed: the store is down for ``retry_interval``,
+        unless a commit has gone through since that call began (a late report of an outage
+        that is over)."""
         self.errors += 1
-        self._down_until = time.monotonic() + self.retry_interval
+        if started > self._last_success:
+            self._down_until = time.monotonic() + self.retry_interval
+        self._warn(f"state store unavailable ({what}): {exc or type(exc).__name__}")
+
+    def _warn(self, message: str) -> None:
+        """Log ``message``, at most one warning a second."""
         now = time.monotonic()
         if now - self._last_warning >= 1.0:
             self._last_warning = now
-            log.warning("state store unavailable (%s): %s", what, exc or type(exc).__name__)
+            log.warning("%s", message)
 
     def health(self) -> dict[str, Any]:
         """What the state reports to ``/healthz`` and ``/metrics``; never blocks."""
@@ -178,16 +194,18 @@ class ConversationState:
             "errors": self.errors,
             "commits": self.commits,
             "late": self.late,
+            "deferred": self.deferred,
             "pending": len(self._queue),
             "pending_bytes": self._queued_bytes,
             "stats": msgspec.structs.asdict(self._stats) if self._stats is not None else None,
         }
 
     def _refresh(self) -> None:
+        started = time.monotonic()
         try:
             self._stats = self.backend.stats()
         except Exception as exc:
-            self._failed("statistics", exc)
+            self._failed("statistics", exc, started)
         finally:
             self._stats_at = time.monotonic()
             self._refreshing = False
@@ -201,6 +219,7 @@ class ConversationState:
         if self.down:
             raise StoreUnavailable(f"the state store is unavailable ({what} skipped)")
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         future = loop.run_in_executor(self._readers, fn, *args)
         late: list[bool] = []
 
@@ -214,10 +233,10 @@ class ConversationState:
         except asyncio.CancelledError:
             if not late:
                 raise  # the request itself was cancelled
-            self._failed(what, TimeoutError())
+            self._failed(what, TimeoutError(), started)
             raise StoreUnavailable(f"the state store did not answer within {self.lookup_timeout} s") from None
         except StoreError as exc:
-            self._failed(what, exc)
+            self._failed(what, exc, started)
             raise StoreUnavailable(str(exc)) from None
         finally:
             timer.cancel()
@@ -306,12 +325,13 @@ class ConversationState:
             return True
         deadline = time.monotonic() + self.commit_timeout
         while self._queued_bytes > self.max_pending_bytes and not self._closing:
-            if time.monotonic() > deadline:
-                self.unrecorded += len(writes)
-                log.warning("state store committer is behind: %d record(s) not kept", len(writes))
+            if self.down or time.monotonic() > deadline:  # an outage is not waited out
+                self.unrecorded += sum(1 for w in writes if isinstance(w, TurnRecord))
+                self._warn(f"state store is behind or down: {len(writes)} record(s) not kept")
                 return False
             await asyncio.sleep(0.002)  # backpressure: the response's end waits for room
-        wait = self.durability != "async"
+        # while the store is down the records wait for its return, and the answer does not
+        wait = self.durability != "async" and not self.down
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] | None = loop.create_future() if wait else None
         remaining = len(writes)
@@ -326,7 +346,7 @@ class ConversationState:
 
         self._submit(writes, done)
         if future is None:
-            return True
+            return not self.down
         try:
             return await asyncio.wait_for(asyncio.shield(future), max(deadline - time.monotonic(), 0.001))
         except TimeoutError:
@@ -384,34 +404,51 @@ class ConversationState:
                 if not self._queue:
                     return
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            started = time.monotonic()
             try:
                 results = self.backend.commit([q.write for q in batch])
-                ok = True
             except Exception as exc:  # a bug must not stop the committer for good
-                self._failed("commit", exc)
+                self._failed("commit", exc, started)
                 if not isinstance(exc, StoreError):
                     log.exception("state store commit failed")
-                results = [False] * len(batch)
-                ok = False
+                self._retry_later(batch)
+                continue
             with self._cond:
                 for queued in batch:
                     self._forget(queued.write)
                     self._queued_bytes -= queued.size
-                if ok:
-                    self.commits += 1
-                    self.recorded += sum(
-                        1
-                        for q, r in zip(batch, results, strict=True)
-                        if r and isinstance(q.write, TurnRecord)
-                    )
-                else:
-                    self.unrecorded += sum(1 for q in batch if isinstance(q.write, TurnRecord))
+                self.commits += 1
+                self._down_until = 0.0  # a commit went through: the store is back
+                self._last_success = time.monotonic()
+                kept = zip(batch, results, strict=True)
+                self.recorded += sum(1 for q, r in kept if r and isinstance(q.write, TurnRecord))
                 self._cond.notify_all()
             for queued, result in zip(batch, results, strict=True):
-                if queued.done is not None:
-                    # RuntimeError: the waiter's event loop has closed, nobody waits any more
-                    with contextlib.suppress(RuntimeError):
-                        queued.done(ok and result)
+                _tell(queued.done, result)
+
+    def _retry_later(self, batch: list[_Queued]) -> None:
+        """A batch the store refused: its waiters are answered now (the responses go out), and
+        the records go back to the front of the queue, readable meanwhile, for the next try
+        ``retry_interval`` later; on closing, they are given up (``unrecorded``)."""
+        waiters = [queued.done for queued in batch]  # told after the requeue
+        with self._cond:
+            for queued in batch:
+                queued.done = None
+            closing = self._closing
+            if not closing:
+                self._queue.extendleft(reversed(batch))
+                self.deferred += len(batch)
+            else:
+                for queued in batch:
+                    self._forget(queued.write)
+                    self._queued_bytes -= queued.size
+                self.unrecorded += sum(1 for q in batch if isinstance(q.write, TurnRecord))
+                self._cond.notify_all()
+        for done in waiters:
+            _tell(done, False)
+        if not closing:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closing, self.retry_interval)
 
     def _forget(self, write: Write) -> None:
         def drop(table: dict[Any, tuple[Any, int]], key: Any) -> None:
@@ -447,6 +484,14 @@ class ConversationState:
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
+
+
+def _tell(done: Callable[[bool], None] | None, ok: bool) -> None:
+    """Tell a record's waiter how it went (RuntimeError: its event loop has closed, nobody
+    waits any more)."""
+    if done is not None:
+        with contextlib.suppress(RuntimeError):
+            done(ok)
 
 
 def _settle(future: asyncio.Future[bool], ok: bool) -> None:
