@@ -14,7 +14,8 @@ never blocks, so ``/metrics`` answers while the state store is down):
 - conversation state (every backend): ``thinkwire_state_restored_turns_total``,
   ``thinkwire_state_recorded_turns_total``, ``thinkwire_state_unrecorded_turns_total``,
   ``thinkwire_state_skipped_lookups_total``, ``thinkwire_state_errors_total``,
-  ``thinkwire_state_commits_total``, ``thinkwire_state_pending``, ``thinkwire_state_down``,
+  ``thinkwire_state_commits_total``, ``thinkwire_state_deferred_records_total``,
+  ``thinkwire_state_late_commits_total``, ``thinkwire_state_pending``, ``thinkwire_state_down``,
   ``thinkwire_policy_removed_blocks_total``, and the store's ``thinkwire_store_entries``,
   ``thinkwire_store_bytes``, ``thinkwire_store_evictions_total`` (refreshed in the background
   at most once a second).
@@ -73,6 +74,13 @@ _STATE: Final = (
     ("skipped", "thinkwire_state_skipped_lookups", "Restores skipped because the store was down.", True),
     ("errors", "thinkwire_state_errors", "State store operations that failed.", True),
     ("commits", "thinkwire_state_commits", "Transactions the committer wrote (group commits).", True),
+    (
+        "deferred",
+        "thinkwire_state_deferred_records",
+        "Records put back in the queue for a retry after the store refused their batch.",
+        True,
+    ),
+    ("late", "thinkwire_state_late_commits", "Records whose commit outlasted the commit timeout.", True),
     ("pending", "thinkwire_state_pending", "Records waiting for the committer.", False),
     ("down", "thinkwire_state_down", "1 while the state store is marked down.", False),
 )
