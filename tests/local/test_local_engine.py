@@ -7,9 +7,12 @@ both there, and is skipped otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -778,10 +781,61 @@ def test_real_thinking_off_and_a_small_thinking_budget(
     assert rest["timings"]["cache_n"] >= thought["usage"]["prompt_tokens"]  # phase 2 reused the cache
 
 
+def _listening_sockets() -> set[str]:
+    """The inodes of the TCP sockets this process listens on (Linux's /proc)."""
+    ours = set()
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # an fd closed while we look
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                ours.add(target.removeprefix("socket:[").removesuffix("]"))
+    listening = set()
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in ours:  # state LISTEN, the socket's inode
+                listening.add(fields[9])
+    return listening
+
+
+def _threads() -> set[str]:
+    """The ids of this process's threads, native ones included (Linux's /proc)."""
+    return set(os.listdir("/proc/self/task"))
+
+
 @pytest.mark.model
-def test_real_engine_closes_right_after_loading(default_model: Path) -> None:
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the process's sockets and threads in /proc")
+def test_real_engine_closes_right_after_loading(default_model: Path, real_engine: LocalEngine) -> None:
     # xllamacpp's destructor waits forever for a server that never served a request; the
-    # engine serves one token while loading so that closing at once (Ctrl-C) does not hang
+    # engine serves one token while loading so that closing at once (Ctrl-C) does not hang.
+    # (real_engine is loaded first: the first load in a process starts threads that every
+    # later engine shares, and which engine's thread ids they keep varies, so the runtime's
+    # threads are counted.)
+    sockets, threads = _listening_sockets(), _threads()
     engine = LocalEngine(default_model, "qwen2.5-think", secret=SECRET, runtime_logs=False)
-    engine.close()
+    listener = _listening_sockets() - sockets
+    assert len(listener) == 1  # the runtime's own HTTP listener on loopback (module docstring)
+    assert _threads() - threads  # and its threads
+    assert not engine.closed
+
+    closing = threading.Thread(target=engine.close, daemon=True)
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "close() hangs"
     assert engine.closed
+    assert not listener & _listening_sockets(), "the runtime still listens"
+    assert len(_threads()) <= len(threads), "the runtime's threads still run"
+    ask = request()
+    with pytest.raises(EngineClosed):
+        engine.complete(ask)
+    with pytest.raises(EngineClosed):
+        engine.stream(ask)
+
+    engine.close()  # closing again changes nothing
+    assert engine.closed
+    assert len(_threads()) <= len(threads)
+    with pytest.raises(EngineClosed):
+        engine.complete(ask)
+    # closing one engine leaves another in the same process working
+    short = Request(messages=(QUESTION,), thinking=OFF, sampling=Sampling(max_tokens=4))
+    assert real_engine.complete(short, seed=1).completion_tokens > 0
