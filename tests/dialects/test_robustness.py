@@ -8,7 +8,6 @@ without raising.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import re
@@ -167,11 +166,56 @@ def test_corrupted_stream_decodes_or_fails_with_a_path(
     data_lines = [i for i, line in enumerate(lines) if line.startswith("data: ")]
     line = data_lines[where % len(data_lines)]
     lines[line] = "data: " + junk
+    events = list(parse("\n".join(lines).encode()))
+    failed = _failure(dialect, events)  # anything but a DecodeError escaping fails the test
+    if failed is None:
+        return
+    position, error = failed
+    if position is None:  # a stream cut short: the fault is its end, in the stream as a whole
+        assert error.path == "", error
+        return
+    assert position >= _corrupted(text, events), f"failed before the corrupted event: {error}"
+    assert _names_the_event(error.path, dialect, position, events[position]), (
+        f"{error.path!r} does not name the event that failed ({position}: {events[position]}): {error}"
+    )
+
+
+def _failure(dialect: str, events: list[SSEEvent]) -> tuple[int | None, DecodeError] | None:
+    """Decode ``events``: ``None`` when they decode, else the position of the event whose
+    ``feed`` failed (``None``: ``close`` failed) and the error."""
     decoder = get_codec(dialect).stream_decoder()
-    with contextlib.suppress(DecodeError):  # anything else escaping fails the test
-        for event in parse("\n".join(lines).encode()):
+    for position, event in enumerate(events):
+        try:
             decoder.feed(event)
+        except DecodeError as error:
+            return position, error
+    try:
         decoder.close()
+    except DecodeError as error:
+        return None, error
+    return None
+
+
+def _corrupted(text: str, events: list[SSEEvent]) -> int:
+    """The position of the first event that differs from the golden stream's."""
+    golden = list(parse(text.encode()))
+    return next(i for i, (a, b) in enumerate(zip(golden, events, strict=False)) if a != b)
+
+
+def _names_the_event(path: str, dialect: str, position: int, event: SSEEvent) -> bool:
+    """Whether ``path`` starts at the SSE event that failed: by its position
+    (``events[4].delta.type``) in Anthropic and Chat streams, by its type (or SSE event name)
+    in Responses streams (``response.output_text.delta.content_index``)."""
+    if dialect == "openai-responses":
+        try:
+            data = json.loads(event.data)
+        except ValueError:
+            data = None
+        kind = data.get("type") if isinstance(data, dict) else None
+        names = [n for n in (kind, event.event, "event") if isinstance(n, str)]
+    else:
+        names = [f"events[{position}]"]
+    return any(path == name or path.startswith((name + ".", name + "[")) for name in names)
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)

@@ -26,15 +26,16 @@ _TYPE_NAMES = {
 }
 
 
-def loads(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Parse JSON, refusing input over ``max_bytes`` and naming the position of a syntax error."""
+def loads(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, path: str = "") -> Any:
+    """Parse JSON, refusing input over ``max_bytes`` and naming the position of a syntax error
+    (``path``: where the JSON sits in a larger input, e.g. a stream's ``events[3]``)."""
     size = len(data)
     if size > max_bytes:
         raise InputTooLarge(size, max_bytes)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise DecodeError("", f"malformed JSON: {exc}") from None
+        raise DecodeError(path, f"malformed JSON: {exc}") from None
 
 
 def dumps(value: Any) -> bytes:

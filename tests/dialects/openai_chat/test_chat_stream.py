@@ -215,7 +215,7 @@ def test_error_chunk_becomes_a_stream_error() -> None:
 @pytest.mark.parametrize(
     ("data", "path", "message"),
     [
-        ("{not json", "", "malformed JSON"),
+        ("{not json", "events[0]", "malformed JSON"),
         ("[1]", "events[0]", "expected an object"),
         (
             json.dumps({**HEAD, "choices": [{"index": 1, "delta": {"content": "x"}}]}),

@@ -159,7 +159,7 @@ class ChatStreamDecoder:
             self._end()
             return self._out
         path = f"events[{self._count}]"
-        chunk = obj(loads(event.data), path)
+        chunk = obj(loads(event.data, path=path), path)
         error = chunk.get("error")
         if isinstance(error, dict):
             self._failed = True

@@ -92,7 +92,8 @@ class ResponsesStreamDecoder:
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         if event.data == "[DONE]" or not event.data:
             return []
-        d = as_obj(loads(event.data), event.event or "event")
+        where = event.event or "event"
+        d = as_obj(loads(event.data, path=where), where)
         kind = d.get("type", event.event)
         if type(kind) is not str:
             raise fail("event.type", "a string", kind)
