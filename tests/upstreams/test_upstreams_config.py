@@ -64,7 +64,8 @@ def test_keys_come_only_from_the_environment() -> None:
         ([], "at least one [[upstreams]]"),
         ([{"kind": "anthropic", "base_url": "http://x"}], "upstreams[0].name: required"),
         ([{"name": "a", "kind": "grpc", "base_url": "http://x"}], "upstreams[0].kind: 'grpc' is not one of"),
-        ([{"name": "a", "kind": "anthropic"}], "upstreams[0].base_url: required"),
+        ([{"name": "a", "kind": "openai-chat"}], "upstreams[0].base_url: required"),
+        ([{"name": "a", "kind": "openai-chat", "profile": "vllm"}], "upstreams[0].base_url: required"),
         (
             [{"name": "a", "kind": "anthropic", "base_url": "ftp://x"}],
             "upstreams[0].base_url: expected an http",
@@ -118,3 +119,27 @@ def test_a_thinking_budget_can_be_set_or_turned_off() -> None:
     assert own.default_thinking_budget == 4096
     with pytest.raises(ConfigError, match="thinking_budget"):
         parse_config({"upstreams": [{**base, "thinking_budget": -1}]})
+
+
+def test_a_vendor_profile_gives_its_hosted_api_and_key_variable() -> None:
+    """An upstream that names a vendor with a hosted API needs no base_url or api_key_env; what
+    the table says wins; the vendor's key variable is never sent to another host unless the
+    table names it."""
+    config = parse_config(
+        {
+            "upstreams": [
+                {"name": "claude", "kind": "anthropic"},
+                {"name": "ds", "kind": "openai-chat", "profile": "deepseek"},
+                {
+                    "name": "mine",
+                    "kind": "openai-chat",
+                    "profile": "deepseek",
+                    "base_url": "http://127.0.0.1:9/",
+                },
+            ]
+        }
+    )
+    claude, ds, mine = config.upstreams
+    assert (claude.base_url, claude.api_key_env) == ("https://api.anthropic.com", "ANTHROPIC_API_KEY")
+    assert (ds.base_url, ds.api_key_env) == ("https://api.deepseek.com", "DEEPSEEK_API_KEY")
+    assert (mine.base_url, mine.api_key_env) == ("http://127.0.0.1:9", None)

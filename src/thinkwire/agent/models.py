@@ -8,20 +8,20 @@ A ``Model`` streams the next assistant turn of an IR ``Request`` as IR stream ev
   thinking came back — tests and demos of what a policy hides;
 - ``anthropic:MODEL``, ``minimax:MODEL``, ``deepseek:MODEL``, ``openrouter:MODEL``,
   ``openai-responses:MODEL``: the vendor's public API, its key from the environment variable
-  in ``VENDORS``;
+  in its vendor profile (``thinkwire.upstreams.profiles``: the profiles with a hosted API);
 - ``openai-chat:URL#MODEL``: any OpenAI-compatible server (vLLM, SGLang, Ollama, another
   thinkwire), ``OPENAI_API_KEY`` sent when set;
 - any other string: a model name routed by ``thinkwire.toml`` (``--config``, else
   ``$THINKWIRE_HOME/thinkwire.toml`` or ``./thinkwire.toml``), as the gateway routes it.
 
 Remote models go through ``thinkwire.upstreams`` (the gateway's client and profiles), so
-every carrier, signature and stream quirk is handled in one place. Prices (``PRICES``, US$
-per million tokens) feed the cost limit and the evals; models not listed cost ``None``.
+every carrier, signature and stream quirk is handled in one place. Prices (the profiles'
+``prices``, US$ per million tokens) feed the cost limit and the evals; models not listed cost
+``None``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -31,10 +31,10 @@ import msgspec
 
 from thinkwire.backend import Caller
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.conversation import Request, Response, Usage
+from thinkwire.ir.conversation import Request, Response
 from thinkwire.ir.stream import StreamEvent, response_events
 from thinkwire.upstreams.config import GatewayConfig, Upstream, load_config
-from thinkwire.upstreams.profiles import PROFILES, Kind
+from thinkwire.upstreams.profiles import PROFILES, Price, price_of
 
 if TYPE_CHECKING:
     from thinkwire.local.service import EngineService
@@ -42,31 +42,6 @@ if TYPE_CHECKING:
 
 class ModelSpecError(ThinkwireError):
     """A model spec that names nothing usable (the message says what is expected)."""
-
-
-class Price(msgspec.Struct, frozen=True):
-    """US$ per million input and output tokens."""
-
-    input: float
-    output: float
-
-    def cost(self, usage: Usage) -> float:
-        return ((usage.input_tokens or 0) * self.input + (usage.output_tokens or 0) * self.output) / 1e6
-
-
-PRICES: Final[dict[str, Price]] = {
-    # list prices per million tokens, late 2025; a glob of model names -> price
-    "claude-opus-4*": Price(15.0, 75.0),
-    "claude-sonnet-4*": Price(3.0, 15.0),
-    "claude-haiku-4*": Price(1.0, 5.0),
-    "MiniMax-M2*": Price(0.3, 1.2),
-    "deepseek-chat": Price(0.28, 0.42),
-    "deepseek-reasoner": Price(0.28, 0.42),
-}
-
-
-def price_of(model: str) -> Price | None:
-    return next((p for pattern, p in PRICES.items() if fnmatch.fnmatchcase(model, pattern)), None)
 
 
 class Model(Protocol):
@@ -153,22 +128,10 @@ class UpstreamModel:
         await self.client.aclose()
 
 
-class Vendor(msgspec.Struct, frozen=True):
-    kind: Kind
-    base_url: str
-    key_env: str
-    profile: str
-
-
-VENDORS: Final[dict[str, Vendor]] = {
-    "anthropic": Vendor("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "anthropic"),
-    "minimax": Vendor("openai-chat", "https://api.minimax.io", "MINIMAX_API_KEY", "minimax"),
-    "deepseek": Vendor("openai-chat", "https://api.deepseek.com", "DEEPSEEK_API_KEY", "deepseek"),
-    "openrouter": Vendor("openai-chat", "https://openrouter.ai/api", "OPENROUTER_API_KEY", "openrouter"),
-    "openai-responses": Vendor(
-        "openai-responses", "https://api.openai.com", "OPENAI_API_KEY", "openai-responses"
-    ),
-}
+VENDORS: Final[tuple[str, ...]] = tuple(
+    name for name, p in PROFILES.items() if p.base_url is not None and p.dialect is not None
+)
+"""The vendors a spec ``VENDOR:MODEL`` names: the profiles with a hosted API."""
 
 FORMS: Final = (
     "local, local:NAME, scripted, anthropic:MODEL, minimax:MODEL, deepseek:MODEL, "
@@ -199,16 +162,18 @@ def open_model(
     if head in VENDORS and sep:
         if not rest:
             raise ModelSpecError(f"model {spec!r}: give the model name after {head}:")
-        vendor = VENDORS[head]
+        vendor = PROFILES[head]
+        assert vendor.dialect is not None  # VENDORS holds only profiles with both
+        assert vendor.base_url is not None
         upstream = Upstream(
             name=head,
-            kind=vendor.kind,
+            kind=vendor.dialect,
             base_url=env.get(f"THINKWIRE_{head.upper().replace('-', '_')}_BASE_URL", vendor.base_url),
-            api_key_env=vendor.key_env,
-            profile=PROFILES[vendor.profile],
+            api_key_env=vendor.api_key_env,
+            profile=vendor,
         )
         if upstream.api_key(env) is None:
-            raise ModelSpecError(f"model {spec!r} needs ${vendor.key_env} in the environment")
+            raise ModelSpecError(f"model {spec!r} needs ${vendor.api_key_env} in the environment")
         return UpstreamModel(upstream, rest, max_tokens=max_tokens, environ=env)
     if head == "openai-chat" and sep:
         url, hash_, name = rest.rpartition("#")
@@ -261,7 +226,6 @@ def _local(name: str | None, *, home: Path | None, max_tokens: int) -> Model:
 
 __all__ = [
     "FORMS",
-    "PRICES",
     "VENDORS",
     "EngineModel",
     "FunctionModel",

@@ -4,9 +4,10 @@
 [[upstreams]]
 name = "claude"
 kind = "anthropic"                      # anthropic | openai-chat | openai-responses | local
-base_url = "https://api.anthropic.com"
-api_key_env = "ANTHROPIC_API_KEY"       # the key is read from this variable, never from the file
-profile = "anthropic"                   # vendor quirks (thinkwire.upstreams.profiles)
+base_url = "https://api.anthropic.com"  # default: the profile's hosted API, if it has one
+api_key_env = "ANTHROPIC_API_KEY"       # the key is read from this variable, never from the file;
+                                        # default: the profile's, when base_url is its hosted API
+profile = "anthropic"                   # vendor facts and quirks (thinkwire.upstreams.profiles)
 models = ["claude-*"]                   # glob patterns of model names routed here
 timeout = 600                           # seconds
 ```
@@ -136,13 +137,17 @@ def _upstream(item: Any, path: str) -> Upstream:
     kind = _str(item, "kind", path, required=True)
     if kind not in KINDS:
         raise ConfigError(f"{path}.kind: {kind!r} is not one of {', '.join(KINDS)}")
-    base_url = _str(item, "base_url", path, required=kind != "local").rstrip("/")
-    if base_url and not base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"{path}.base_url: expected an http:// or https:// URL, got {base_url!r}")
     profile_name = _str(item, "profile", path) or default_profile(kind)  # type: ignore[arg-type]
     profile = PROFILES.get(profile_name)
     if profile is None:
         raise ConfigError(f"{path}.profile: unknown profile {profile_name!r}; known: {', '.join(PROFILES)}")
+    # a vendor's hosted API and key variable come from its profile unless the table says
+    hosted = kind != "local" and profile.dialect == kind
+    base_url = _str(item, "base_url", path, required=kind != "local" and not (hosted and profile.base_url))
+    on_vendor = hosted and not base_url
+    base_url = (base_url or (profile.base_url if hosted else "") or "").rstrip("/")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{path}.base_url: expected an http:// or https:// URL, got {base_url!r}")
     if kind != "local" and profile.dialect is not None and profile.dialect != kind:
         raise ConfigError(f"{path}.profile: {profile_name!r} speaks {profile.dialect}, not {kind}")
     models = item.get("models", ["*"])
@@ -164,7 +169,9 @@ def _upstream(item: Any, path: str) -> Upstream:
         name=name,
         kind=kind,  # type: ignore[arg-type]  # checked against KINDS above
         base_url=base_url,
-        api_key_env=_str(item, "api_key_env", path) or None,
+        # the vendor's key variable only for the vendor's own host: a key never goes elsewhere
+        # unless the table names it
+        api_key_env=_str(item, "api_key_env", path) or (profile.api_key_env if on_vendor else None),
         profile=profile,
         models=tuple(models),
         timeout=float(timeout),
