@@ -74,7 +74,7 @@ from thinkwire.local.model_files import DEFAULT_MODEL, ModelStoreError, default_
 from thinkwire.policy import Policy
 
 TARGET = 0.9
-PROFILE = "qwen2.5-think"
+TEMPLATE = "qwen2.5-think"
 N_CTX = 8192  # the engine's default context
 SEED = 42
 SECRET = secrets.token_bytes(32)  # both engines sign and check with it; nothing is written
@@ -168,7 +168,7 @@ def engine(path: Path, threads: int) -> Iterator[tuple[LocalEngine, Tap]]:
     """A freshly loaded engine (nothing in its caches) and a tap on its runtime call, closed on
     exit. The engine does not report the runtime's ``timings``; the tap (on the engine's private
     ``_complete``) reads them and changes nothing that is sent."""
-    eng = LocalEngine(path, PROFILE, n_ctx=N_CTX, threads=threads, secret=SECRET)
+    eng = LocalEngine(path, TEMPLATE, n_ctx=N_CTX, threads=threads, secret=SECRET)
     assert eng._complete is not None
     tap = Tap(eng._complete)
     eng._complete = tap
@@ -254,7 +254,7 @@ def _gen_run(round_: int, side: str, result: Result, wall: float) -> GenRun:
 
 def generation(xllamacpp: Any, path: Path, threads: int, mode: Mode) -> dict[str, Any]:
     capture = Tap()
-    recorder = LocalEngine(path, PROFILE, secret=SECRET, runtime=capture)  # loads nothing
+    recorder = LocalEngine(path, TEMPLATE, secret=SECRET, runtime=capture)  # loads nothing
     runs: list[GenRun] = []
     sides = ["thinkwire", "raw"]
     with engine(path, threads) as (eng, tap), raw_server(xllamacpp, path, threads) as raw:
@@ -643,7 +643,7 @@ def main() -> int:
     start = time.perf_counter()
     load_start = os.getloadavg()
     run = "quick" if args.quick else "full"
-    print(f"model {path.name}, profile {PROFILE}, {args.threads} threads, {run} run")
+    print(f"model {path.name}, template {TEMPLATE}, {args.threads} threads, {run} run")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in load_start)} (the CPU may be shared)\n")
     try:
         with native_stderr_hidden(not args.verbose):
@@ -670,7 +670,7 @@ def main() -> int:
     if args.json:
         report = {
             "model": str(path),
-            "profile": PROFILE,
+            "template": TEMPLATE,
             "threads": args.threads,
             "mode": run,
             "settings": asdict(mode),

@@ -247,11 +247,17 @@ def serve_command(
         typer.Option(help="A model from `thinkwire model list`, or `scripted` (a canned model, no loading)."),
     ] = None,
     model_path: Annotated[
-        Path | None, typer.Option(help="Run any GGUF file instead (give its --profile).", dir_okay=False)
+        Path | None, typer.Option(help="Run any GGUF file instead (give its --template).", dir_okay=False)
     ] = None,
-    profile: Annotated[
+    template: Annotated[
         str | None,
-        typer.Option(help="Chat markup and tool syntax: qwen2.5-think (default), qwen3, minimax-m2, ..."),
+        typer.Option(
+            help="The model's chat template (markup, tool syntax, thinking prefill): "
+            "qwen2.5-think (default), qwen3, minimax-m2, deepseek-r1-distill."
+        ),
+    ] = None,
+    old_profile: Annotated[
+        str | None, typer.Option("--profile", hidden=True, help="The old name of --template.")
     ] = None,
     policy: Annotated[
         PolicyName,
@@ -329,17 +335,22 @@ def serve_command(
     thinking blocks with signatures (Messages), reasoning items (Responses). Run
     `thinkwire model pull` once first. Stop with Ctrl-C.
     """
-    from thinkwire.local.profiles import PROFILES
+    from thinkwire.local.templates import TEMPLATES
     from thinkwire.server.run import ServeOptions, serve
 
-    if profile is not None and profile not in PROFILES:
-        fail(f"--profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    if old_profile is not None:
+        sys.stderr.write("thinkwire: --profile is renamed --template\n")
+        if template is not None and template != old_profile:
+            fail("--profile is the old name of --template; give only --template")
+        template = old_profile
+    if template is not None and template not in TEMPLATES:
+        fail(f"--template: unknown template {template!r}; known: {', '.join(TEMPLATES)}")
     options = ServeOptions(
         host=host,
         port=port,
         model=model,
         model_path=model_path,
-        profile=profile,
+        template=template,
         policy=policy.value,
         slots=slots,
         max_queue=max_queue,

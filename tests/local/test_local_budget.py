@@ -12,9 +12,9 @@ from thinkwire.dialects.openai_chat.request import decode_request as decode_chat
 from thinkwire.dialects.openai_responses.request import decode_request as decode_responses
 from thinkwire.ir import ThinkingConfig
 from thinkwire.local.budget import OFF, UNBOUNDED, Result, ThinkingPlan, closing, generate, plan_thinking
-from thinkwire.local.profiles import get_profile
+from thinkwire.local.templates import get_template
 
-THINK = get_profile("qwen2.5-think").think  # "<think>" "\n" .. "\n" "</think>", then "\n"
+THINK = get_template("qwen2.5-think").think  # "<think>" "\n" .. "\n" "</think>", then "\n"
 HI = [{"role": "user", "content": "hi"}]
 
 

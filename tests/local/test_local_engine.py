@@ -54,14 +54,14 @@ from thinkwire.local.engine import (
     kept_stop,
 )
 from thinkwire.local.grammar import build_grammar
-from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import render
 from thinkwire.local.signing import LOCAL_PROVIDER, SignatureError, verify
+from thinkwire.local.templates import ChatTemplate, get_template
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-PROFILE = get_profile("qwen2.5-think")
-BARE_PROFILE = msgspec.structs.replace(PROFILE, bare_calls=True)
+TEMPLATE = get_template("qwen2.5-think")
+BARE_TEMPLATE = msgspec.structs.replace(TEMPLATE, bare_calls=True)
 WEATHER = Tool(
     name="get_weather",
     description="Current weather for a city.",
@@ -143,10 +143,10 @@ def counter() -> Any:
     return lambda: f"call_{next(numbers)}"
 
 
-def engine(fake: FakeRuntime, *, streaming: bool = False, profile: ModelProfile = PROFILE) -> LocalEngine:
+def engine(fake: FakeRuntime, *, streaming: bool = False, template: ChatTemplate = TEMPLATE) -> LocalEngine:
     return LocalEngine(
         "/nonexistent/model.gguf",
-        profile,
+        template,
         secret=SECRET,
         model_id=MODEL,
         new_id=counter(),
@@ -174,7 +174,7 @@ def test_tool_call_turn_end_to_end() -> None:
 
     [params] = fake.calls
     assert params == {
-        "prompt": render(request(), PROFILE).prompt,
+        "prompt": render(request(), TEMPLATE).prompt,
         "n_predict": DEFAULT_MAX_TOKENS,
         "cache_prompt": True,
         "stop": ["<|im_end|>", "</tool_call>"],
@@ -231,7 +231,7 @@ BARE_TEXT = 'Now the weather.\n</think>\n{"name": "get_weather", "arguments": {"
 @pytest.mark.parametrize("streaming", [False, True])
 def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bool) -> None:
     fake = FakeRuntime(result(BARE_TEXT), result(ANSWER_TEXT, cache_n=250, prompt_n=40), piece=3)
-    eng = engine(fake, streaming=streaming, profile=BARE_PROFILE)
+    eng = engine(fake, streaming=streaming, template=BARE_TEMPLATE)
     if streaming:
         stream = eng.stream(request())
         list(stream)
@@ -250,7 +250,7 @@ def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bo
 
 def test_with_tool_choice_none_a_bare_call_is_text() -> None:
     fake = FakeRuntime(result(BARE_TEXT))
-    out = engine(fake, profile=BARE_PROFILE).complete(request(tool_choice=ToolChoice(mode="none")))
+    out = engine(fake, template=BARE_TEMPLATE).complete(request(tool_choice=ToolChoice(mode="none")))
     assert out.response.stop_reason == "end_turn"
     assert [type(b) for b in out.response.blocks] == [Thinking, Text]
 
@@ -292,11 +292,11 @@ def test_opaque_tools_are_left_out_of_prompt_and_grammar() -> None:
     opaque = Opaque(dialect="openai-responses", data={"type": "web_search"})
     out = engine(fake).complete(request(tools=(opaque, WEATHER)))
     assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False)
-    assert fake.calls[0]["prompt"] == render(request(), PROFILE).prompt
+    assert fake.calls[0]["prompt"] == render(request(), TEMPLATE).prompt
     assert "opaque tool" in out.skipped
 
 
-def test_request_sampling_overrides_the_profile() -> None:
+def test_request_sampling_overrides_the_template() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     sampling = Sampling(max_tokens=64, temperature=0.1, top_k=5, stop=("STOP", "</tool_call>"))
     engine(fake).complete(request(sampling=sampling), seed=3)
@@ -331,7 +331,7 @@ def test_runtime_error_is_raised() -> None:
     ],
 )
 def test_kept_stop(text: str, finish: str, verbose: Any, expected: str) -> None:
-    assert kept_stop(PROFILE, text, finish, verbose) == expected
+    assert kept_stop(TEMPLATE, text, finish, verbose) == expected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def test_thinking_off_prefills_an_empty_think_element(thinking: ThinkingConfig) 
     out = engine(fake).complete(request(thinking=thinking))
 
     [params] = fake.calls
-    assert params["prompt"] == render(request(), PROFILE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
+    assert params["prompt"] == render(request(), TEMPLATE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
     assert params["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
     assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False)
     assert params["grammar"].startswith("root ::= call | answer\n")
@@ -517,7 +517,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
     first, second = fake.calls
     full = build_grammar(TOOLS, None, parallel=False)
     assert first == {
-        "prompt": render(request(), PROFILE).prompt,  # the profile's prefill already opens thinking
+        "prompt": render(request(), TEMPLATE).prompt,  # the template's prefill already opens thinking
         "n_predict": 16,
         "cache_prompt": True,
         "stop": ["</think>"],
@@ -592,7 +592,7 @@ def test_qwen3_under_a_budget_starts_inside_a_think_element() -> None:
     assert second["prompt"] == first["prompt"] + "Lisbon in\n</think>\n\n"
     assert (second["stop"], "grammar" in second) == (["<|im_end|>"], False)
     assert _blocks(out.response) == [Thinking(text="Lisbon in"), Text(text="Warm.")]
-    later = render([QUESTION, out.response.to_message()], qwen3.profile).prompt
+    later = render([QUESTION, out.response.to_message()], qwen3.template).prompt
     assert later.startswith(out.prompt + out.completion)
 
 

@@ -29,14 +29,14 @@ from thinkwire.ir import (
     fold,
 )
 from thinkwire.local.parse import DEFAULT_ORIGIN, ParsedCompletion, StreamParser, parse_completion
-from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import render_assistant
+from thinkwire.local.templates import ChatTemplate, get_template
 
-QWEN25 = get_profile("qwen2.5-think")
+QWEN25 = get_template("qwen2.5-think")
 BARE_QWEN25 = msgspec.structs.replace(QWEN25, bare_calls=True)
-QWEN3 = get_profile("qwen3")
-MINIMAX = get_profile("minimax-m2")
-DEEPSEEK = get_profile("deepseek-r1-distill")
+QWEN3 = get_template("qwen3")
+MINIMAX = get_template("minimax-m2")
+DEEPSEEK = get_template("deepseek-r1-distill")
 WEATHER = Tool(
     name="get_weather",
     parameters={"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}},
@@ -48,14 +48,14 @@ def ids() -> Callable[[], str]:
     return lambda: f"call_{next(counter)}"
 
 
-def parse(text: str, profile: ModelProfile, tools: tuple[Tool, ...] = (WEATHER,)) -> ParsedCompletion:
-    return parse_completion(text, profile, tools=tools, new_id=ids())
+def parse(text: str, template: ChatTemplate, tools: tuple[Tool, ...] = (WEATHER,)) -> ParsedCompletion:
+    return parse_completion(text, template, tools=tools, new_id=ids())
 
 
 def streamed(
-    pieces: list[str], profile: ModelProfile, tools: tuple[Tool, ...] = (WEATHER,)
+    pieces: list[str], template: ChatTemplate, tools: tuple[Tool, ...] = (WEATHER,)
 ) -> list[StreamEvent]:
-    parser = StreamParser(profile, tools=tools, new_id=ids())
+    parser = StreamParser(template, tools=tools, new_id=ids())
     events: list[StreamEvent] = []
     for piece in pieces:
         events += parser.feed(piece)
@@ -67,7 +67,7 @@ def think(text: str, **extra: object) -> Thinking:
 
 
 CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
+CASES: list[tuple[str, ChatTemplate, str, tuple[Block, ...]]] = [
     (
         "default: thought then call (what the grammar allows)",
         QWEN25,
@@ -173,24 +173,24 @@ CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
 ]
 
 
-def _ids(cases: list[tuple[str, ModelProfile, str, tuple[Block, ...]]]) -> list[str]:
+def _ids(cases: list[tuple[str, ChatTemplate, str, tuple[Block, ...]]]) -> list[str]:
     return [c[0] for c in cases]
 
 
-@pytest.mark.parametrize(("label", "profile", "text", "blocks"), CASES, ids=_ids(CASES))
-def test_whole(label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]) -> None:
-    result = parse(text, profile)
+@pytest.mark.parametrize(("label", "template", "text", "blocks"), CASES, ids=_ids(CASES))
+def test_whole(label: str, template: ChatTemplate, text: str, blocks: tuple[Block, ...]) -> None:
+    result = parse(text, template)
     assert result.blocks == blocks
     assert result.problems == ()
 
 
-@pytest.mark.parametrize(("label", "profile", "text", "blocks"), CASES, ids=_ids(CASES))
+@pytest.mark.parametrize(("label", "template", "text", "blocks"), CASES, ids=_ids(CASES))
 def test_streamed_at_every_split_point_folds_to_the_whole(
-    label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]
+    label: str, template: ChatTemplate, text: str, blocks: tuple[Block, ...]
 ) -> None:
     for cut in range(len(text) + 1):
-        assert fold(streamed([text[:cut], text[cut:]], profile)).blocks == blocks, cut
-    assert fold(streamed(list(text), profile)).blocks == blocks
+        assert fold(streamed([text[:cut], text[cut:]], template)).blocks == blocks, cut
+    assert fold(streamed(list(text), template)).blocks == blocks
 
 
 def test_thinking_and_text_stream_as_they_arrive() -> None:
@@ -350,11 +350,11 @@ def test_a_bare_call_is_emitted_whole_when_its_object_closes() -> None:
     assert parser.close() == [BlockStop(index=1, extra={"local": {"raw": BARE, "calls": 1}})]
 
 
-def test_bare_calls_are_read_only_when_the_profile_or_the_caller_asks() -> None:
+def test_bare_calls_are_read_only_when_the_template_or_the_caller_asks() -> None:
     text = "ok\n</think>\n" + BARE
     assert parse_completion(text, BARE_QWEN25, tools=(WEATHER,), bare_calls=False).tool_calls == ()
     assert parse_completion(text, BARE_QWEN25, tools=()).tool_calls == ()  # no tools: it is text
-    assert parse(text, DEEPSEEK).tool_calls == ()  # a profile without bare calls
+    assert parse(text, DEEPSEEK).tool_calls == ()  # a template without bare calls
     assert parse(text, QWEN25).tool_calls == ()  # off by default (docs/local-engine.md)
     off = parse_completion(BARE, BARE_QWEN25, tools=(WEATHER,), new_id=ids(), think=False)
     assert off.blocks == (bare_call(no_think=True),)
@@ -414,21 +414,21 @@ PIECES = [
 @given(
     pieces=st.lists(st.sampled_from(PIECES) | st.text(max_size=4), max_size=12),
     cuts=st.lists(st.integers(0, 400), max_size=6),
-    profile=st.sampled_from([QWEN25, QWEN3, MINIMAX, DEEPSEEK]),
+    template=st.sampled_from([QWEN25, QWEN3, MINIMAX, DEEPSEEK]),
 )
 def test_any_output_parses_and_any_split_folds_to_the_whole(
-    pieces: list[str], cuts: list[int], profile: ModelProfile
+    pieces: list[str], cuts: list[int], template: ChatTemplate
 ) -> None:
     text = "".join(pieces)
-    whole = parse(text, profile).blocks  # never raises
+    whole = parse(text, template).blocks  # never raises
     points = sorted({min(c, len(text)) for c in cuts})
     split = [text[a:b] for a, b in itertools.pairwise([0, *points, len(text)])]
-    assert fold(streamed(split, profile)).blocks == whole
+    assert fold(streamed(split, template)).blocks == whole
 
 
 # --- the prefill the engine chose: thinking off, or opened for a budget ------------------------
 
-NO_THINK_CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
+NO_THINK_CASES: list[tuple[str, ChatTemplate, str, tuple[Block, ...]]] = [
     ("an answer", QWEN25, "Hello!", (Text(text="Hello!", extra={"local": {"no_think": True}}),)),
     (
         "a call",
@@ -453,22 +453,22 @@ NO_THINK_CASES: list[tuple[str, ModelProfile, str, tuple[Block, ...]]] = [
 ]
 
 
-@pytest.mark.parametrize(("label", "profile", "text", "blocks"), NO_THINK_CASES, ids=_ids(NO_THINK_CASES))
+@pytest.mark.parametrize(("label", "template", "text", "blocks"), NO_THINK_CASES, ids=_ids(NO_THINK_CASES))
 def test_with_thinking_off_the_empty_think_element_is_no_block(
-    label: str, profile: ModelProfile, text: str, blocks: tuple[Block, ...]
+    label: str, template: ChatTemplate, text: str, blocks: tuple[Block, ...]
 ) -> None:
     def origin(block: Block) -> Block:
         return Thinking(text=block.text, extra=block.extra) if isinstance(block, Thinking) else block
 
-    whole = parse_completion(text, profile, tools=(WEATHER,), new_id=ids(), think=False)
+    whole = parse_completion(text, template, tools=(WEATHER,), new_id=ids(), think=False)
     assert tuple(origin(b) for b in whole.blocks) == blocks
     for cut in range(len(text) + 1):
-        parser = StreamParser(profile, tools=(WEATHER,), new_id=ids(), think=False)
+        parser = StreamParser(template, tools=(WEATHER,), new_id=ids(), think=False)
         events = parser.feed(text[:cut]) + parser.feed(text[cut:]) + parser.close()
         assert fold(events).blocks == whole.blocks, cut
 
 
-def test_a_prefill_other_than_the_profiles_is_read_first() -> None:
+def test_a_prefill_other_than_the_templates_is_read_first() -> None:
     text = "short\n</think>\n\nHi"
     whole = parse_completion(text, QWEN3, prefill="<think>\n")
     assert whole.blocks == (Thinking(text="short", origin=DEFAULT_ORIGIN), Text(text="Hi"))  # no records

@@ -22,14 +22,14 @@ from thinkwire.ir import (
     ToolResult,
 )
 from thinkwire.local.parse import parse_completion
-from thinkwire.local.profiles import PROFILES, QWEN25_THINK, ModelProfile, get_profile
 from thinkwire.local.render import render, render_assistant
+from thinkwire.local.templates import QWEN25_THINK, TEMPLATES, ChatTemplate, get_template
 from thinkwire.policy import Policy
 
-QWEN25 = get_profile("qwen2.5-think")
-QWEN3 = get_profile("qwen3")
-MINIMAX = get_profile("minimax-m2")
-DEEPSEEK = get_profile("deepseek-r1-distill")
+QWEN25 = get_template("qwen2.5-think")
+QWEN3 = get_template("qwen3")
+MINIMAX = get_template("minimax-m2")
+DEEPSEEK = get_template("deepseek-r1-distill")
 WEATHER = Tool(
     name="get_weather",
     description="Weather for a city",
@@ -42,8 +42,8 @@ def user(text: str) -> Message:
     return Message(role="user", blocks=(Text(text=text),))
 
 
-def assistant(completion: str, profile: ModelProfile, call_id: str = "call_1") -> Message:
-    parsed = parse_completion(completion, profile, tools=(WEATHER,), new_id=lambda: call_id)
+def assistant(completion: str, template: ChatTemplate, call_id: str = "call_1") -> Message:
+    parsed = parse_completion(completion, template, tools=(WEATHER,), new_id=lambda: call_id)
     return Message(role="assistant", blocks=parsed.blocks)
 
 
@@ -51,7 +51,7 @@ def result(call_id: str, content: str) -> Message:
     return Message(role="tool", blocks=(ToolResult(call_id=call_id, content=content),))
 
 
-def test_default_profile_prompt_is_exact() -> None:
+def test_default_template_prompt_is_exact() -> None:
     c1 = "I need the weather.\n</think>\n" + CALL
     request = Request(
         system=(Text(text="Be brief."),),
@@ -212,31 +212,32 @@ def test_current_turn_keeps_the_prefix_inside_one_tool_loop_only() -> None:
     assert render(loop, QWEN25, "current-turn").prompt.startswith(before + c1)
 
 
-@pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
+@pytest.mark.parametrize("template", list(TEMPLATES.values()), ids=list(TEMPLATES))
 def test_a_turn_with_thinking_off_is_written_back_after_the_empty_think_element(
-    profile: ModelProfile,
+    template: ChatTemplate,
 ) -> None:
-    off = profile.no_think_prefill
-    assert off == profile.think.open + "\n\n" + profile.think.close + profile.think.after
-    before = render([user("hi")], profile, prefill=off)
+    off = template.no_think_prefill
+    assert off == template.think.open + "\n\n" + template.think.close + template.think.after
+    before = render([user("hi")], template, prefill=off)
     assert before.prefill == off
-    assert before.prompt.endswith(profile.markup.assistant_header + off)
+    assert before.prompt.endswith(template.markup.assistant_header + off)
     completion = "Hello!"
-    turn = parse_completion(completion, profile, tools=(WEATHER,), think=False)
+    turn = parse_completion(completion, template, tools=(WEATHER,), think=False)
     [text] = turn.blocks  # no empty thinking block
     assert isinstance(text, Text)
     assert text.extra == {"local": {"no_think": True}}
-    assert render_assistant(turn.blocks, profile) == off + completion
+    assert render_assistant(turn.blocks, template) == off + completion
     conversation = [user("hi"), Message(role="assistant", blocks=turn.blocks), user("more")]
-    assert render(conversation, profile).prompt.startswith(before.prompt + completion)
-    # a client that drops the record: a profile that always opens the thinking knows a turn
+    assert render(conversation, template).prompt.startswith(before.prompt + completion)
+    # a client that drops the record: a template that always opens the thinking knows a turn
     # with none was generated after the empty element; one with native thinking cannot tell
     bare = Message(role="assistant", blocks=(Text(text=completion),))
-    again = render([user("hi"), bare, user("more")], profile).prompt
-    forced = profile.prefill.startswith(profile.think.open)
+    again = render([user("hi"), bare, user("more")], template).prompt
+    forced = template.prefill.startswith(template.think.open)
     assert again.startswith(before.prompt + completion) is forced
     assert (
-        render([user("hi"), bare, user("more")], profile, "discard").prompt.startswith(before.prompt) is False
+        render([user("hi"), bare, user("more")], template, "discard").prompt.startswith(before.prompt)
+        is False
     )
 
 
@@ -290,18 +291,20 @@ other_thinking = st.builds(
 )
 
 
-MODES = ("profile", "off", "budget")
-"""The prefill of a generated turn: the profile's, thinking off, or under a thinking budget."""
+MODES = ("template", "off", "budget")
+"""The prefill of a generated turn: the template's, thinking off, or under a thinking budget."""
 
 
-def prefill_of(profile: ModelProfile, mode: str) -> str:
-    return {"profile": profile.prefill, "off": profile.no_think_prefill, "budget": profile.thinking_prefill}[
-        mode
-    ]
+def prefill_of(template: ChatTemplate, mode: str) -> str:
+    return {
+        "template": template.prefill,
+        "off": template.no_think_prefill,
+        "budget": template.thinking_prefill,
+    }[mode]
 
 
 @st.composite
-def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message], str]:
+def conversations(draw: st.DrawFn, template: ChatTemplate) -> tuple[list[Message], str]:
     """Earlier turns (parsed from generated completions, or from elsewhere) and the next completion."""
     counter = itertools.count()
     conversation = [user(draw(words))]
@@ -310,10 +313,10 @@ def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message]
             mode = draw(st.sampled_from(MODES))
             parsed = parse_completion(
                 draw(completions),
-                profile,
+                template,
                 tools=(WEATHER,),
                 new_id=lambda: f"c{next(counter)}",
-                prefill=prefill_of(profile, mode) if mode != "off" else None,
+                prefill=prefill_of(template, mode) if mode != "off" else None,
                 think=mode != "off",
             )
             conversation.append(Message(role="assistant", blocks=parsed.blocks))
@@ -333,20 +336,20 @@ def conversations(draw: st.DrawFn, profile: ModelProfile) -> tuple[list[Message]
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    data=st.data(), profile=st.sampled_from([*PROFILES.values(), BARE_QWEN25]), mode=st.sampled_from(MODES)
+    data=st.data(), template=st.sampled_from([*TEMPLATES.values(), BARE_QWEN25]), mode=st.sampled_from(MODES)
 )
 def test_writing_back_a_generated_turn_reproduces_its_bytes(
-    data: st.DataObject, profile: ModelProfile, mode: str
+    data: st.DataObject, template: ChatTemplate, mode: str
 ) -> None:
-    conversation, completion = data.draw(conversations(profile))
+    conversation, completion = data.draw(conversations(template))
     assume(mode != "off" or completion)  # an empty turn with thinking off has no block to mark
-    prefill = prefill_of(profile, mode)
+    prefill = prefill_of(template, mode)
     request = Request(system=(Text(text="sys"),), tools=(WEATHER,), messages=tuple(conversation))
-    before = render(request, profile, prefill=prefill).prompt
-    assert before.endswith(profile.markup.assistant_header + prefill)
+    before = render(request, template, prefill=prefill).prompt
+    assert before.endswith(template.markup.assistant_header + prefill)
     turn = parse_completion(
         completion,
-        profile,
+        template,
         tools=(WEATHER,),
         new_id=lambda: "next",
         prefill=prefill if mode != "off" else None,
@@ -357,7 +360,7 @@ def test_writing_back_a_generated_turn_reproduces_its_bytes(
         tools=request.tools,
         messages=(*conversation, Message(role="assistant", blocks=turn.blocks)),
     )
-    assert render(after, profile).prompt.startswith(before + completion)
-    assert render_assistant(turn.blocks, profile, tools=(WEATHER,)) == prefill + completion
+    assert render(after, template).prompt.startswith(before + completion)
+    assert render_assistant(turn.blocks, template, tools=(WEATHER,)) == prefill + completion
     if mode == "off" and "<think>" not in completion:
         assert not any(isinstance(b, Thinking) for b in turn.blocks)

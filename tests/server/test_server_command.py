@@ -27,10 +27,11 @@ def thinkwire(*args: str, home: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_url(process: subprocess.Popen[str]) -> str:
+def wait_for_url(process: subprocess.Popen[str], seen: list[str] | None = None) -> str:
+    """The URL the server says it serves on; each line read up to it is appended to ``seen``."""
     assert process.stderr is not None
     deadline = time.monotonic() + 30
-    seen = []
+    seen = [] if seen is None else seen
     while time.monotonic() < deadline:
         line = process.stderr.readline()
         seen.append(line)
@@ -85,7 +86,9 @@ def test_a_port_in_use_is_reported_before_loading(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--profile", "nope"], "unknown profile 'nope'"),
+        (["--template", "nope"], "--template: unknown template 'nope'; known: qwen2.5-think, qwen3"),
+        (["--profile", "nope"], "--template: unknown template 'nope'"),
+        (["--template", "qwen3", "--profile", "minimax-m2"], "give only --template"),
         (["--model", "nope"], "nope"),
         (["--model-path", "/no/such.gguf", "--port", "0"], "--model-path: no file at /no/such.gguf"),
         (["--config", "/no/thinkwire.toml", "--port", "0"], "/no/thinkwire.toml: no such file"),
@@ -102,6 +105,41 @@ def test_bad_options_are_one_clear_line(tmp_path: Path, args: list[str], message
     assert process.returncode in (1, 2)
     assert message in err
     assert "Traceback" not in err
+
+
+def test_profile_is_a_hidden_old_name_of_template(tmp_path: Path) -> None:
+    process = thinkwire(
+        "serve",
+        "--model",
+        "scripted",
+        "--profile",
+        "qwen3",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        home=tmp_path,
+    )
+    seen: list[str] = []
+    try:
+        url = wait_for_url(process, seen)
+        assert httpx.get(url + "/healthz").status_code == 200  # serving: Ctrl-C stops it cleanly
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert seen[0] == "thinkwire: --profile is renamed --template\n"
+    assert sum("--profile" in line for line in seen) == 1
+    assert any("(template qwen3," in line for line in seen)
+    shown = subprocess.run(
+        [sys.executable, "-m", "thinkwire", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        check=True,
+    ).stdout
+    assert "--template" in shown
+    assert "--profile" not in shown
 
 
 def test_gateway_mode_starts_without_loading_a_model(tmp_path: Path) -> None:

@@ -31,23 +31,23 @@ small budget is a sensible request to a small local model, and one of ``max_toke
 puts no cap on a turn that ``max_tokens`` caps anyway. ``minimal`` still thinks (OpenAI's
 "very few reasoning tokens"); only ``none`` turns thinking off.
 
-**Thinking off.** The engine pre-fills the profile's ``no_think_prefill`` (an empty, closed
+**Thinking off.** The engine pre-fills the template's ``no_think_prefill`` (an empty, closed
 think element, what Qwen3's template writes for ``enable_thinking=False``), builds the grammar
 with ``thinking=False`` (answer or calls from the first token), and parses with ``think=False``:
 the response holds no thinking block, and the renderer writes the turn back after the same
 empty element (the parser's ``no_think`` record), so the next prompt still extends this one.
 
 **Budget forcing** (as in s1, "simple test-time scaling"): the turn is pre-filled with the
-profile's ``thinking_prefill`` (inside an open think element) and generated in two phases by
+template's ``thinking_prefill`` (inside an open think element) and generated in two phases by
 ``generate``:
 
-1. ``n_predict`` = the budget, the closing think tag as the only stop string (the profile's
+1. ``n_predict`` = the budget, the closing think tag as the only stop string (the template's
    and the client's stop strings apply to what follows the thinking), the request's grammar;
 2. when phase 1 ended — the model closed its thinking (the tag matched and was left out), or
    the budget ran out (``finish_reason == "length"``) — the engine writes the close itself:
    ``think.close + think.after``, preceded by ``think.trail`` when the budget cut the thought
    and it does not already end with it. Phase 2 continues from ``prompt + phase-1 text +
-   close`` with the profile's stops, the grammar built with ``thinking=False`` and
+   close`` with the template's stops, the grammar built with ``thinking=False`` and
    ``n_predict`` = ``max_tokens`` minus the tokens phase 1 generated. With ``cache_prompt``
    llama.cpp evaluates only the close (and any token the re-tokenised text splits otherwise).
 
@@ -69,7 +69,7 @@ from typing import Any, Final
 import msgspec
 
 from thinkwire.ir.conversation import ThinkingConfig
-from thinkwire.local.profiles import ModelProfile, ThinkSyntax
+from thinkwire.local.templates import ChatTemplate, ThinkSyntax
 
 Params = dict[str, Any]
 """A ``handle_completions`` request body (llama.cpp's ``/v1/completions`` fields)."""
@@ -94,12 +94,12 @@ class ThinkingPlan(msgspec.Struct, frozen=True, kw_only=True):
     think: bool = True
     budget: int | None = None
 
-    def prefill(self, profile: ModelProfile) -> str:
-        """The prefill of the turn: the profile's, its ``no_think_prefill`` with thinking off,
+    def prefill(self, template: ChatTemplate) -> str:
+        """The prefill of the turn: the template's, its ``no_think_prefill`` with thinking off,
         its ``thinking_prefill`` under a budget."""
         if not self.think:
-            return profile.no_think_prefill
-        return profile.prefill if self.budget is None else profile.thinking_prefill
+            return template.no_think_prefill
+        return template.prefill if self.budget is None else template.thinking_prefill
 
 
 UNBOUNDED: Final = ThinkingPlan()

@@ -1,7 +1,7 @@
 """The engine a set of options describes: ``EngineOptions`` and ``build_engine``.
 
 The model is the default one from the store (``thinkwire model pull``), a known model by name,
-any GGUF file (``model_path`` with a ``profile``), or ``scripted`` — a canned model that thinks
+any GGUF file (``model_path`` with a ``template``), or ``scripted`` — a canned model that thinks
 about the last thing the user wrote and repeats it, or runs the weather tool loop
 (``thinkwire.local.scripted``), for trying clients without loading anything. ``thinkwire
 serve``, the agent's ``local`` model and the emulators' build their engine here.
@@ -15,8 +15,8 @@ from pathlib import Path
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.local.engine import LocalEngine
-from thinkwire.local.profiles import DEFAULT_PROFILE
 from thinkwire.local.scripted import SCRIPTED_MODEL, WEATHER_TOOL, echo_reply, scripted_engine, weather_agent
+from thinkwire.local.templates import DEFAULT_TEMPLATE
 
 
 class EngineOptionsError(ThinkwireError):
@@ -25,11 +25,11 @@ class EngineOptionsError(ThinkwireError):
 
 @dataclass(kw_only=True)
 class EngineOptions:
-    """What the engine is built from: the model, its profile, and how it runs."""
+    """What the engine is built from: the model, its template, and how it runs."""
 
     model: str | None = None
     model_path: Path | None = None
-    profile: str | None = None
+    template: str | None = None
     slots: int = 1
     ctx: int = 8192
     max_tokens: int = 1024
@@ -60,12 +60,12 @@ def signing_secret(options: EngineOptions) -> bytes:
 
 def build_engine(options: EngineOptions) -> LocalEngine:
     """The engine the options describe (loads the model: seconds for the default one)."""
-    profile = options.profile or DEFAULT_PROFILE
+    template = options.template or DEFAULT_TEMPLATE
     secret = signing_secret(options)
     if options.model == SCRIPTED_MODEL:
         engine, _ = scripted_engine(
             scripted_reply,
-            profile,
+            template,
             slots=options.slots,
             max_tokens=options.max_tokens,
             think_share=options.think_share,
@@ -86,7 +86,7 @@ def build_engine(options: EngineOptions) -> LocalEngine:
         model_id = spec.name
     return LocalEngine(
         path,
-        profile,
+        template,
         n_ctx=options.ctx,
         slots=options.slots,
         threads=options.threads or os.cpu_count(),

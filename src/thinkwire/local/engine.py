@@ -1,7 +1,7 @@
 """The local engine: an IR request in, a signed IR response (or stream events) out.
 
 ``LocalEngine`` owns one llama.cpp runtime (``xllamacpp.Server``, CPU) for one GGUF model and
-one ``ModelProfile``. Every request goes through the same steps:
+one ``ChatTemplate``. Every request goes through the same steps:
 
 1. **check** the incoming thinking with ``signing.check_thinking``: a block this engine signed
    that came back altered raises ``SignatureError`` (answer 400); an omitted block (empty text,
@@ -9,17 +9,17 @@ one ``ModelProfile``. Every request goes through the same steps:
    elsewhere is accepted as unsigned;
 2. **plan** the thinking from ``Request.thinking`` (``budget.plan_thinking``: Anthropic
    ``thinking``, OpenAI ``reasoning_effort`` / ``reasoning.effort``): unbounded, off, or at
-   most N tokens. It picks the prefill (the profile's; its empty think element when off; one
+   most N tokens. It picks the prefill (the template's; its empty think element when off; one
    that opens thinking under a budget), the grammar, and whether the turn takes two
    completions (see ``thinkwire.local.budget``);
 3. **render** the prompt (``render.render``) under the policy (``keep`` by default: the prompt
    then begins with the previous turn's prompt plus its completion, so the runtime reuses its
    KV cache and only the new tokens are processed);
-4. **constrain** the output with ``grammar.build_grammar`` when the profile asks for it
-   (function tools only, ``Opaque`` ones are left out; parallel calls when the profile allows
+4. **constrain** the output with ``grammar.build_grammar`` when the template asks for it
+   (function tools only, ``Opaque`` ones are left out; parallel calls when the template allows
    them and ``tool_choice.parallel`` is not ``False``; no thought part when thinking is off);
    without a grammar ``tool_choice`` is not enforced;
-5. **generate** with ``handle_completions``: the raw prompt, the profile's stop strings (plus
+5. **generate** with ``handle_completions``: the raw prompt, the template's stop strings (plus
    the client's) and sampling (the request's values win), ``cache_prompt``, ``n_predict`` =
    ``sampling.max_tokens`` or ``max_tokens``. Under a thinking budget, two calls
    (``budget.generate``): the thinking up to the budget, then, after the close the engine
@@ -29,7 +29,7 @@ one ``ModelProfile``. Every request goes through the same steps:
    end-of-turn and for every stop string). The matched string is read from
    ``__verbose.stopping_word`` when the runtime runs with verbosity > 9 (which also floods
    stderr with debug logs, so the engine does not turn it on). Otherwise a ``keep_stop`` that
-   closes the profile's call element is appended when generation stopped with such an element
+   closes the template's call element is appended when generation stopped with such an element
    still open (its opening tag after its last closing tag): under a grammar nothing else can
    end generation there, since end-of-turn is only allowed once the grammar is complete.
    Without a grammar, a model that ends its turn in the middle of a call gets the closing tag
@@ -108,9 +108,9 @@ from thinkwire.local.budget import finish_reason as _finish_reason
 from thinkwire.local.grammar import build_grammar
 from thinkwire.local.model_files import PULL_HINT
 from thinkwire.local.parse import IdFactory, Problem, StreamParser, new_call_id
-from thinkwire.local.profiles import ModelProfile, get_profile
 from thinkwire.local.render import Rendered, render
 from thinkwire.local.signing import check_thinking, engine_origin, load_secret, restore_omitted, sign
+from thinkwire.local.templates import ChatTemplate, get_template
 from thinkwire.policy import Policy
 
 DEFAULT_MAX_TOKENS: Final = 1024
@@ -207,7 +207,7 @@ def _import_runtime() -> Any:
 class LocalEngine:
     """A GGUF model on llama.cpp that thinks, calls tools and signs its thinking.
 
-    ``profile`` is a ``ModelProfile`` or a built-in profile's name. ``n_ctx`` is the context of
+    ``template`` is a ``ChatTemplate`` or a built-in template's name. ``n_ctx`` is the context of
     each of the ``slots`` concurrent generations (the runtime gets ``n_ctx * slots``; llama.cpp
     picks the slot whose cache shares the longest prefix with the prompt). ``secret``: the
     signing key (default ``signing.load_secret()``). ``model_id``: the model name in
@@ -226,7 +226,7 @@ class LocalEngine:
     def __init__(
         self,
         model_path: str | os.PathLike[str],
-        profile: ModelProfile | str,
+        template: ChatTemplate | str,
         *,
         n_ctx: int = 8192,
         threads: int | None = os.cpu_count(),
@@ -243,7 +243,7 @@ class LocalEngine:
         if n_ctx < 1 or slots < 1 or max_tokens < 1:
             raise ValueError("n_ctx, slots and max_tokens must be positive")
         self.model_path = Path(model_path)
-        self.profile = get_profile(profile) if isinstance(profile, str) else profile
+        self.template = get_template(template) if isinstance(template, str) else template
         self.model_id = model_id or self.model_path.name.removesuffix(".gguf")
         self.max_tokens = max_tokens
         self.think_share = think_share
@@ -360,21 +360,23 @@ class LocalEngine:
         if check.restored:
             request = msgspec.structs.replace(request, messages=restore_omitted(request.messages, check))
         tools = tuple(t for t in request.tools or () if isinstance(t, Tool))
-        profile, sampling = self.profile, request.sampling
+        template, sampling = self.template, request.sampling
         max_tokens = sampling.max_tokens or self.max_tokens
         plan = plan_thinking(request.thinking, max_tokens, default_share=self.think_share)
-        rendered = render(request, profile, policy, prefill=plan.prefill(profile))  # opaque tools: `skipped`
+        rendered = render(
+            request, template, policy, prefill=plan.prefill(template)
+        )  # opaque tools: `skipped`
         params: Params = {
             "prompt": rendered.prompt,
             "n_predict": max_tokens,
             "cache_prompt": True,
-            "stop": list(dict.fromkeys((*profile.stop, *(sampling.stop or ())))),
+            "stop": list(dict.fromkeys((*template.stop, *(sampling.stop or ())))),
         }
         rest_grammar = None
-        if profile.grammar:
+        if template.grammar:
             choice = request.tool_choice
-            parallel = profile.parallel_calls and (choice is None or choice.parallel is not False)
-            close = profile.think.close + profile.think.after
+            parallel = template.parallel_calls and (choice is None or choice.parallel is not False)
+            close = template.think.close + template.think.after
 
             def grammar(thinking: bool) -> str:
                 return build_grammar(
@@ -383,13 +385,13 @@ class LocalEngine:
                     parallel=parallel,
                     think_close=close,
                     thinking=thinking,
-                    bare_calls=profile.bare_calls,
+                    bare_calls=template.bare_calls,
                 )
 
             params["grammar"] = grammar(plan.think)
             if plan.budget is not None:
                 rest_grammar = grammar(False)
-        defaults = profile.sampling
+        defaults = template.sampling
         for key, value in (
             (
                 "temperature",
@@ -409,7 +411,7 @@ class LocalEngine:
             origin=engine_origin(dialect, self.model_id, carrier=carrier),
             plan=plan,
             rest_grammar=rest_grammar,
-            bare_calls=profile.bare_calls
+            bare_calls=template.bare_calls
             and not (request.tool_choice is not None and request.tool_choice.mode == "none"),
         )
 
@@ -419,7 +421,7 @@ class LocalEngine:
             prepared.params,
             run,
             budget=prepared.plan.budget,
-            think=self.profile.think,
+            think=self.template.think,
             rest_grammar=prepared.rest_grammar,
         )
 
@@ -454,7 +456,7 @@ def _raise_for_error(result: Result, *, strict: bool = True) -> None:
     )
 
 
-def kept_stop(profile: ModelProfile, text: str, finish_reason: str, verbose: object = None) -> str:
+def kept_stop(template: ChatTemplate, text: str, finish_reason: str, verbose: object = None) -> str:
     """The stop string to append to ``text`` (``""``: none), see step 6 of the module docstring.
 
     ``verbose`` is the result's ``__verbose`` object when the runtime sends one.
@@ -463,9 +465,9 @@ def kept_stop(profile: ModelProfile, text: str, finish_reason: str, verbose: obj
         return ""
     if isinstance(verbose, dict) and isinstance(verbose.get("stopping_word"), str):
         word = verbose["stopping_word"]
-        return word if word in profile.keep_stop else ""
-    syntax = profile.tool_calls
-    if syntax.close in profile.keep_stop and text.rfind(syntax.open) > text.rfind(syntax.close):
+        return word if word in template.keep_stop else ""
+    syntax = template.tool_calls
+    if syntax.close in template.keep_stop and text.rfind(syntax.open) > text.rfind(syntax.close):
         return syntax.close
     return ""
 
@@ -478,7 +480,7 @@ class _Turn:
         self.prepared = prepared
         self.id = "msg_local_" + uuid.uuid4().hex[:24]
         self.parser = StreamParser(
-            engine.profile,
+            engine.template,
             tools=prepared.tools,
             new_id=engine._new_id,
             origin=prepared.origin,
@@ -504,7 +506,7 @@ class _Turn:
     def end(self, finish_reason: str, verbose: object) -> list[StreamEvent]:
         """The kept stop (if any) and the events that close every open block."""
         events: list[StreamEvent] = []
-        stop = kept_stop(self.engine.profile, "".join(self.pieces), finish_reason, verbose)
+        stop = kept_stop(self.engine.template, "".join(self.pieces), finish_reason, verbose)
         if stop:
             events += self.events(stop)
         return events + self._sign(self.parser.close())

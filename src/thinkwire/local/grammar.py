@@ -15,7 +15,7 @@ everything the model writes after it::
   tool in the ``<tool_call>`` syntax and then answered.
 - ``CALLS``: one ``CALL``, or with ``parallel`` one or more separated by ``"\\n"``.
 - With ``bare_calls``, a ``CALL`` may also be a *bare call*: the same JSON object without the
-  tags, ``{"name": NAME, "arguments": ARGS}`` (the profile's ``bare_calls``, off by default; the
+  tags, ``{"name": NAME, "arguments": ARGS}`` (the template's ``bare_calls``, off by default; the
   output parser reads it as a call). Qwen2.5's ``<tool_call>`` is a special token, which the grammar can only
   match as four ordinary tokens the model rarely picks; after a tool result the default model
   puts its probability on ``{"`` instead (about 0.85 measured), wrote its next call in words or
@@ -135,7 +135,7 @@ def build_grammar(
     ``bare_calls``: a call may also be written as its bare JSON object, without the
     ``<tool_call>`` tags (``BARE CALL`` in the module docstring).
 
-    ``think_close`` is the profile's closing think tag (the thinking may not contain it without
+    ``think_close`` is the template's closing think tag (the thinking may not contain it without
     its final newline). ``thinking=False``: the grammar starts after the thinking (no thought,
     no closing tag; ``think_close`` is not used). Raises ``GrammarError`` for a named tool that
     does not exist, ``required`` with no tools, duplicate or empty tool names (paths index

@@ -2,9 +2,9 @@
 
 The parser reads the assistant turn as the model wrote it, *including the prefill*
 (``"<think>\\n"`` is fed first, so the thinking the model continues is one block; the
-profile's ``prefill`` unless the engine used another one, e.g. ``thinking_prefill`` for a
+template's ``prefill`` unless the engine used another one, e.g. ``thinking_prefill`` for a
 thinking budget), and splits it into elements. A turn with thinking off (``think=False``)
-starts after the profile's ``no_think_prefill``, which is not fed (see ``no_think`` below).
+starts after the template's ``no_think_prefill``, which is not fed (see ``no_think`` below).
 The elements are:
 
 - ``<think>..</think>`` -> ``Thinking`` (origin: ``Origin(dialect="openai-chat",
@@ -13,7 +13,7 @@ The elements are:
 - a tool-call element (Hermes ``<tool_call>{json}</tool_call>`` or MiniMax
   ``<minimax:tool_call><invoke ..>..</minimax:tool_call>``) -> one ``ToolCall`` per call, each
   with a fresh id from ``new_id``;
-- with the profile's ``bare_calls`` (``ModelProfile.bare_calls``), a *bare call*: a JSON
+- with the template's ``bare_calls`` (``ChatTemplate.bare_calls``), a *bare call*: a JSON
   object ``{"name": NAME, "arguments": {...}}`` naming one of the offered tools, standing where
   an element may start (not inside text) -> one ``ToolCall``, its exact text recorded as
   ``raw`` (see below). The grammar lets the default model write a call that way;
@@ -22,10 +22,10 @@ The elements are:
 Exact write-back. The renderer writes a parsed turn back byte for byte (the KV cache depends on
 it). The blocks hold clean values: ``Thinking.text`` without the framing newlines, ``Text``
 without the whitespace that separates it from a neighbouring think/call element, Hermes
-``arguments`` as the exact JSON text the model wrote. Whatever differs from the profile's
+``arguments`` as the exact JSON text the model wrote. Whatever differs from the template's
 usual layout is recorded in the block's ``extra["local"]``:
 
-- ``gap``: the whitespace before this element, when not ``profile.gap(prev, kind)``;
+- ``gap``: the whitespace before this element, when not ``template.gap(prev, kind)``;
 - ``tail``: whitespace after the last think/call element at the end of the turn;
 - ``lead`` / ``trail`` (``Thinking``): whitespace just inside the tags, when not the usual;
 - ``raw`` and ``calls`` (first ``ToolCall`` of an element): the element's exact text and the
@@ -34,7 +34,7 @@ usual layout is recorded in the block's ``extra["local"]``:
 - ``new_element`` (MiniMax, whose element holds several calls): this call starts a second
   element right after another one, instead of continuing it;
 - ``no_think`` (first block of a turn generated with thinking off): the turn began with the
-  profile's empty think element (``ModelProfile.no_think_prefill``), which the engine
+  template's empty think element (``ChatTemplate.no_think_prefill``), which the engine
   pre-filled. That element is not a block (the response holds no empty ``Thinking``); the
   renderer writes it back in front of the turn. A turn with thinking off that produced no
   block at all has nothing to carry the mark and is written back without it.
@@ -86,7 +86,7 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
     fold,
 )
-from thinkwire.local.profiles import Kind, ModelProfile
+from thinkwire.local.templates import ChatTemplate, Kind
 
 LOCAL: Final = "local"
 """The ``extra`` key of the layout records (see the module docstring)."""
@@ -144,7 +144,7 @@ def _canonical_json(text: str) -> str:
         return text
 
 
-def format_calls(profile: ModelProfile, calls: Sequence[CallSpec]) -> str:
+def format_calls(template: ChatTemplate, calls: Sequence[CallSpec]) -> str:
     """The canonical text of one call element holding ``calls`` (Hermes: exactly one call).
 
     Arguments ``""`` are written ``{}``; Hermes arguments are written in the grammar's
@@ -153,7 +153,7 @@ def format_calls(profile: ModelProfile, calls: Sequence[CallSpec]) -> str:
     exactly as the model generated it; text that is not JSON is written as it is. This is the
     text the grammar of ``thinkwire.local.grammar`` makes the default model write.
     """
-    syntax = profile.tool_calls
+    syntax = template.tool_calls
     if syntax.kind == "hermes":
         (call,) = calls
         name = json.dumps(call.name, ensure_ascii=False)
@@ -184,11 +184,11 @@ _INVOKE = re.compile(r'<invoke name="([^"]*)">(.*?)</invoke>', re.DOTALL)
 _PARAMETER = re.compile(r'<parameter name="([^"]*)">(.*?)</parameter>', re.DOTALL)
 
 
-def parse_calls(profile: ModelProfile, raw: str, tools: Sequence[Tool] = ()) -> tuple[CallSpec, ...] | str:
+def parse_calls(template: ChatTemplate, raw: str, tools: Sequence[Tool] = ()) -> tuple[CallSpec, ...] | str:
     """The calls in one element ``raw`` (open tag to close tag, or a bare call), or why it is
     malformed."""
-    syntax = profile.tool_calls
-    if profile.bare_calls and raw.startswith("{"):
+    syntax = template.tool_calls
+    if template.bare_calls and raw.startswith("{"):
         call = parse_bare_call(raw, tools)
         return (call,) if call is not None else "not a bare tool call"
     inner = raw[len(syntax.open) : len(raw) - len(syntax.close)]
@@ -318,16 +318,16 @@ class StreamParser:
 
     ``tools`` are the tools offered (for ``unknown-tool`` problems and MiniMax value types);
     ``new_id`` makes tool-call ids; ``origin`` is given to every ``Thinking``. ``prefill``:
-    what the turn was pre-filled with (default: the profile's); ``think=False``: the turn was
-    pre-filled with ``profile.no_think_prefill`` instead (``prefill`` is then not used), so
+    what the turn was pre-filled with (default: the template's); ``think=False``: the turn was
+    pre-filled with ``template.no_think_prefill`` instead (``prefill`` is then not used), so
     its first block gets the ``no_think`` record. ``bare_calls``: read bare calls (default:
-    the profile's ``bare_calls``; the engine turns it off for ``tool_choice`` ``none``).
+    the template's ``bare_calls``; the engine turns it off for ``tool_choice`` ``none``).
     ``problems`` lists what went wrong so far.
     """
 
     def __init__(
         self,
-        profile: ModelProfile,
+        template: ChatTemplate,
         *,
         tools: Sequence[Tool] = (),
         new_id: IdFactory = new_call_id,
@@ -336,7 +336,7 @@ class StreamParser:
         think: bool = True,
         bare_calls: bool | None = None,
     ) -> None:
-        self.profile = profile
+        self.template = template
         self.problems: list[Problem] = []
         self._tools = tuple(tools)
         self._new_id = new_id
@@ -361,10 +361,10 @@ class StreamParser:
         self._call_gap = ""
         self._call_search = 0
         # bare mode (a JSON object that may be a bare call)
-        self._bare = bool(tools) and (profile.bare_calls if bare_calls is None else bare_calls)
+        self._bare = bool(tools) and (template.bare_calls if bare_calls is None else bare_calls)
         self._bare_scan = [0, 0, 0]
         self._no_think = not think  # the first block started gets the no_think record
-        self._buf = "" if not think else profile.prefill if prefill is None else prefill
+        self._buf = "" if not think else template.prefill if prefill is None else prefill
         self._run()  # the prefill's events go out with the first feed
 
     # public API
@@ -386,7 +386,7 @@ class StreamParser:
             self._think_text(self._buf)
             self._end_think(unclosed=True)
         elif self._mode == "call":
-            raw, self._buf = self.profile.tool_calls.open + self._buf, ""
+            raw, self._buf = self.template.tool_calls.open + self._buf, ""
             self._demote(raw, "unclosed-call", "tool-call element not closed")
         elif self._mode == "bare":
             raw, self._buf = self._buf, ""
@@ -414,7 +414,7 @@ class StreamParser:
     # the loop
 
     def _run(self) -> None:
-        profile = self.profile
+        template = self.template
         while self._buf:
             if self._mode == "out":
                 if self._bare and self._text is None:
@@ -428,7 +428,7 @@ class StreamParser:
                         self._pending, self._buf = "", rest
                         self._mode, self._call_search, self._bare_scan = "bare", 0, [0, 0, 0]
                         continue
-                opens = (profile.think.open, profile.tool_calls.open)
+                opens = (template.think.open, template.tool_calls.open)
                 found = [(self._buf.find(tag), tag) for tag in opens]
                 hits = [(pos, tag) for pos, tag in found if pos >= 0]
                 if not hits:
@@ -439,13 +439,13 @@ class StreamParser:
                 pos, tag = min(hits)
                 self._out_text(self._buf[:pos])
                 self._buf = self._buf[pos + len(tag) :]
-                if tag == profile.think.open:
+                if tag == template.think.open:
                     self._start_think()
                 else:
                     self._call_gap, self._pending = self._pending, ""
                     self._mode, self._call_search = "call", 0
             elif self._mode == "think":
-                close = profile.think.close
+                close = template.think.close
                 pos = self._buf.find(close)
                 if pos < 0:
                     keep = _partial_suffix(self._buf, (close,))
@@ -464,12 +464,12 @@ class StreamParser:
                 self._mode = "out"
                 self._end_bare(raw)
             else:
-                close = profile.tool_calls.close
+                close = template.tool_calls.close
                 pos = self._buf.find(close, self._call_search)
                 if pos < 0:
                     self._call_search = max(0, len(self._buf) - len(close) + 1)
                     return
-                raw = profile.tool_calls.open + self._buf[: pos + len(close)]
+                raw = template.tool_calls.open + self._buf[: pos + len(close)]
                 self._buf = self._buf[pos + len(close) :]
                 self._mode = "out"
                 self._end_call(raw)
@@ -503,7 +503,7 @@ class StreamParser:
         return index
 
     def _record_gap(self, index: int, gap: str, kind: Kind) -> None:
-        if gap != self.profile.gap(self._last, kind):
+        if gap != self.template.gap(self._last, kind):
             self._records.setdefault(index, {})["gap"] = gap
 
     # text outside think and call elements
@@ -565,7 +565,7 @@ class StreamParser:
         self._delta(self._think, ThinkingDelta(body))
 
     def _end_think(self, *, unclosed: bool) -> None:
-        think = self.profile.think
+        think = self.template.think
         usual_trail = "" if unclosed else think.trail  # nothing is written before a missing close
         if self._think_started:
             lead, trail = self._think_lead, self._think_pending
@@ -591,7 +591,7 @@ class StreamParser:
     # tool calls
 
     def _end_call(self, raw: str) -> None:
-        calls = parse_calls(self.profile, raw, self._tools)
+        calls = parse_calls(self.template, raw, self._tools)
         if isinstance(calls, str):
             self._demote(raw, "malformed-call", calls)
             return
@@ -605,9 +605,9 @@ class StreamParser:
                 self._events.append(BlockDelta(index=index, delta=ArgumentsDelta(call.arguments)))
             if n == 0:
                 self._record_gap(index, gap, "call")
-                if self.profile.tool_calls.kind == "minimax-xml" and self._last == "call":
+                if self.template.tool_calls.kind == "minimax-xml" and self._last == "call":
                     self._records.setdefault(index, {})["new_element"] = True
-                if format_calls(self.profile, calls) != raw:
+                if format_calls(self.template, calls) != raw:
                     self._records.setdefault(index, {}).update(raw=raw, calls=len(calls))
             if self._tools and call.name not in names:
                 self.problems.append(Problem(kind="unknown-tool", detail=call.name, block=index))
@@ -655,7 +655,7 @@ def _looks_like_call(text: str) -> bool:
 
 def parse_completion(
     text: str,
-    profile: ModelProfile,
+    template: ChatTemplate,
     *,
     tools: Sequence[Tool] = (),
     new_id: IdFactory = new_call_id,
@@ -667,7 +667,7 @@ def parse_completion(
     """The blocks of a whole completion (the text generated after the prefill; ``prefill``,
     ``think`` and ``bare_calls`` as for ``StreamParser``)."""
     parser = StreamParser(
-        profile,
+        template,
         tools=tools,
         new_id=new_id,
         origin=origin,

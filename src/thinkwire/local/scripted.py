@@ -22,7 +22,7 @@ What it imitates:
 - **streaming**: one chunk per token with ``delay`` seconds before each; when the callback
   returns ``True`` the generation stops (``cancelled`` counts such stops).
 
-A reply is the text the model continues with *after* the profile's prefill (for
+A reply is the text the model continues with *after* the template's prefill (for
 ``qwen2.5-think``: the thinking, ``</think>``, then an answer or a ``<tool_call>`` element).
 A thinking budget makes the engine call twice (the thinking, then the rest after the close it
 writes): the second call gets the rest of the first call's reply, after its ``</think>``.
@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from thinkwire.local.engine import LocalEngine, OnChunk, Params, Result
-from thinkwire.local.profiles import ModelProfile
+from thinkwire.local.templates import ChatTemplate
 
 SCRIPTED_MODEL: Final = "scripted"
 """The model id of a scripted engine (``thinkwire serve --model scripted``)."""
@@ -213,7 +213,7 @@ def _shared(a: Sequence[str], b: Sequence[str]) -> int:
 
 def scripted_engine(
     script: Script | Iterable[str],
-    profile: ModelProfile | str = "qwen2.5-think",
+    template: ChatTemplate | str = "qwen2.5-think",
     *,
     delay: float = 0.0,
     slots: int = 1,
@@ -229,7 +229,7 @@ def scripted_engine(
     engine.setdefault("secret", secrets.token_bytes(32))  # nothing to keep across restarts
     built = LocalEngine(
         SCRIPTED_MODEL,
-        profile,
+        template,
         slots=slots,
         runtime=runtime.complete,
         stream_runtime=runtime.stream,

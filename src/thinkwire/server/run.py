@@ -154,7 +154,7 @@ def _backend(options: ServeOptions) -> Stateful:
             local = EngineService(engine, slots=options.slots, max_queue=options.max_queue)
             _say(
                 f"model {engine.model_id} ready in {time.monotonic() - started:.1f} s "
-                f"(profile {engine.profile.name}, policy {options.policy}, {options.slots} slot(s))"
+                f"(template {engine.template.name}, policy {options.policy}, {options.slots} slot(s))"
             )
         backend: Backend
         if config is None:

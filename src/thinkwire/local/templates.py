@@ -1,7 +1,10 @@
-"""Model profiles: how one family of open models writes a conversation, as data.
+"""Chat templates: how one family of open models writes a conversation, as data.
 
-A profile says everything the renderer, the output parser and the engine need to know about a
-model family, and nothing is decided by ``if model == ...`` elsewhere:
+A ``ChatTemplate`` is what the local engine writes and reads for one model family, matching
+byte for byte what the model's own (Jinja) chat template writes; it is not a vendor profile
+(``thinkwire.upstreams.profiles``, a remote vendor's wire facts). A template says everything
+the renderer, the output parser and the engine need to know about a model family, and nothing
+is decided by ``if model == ...`` elsewhere:
 
 - ``markup``: the chat markup (role headers and footers, how tool results are wrapped);
 - ``think``: the think tags and the whitespace the model puts around and after its thinking;
@@ -16,12 +19,12 @@ model family, and nothing is decided by ``if model == ...`` elsewhere:
 - ``sampling``: the sampling defaults the model's authors recommend (or that were measured to
   work here for the default model).
 
-Layout: an assistant turn is written as blocks separated by *gaps* (whitespace). Each profile
-names the gap its models write in the usual case (``ModelProfile.gap``); the parser records a
+Layout: an assistant turn is written as blocks separated by *gaps* (whitespace). Each template
+names the gap its models write in the usual case (``ChatTemplate.gap``); the parser records a
 gap only when the model wrote another one, so a turn written back reproduces exactly the bytes
 the model generated.
 
-The four built-in profiles are in ``PROFILES``; ``get_profile(name)`` looks one up.
+The four built-in templates are in ``TEMPLATES``; ``get_template(name)`` looks one up.
 """
 
 # DeepSeek's special tokens are spelt with FULLWIDTH VERTICAL LINE (U+FF5C) on purpose.
@@ -123,7 +126,7 @@ class SamplingDefaults(msgspec.Struct, frozen=True, kw_only=True):
     repeat_penalty: float | None = None
 
 
-class ModelProfile(msgspec.Struct, frozen=True, kw_only=True):
+class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     """Everything model-specific about rendering prompts and parsing completions.
 
     ``native_thinking``: the model was trained to think in ``think`` tags by itself (when
@@ -233,7 +236,7 @@ HERMES: Final = ToolCallSyntax(
 )
 """Qwen's Hermes-style calls and tools section (single braces)."""
 
-QWEN25_THINK: Final = ModelProfile(
+QWEN25_THINK: Final = ChatTemplate(
     name="qwen2.5-think",
     description="Qwen2.5(-Coder) Instruct in ChatML, made to think by a pre-filled <think> and a grammar",
     markup=CHATML,
@@ -258,7 +261,7 @@ QWEN25_THINK: Final = ModelProfile(
     ),
 )
 
-QWEN3: Final = ModelProfile(
+QWEN3: Final = ChatTemplate(
     name="qwen3",
     description="Qwen3 in ChatML with native <think> and Hermes <tool_call>",
     markup=CHATML,
@@ -273,7 +276,7 @@ QWEN3: Final = ModelProfile(
     ),
 )
 
-MINIMAX_M2: Final = ModelProfile(
+MINIMAX_M2: Final = ChatTemplate(
     name="minimax-m2",
     description="MiniMax-M2 with inline <think> and XML <minimax:tool_call>",
     markup=ChatMarkup(
@@ -324,7 +327,7 @@ MINIMAX_M2: Final = ModelProfile(
     ),
 )
 
-DEEPSEEK_R1_DISTILL: Final = ModelProfile(
+DEEPSEEK_R1_DISTILL: Final = ChatTemplate(
     name="deepseek-r1-distill",
     description="DeepSeek-R1 distilled models: <｜User｜>/<｜Assistant｜> markup, <think>, tools via Hermes",
     markup=ChatMarkup(
@@ -355,23 +358,23 @@ DEEPSEEK_R1_DISTILL: Final = ModelProfile(
     ),
 )
 
-PROFILES: Final[dict[str, ModelProfile]] = {
-    p.name: p for p in (QWEN25_THINK, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
+TEMPLATES: Final[dict[str, ChatTemplate]] = {
+    t.name: t for t in (QWEN25_THINK, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
 }
-"""The built-in profiles by name."""
+"""The built-in templates by name."""
 
-DEFAULT_PROFILE: Final = QWEN25_THINK.name
-
-
-class UnknownProfile(ThinkwireError):
-    """No profile has that name; the message lists the known ones."""
+DEFAULT_TEMPLATE: Final = QWEN25_THINK.name
 
 
-def get_profile(name: str) -> ModelProfile:
-    """The built-in profile called ``name``; raises ``UnknownProfile`` listing the names."""
+class UnknownTemplate(ThinkwireError):
+    """No template has that name; the message lists the known ones."""
+
+
+def get_template(name: str) -> ChatTemplate:
+    """The built-in template called ``name``; raises ``UnknownTemplate`` listing the names."""
     try:
-        return PROFILES[name]
+        return TEMPLATES[name]
     except KeyError:
-        raise UnknownProfile(
-            f"unknown model profile {name!r}; expected one of {', '.join(sorted(PROFILES))}"
+        raise UnknownTemplate(
+            f"unknown chat template {name!r}; expected one of {', '.join(sorted(TEMPLATES))}"
         ) from None
