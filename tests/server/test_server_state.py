@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -272,3 +273,19 @@ def test_the_retired_state_secret_variable_is_refused_with_what_to_do(tmp_path: 
     assert "THINKWIRE_STATE_SECRET is no longer read" in done.stderr
     assert "THINKWIRE_SECRET" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_starts_degraded_when_its_redis_does_not_answer(tmp_path: Path) -> None:
+    """A state store that is down at start-up is said once; the server still serves."""
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process, url = serve_process(["--model", "scripted", "--state", f"redis://127.0.0.1:{port}/0"], tmp_path)
+    try:
+        answer = chat(url, [{"role": "user", "content": "Hello"}])
+        health = httpx.get(f"{url}/healthz").json()
+    finally:
+        log = stop(process)
+    assert answer.status_code == 200
+    assert health["state"]["status"] == "degraded"
+    assert "the state store does not answer" in log

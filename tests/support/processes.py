@@ -61,6 +61,7 @@ def _listening(
         line = process.stderr.readline()
         seen.append(line)
         if match := re.search(listens, line):
+            _STARTUP[process.pid] = "".join(seen)
             return process, match.group(1)
         if not line and process.poll() is not None:
             break
@@ -70,8 +71,13 @@ def _listening(
     raise AssertionError(f"thinkwire {command[0]} did not start:\n" + "".join(seen))
 
 
+_STARTUP: dict[int, str] = {}
+"""What each started process wrote to stderr until it listened, by pid (``stop`` returns it too)."""
+
+
 def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
-    """Interrupt ``process`` as Ctrl-C would, wait for it, and return what it wrote to stderr."""
+    """Interrupt ``process`` as Ctrl-C would, wait for it, and return all it wrote to stderr,
+    from its start."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
@@ -79,4 +85,4 @@ def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
     except subprocess.TimeoutExpired:
         process.kill()
         _, err = process.communicate()
-    return err or ""
+    return _STARTUP.pop(process.pid, "") + (err or "")

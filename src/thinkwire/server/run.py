@@ -201,6 +201,10 @@ def _state(options: ServeOptions, home: Path) -> ConversationState | None:
     except StoreError as exc:
         raise ServeError(f"--state: {exc}") from None
     _say(f"state: {without_password(target)} (durability {options.durability})")
+    try:  # a store that does not answer now degrades the service; it does not stop it
+        state.backend.stats()
+    except StoreError as exc:
+        _say(f"the state store does not answer ({exc}); serving without restore until it does")
     return state
 
 
