@@ -2,6 +2,7 @@
 
 ``serve``: the real server on a scripted model, on a loopback port.
 ``emulate``: vendor emulators on loopback ports, stopped after the test.
+``redis``: a private ``redis-server`` on a loopback port (skips when it is not installed).
 ``default_model``: the path of the pulled default model; skips the test when the model or the
 runtime is missing (the tests marked ``model``).
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.redis import RedisServer, redis_server_binary
 from tests.support.servers import ScriptedServers
 from thinkwire.emulators.run import Emulate, emulating
 from thinkwire.local.model_files import DEFAULT_MODEL, ModelStoreError, default_home, model_path
@@ -46,3 +48,14 @@ def default_model() -> Path:
         return model_path(DEFAULT_MODEL, default_home())
     except ModelStoreError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    if redis_server_binary() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -50,6 +50,8 @@ from pydantic import SecretStr
 from tests.support.clients import Exchange, Traffic
 from tests.support.processes import serve_process, stop
 
+from thinkwire.local.scripted import WEATHER_TOOL
+
 QUESTION: Final = "What is the weather in Oslo?"
 CALL_THINKING: Final = "I need the weather for Oslo, so I call the tool."
 """What the scripted model thinks before it calls ``get_weather`` for Oslo."""
@@ -245,20 +247,7 @@ def test_langgraph_react_agent_drops_thinking_and_the_server_restores_it(
 
 # the plain openai SDK
 
-TOOLS: Final[list[Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS: Final[list[Any]] = [{"type": "function", "function": WEATHER_TOOL}]
 
 
 def openai_client(base_url: str, traffic: Traffic) -> openai.OpenAI:

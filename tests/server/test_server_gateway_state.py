@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +15,15 @@ import openai
 import pytest
 from tests.support.apps import sqlite_state, stateful_app
 from tests.support.processes import serve_process, stop
-from tests.support.redis import RedisServer, redis_server_binary
+from tests.support.redis import RedisServer
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
+from thinkwire.local.scripted import WEATHER_TOOL
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.config import parse_config
 
-TOOLS: Any = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS: Any = [{"type": "function", "function": WEATHER_TOOL}]
 VENDORS = [("anthropic", "anthropic", "claude-sonnet"), ("deepseek", "openai-chat", "deepseek-reasoner")]
 
 
@@ -107,17 +94,6 @@ def test_without_the_store_the_strict_vendor_refuses_the_turn(vendor: str, kind:
             legacy_loop(gw, model)
     message = str(caught.value)
     assert "Expected `thinking`" in message or "reasoning_content" in message
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    if redis_server_binary() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def gateway_process(config: Path, state: str, home: Path) -> tuple[subprocess.Popen[str], str]:

@@ -11,14 +11,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tests.support.processes import serve_process, stop
-from tests.support.redis import RedisServer, redis_server_binary
+from tests.support.redis import RedisServer
 from tests.support.servers import ScriptedServers
 
 HEADER = "thinkwire-restored"
@@ -168,17 +167,6 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert got.status_code == 200
     assert got.json()["output"] == made["output"]
     assert again.headers[HEADER] == "1"
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    if redis_server_binary() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def timed(fn: Any, *args: Any, **kw: Any) -> tuple[Any, float]:

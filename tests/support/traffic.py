@@ -76,24 +76,12 @@ from typing import Any, Final
 import httpx
 
 from tests.support.processes import serve_process
+from thinkwire.local.scripted import WEATHER_TOOL
 
 MODEL: Final = "deepseek-reasoner"
 STATE_SECRET: Final = "thinkwire-durability-" + "s" * 43
 """``THINKWIRE_SECRET`` of every gateway the scenarios start: restarts share keys."""
-TOOLS: Final[list[dict[str, Any]]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "The weather in a city.",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS: Final[list[dict[str, Any]]] = [{"type": "function", "function": WEATHER_TOOL}]
 CITIES: Final = ("Oslo", "Lima", "Kyoto", "Nairobi", "Quito", "Perth", "Tallinn", "Recife", "Hanoi", "Bergen")
 NOTED: Final = re.compile(r"the code word ([a-z]+-[0-9a-f]{4})")
 """The scripted model's note in a tool-call turn's reasoning."""
