@@ -368,16 +368,15 @@ def test_store_false_sends_reasoning_with_encrypted_content_and_no_references(
     assert_answered(loop)
 
 
-@pytest.mark.xfail(
-    reason="thinkwire writes its thinking in the reasoning item's `content` (reasoning_text) with "
-    "`summary: []`; @ai-sdk/openai reads reasoning only from `summary`, so it sends the item back "
-    "as `summary: []` + `encrypted_content` (a signature, not the text) and the thinking is lost",
-    strict=True,
-)
 @pytest.mark.parametrize("mode", MODES)
 def test_store_false_the_thinking_comes_back_in_place(
     loops: dict[tuple[str, bool | None], Loop], mode: str
 ) -> None:
+    """@ai-sdk/openai reads reasoning only from ``summary`` (thinkwire writes it in
+    ``content``), so it sends the item back as ``summary: []`` + ``encrypted_content``: the
+    signature alone. The server's state holds the turn with its text under that signature and
+    puts the thinking back in place."""
     loop = loops[mode, False]
     first_step(loop)
     assert_thinking_in_place(loop)
+    assert loop.exchanges[1].headers.get("thinkwire-restored") == "1"

@@ -119,10 +119,13 @@ def test_wanted_is_every_turn_without_reasoning_or_with_lossy_reasoning() -> Non
         user("?"),
     )
     want = wanted(KEYS, TENANT, request)
-    assert [i for i, _ in want] == [1, 2, 3, 4]
+    # redacted alone may be a signature whose text the recording holds (a Responses client's
+    # encrypted_content); mixed with text, signed, cut off or blank: nothing to look up
+    assert [i for i, _ in want] == [1, 2, 3, 4, 6]
     for i, keys in want:  # each with its keys, in lookup order
         assert keys == KEYS.turn_keys(TENANT, None, request.messages, i)
-    assert [needs_restore(m) for m in request.messages] == [False, True, True, True, True, *[False] * 6]
+    expected = [False, True, True, True, True, False, True, False, False, False, False]
+    assert [needs_restore(m) for m in request.messages] == expected
     assert wanted(KEYS, TENANT, asked()) == []
 
 
@@ -254,6 +257,29 @@ def test_omitted_thinking_with_a_signature_not_recorded_is_left_alone(recorded: 
     )
     messages, count = recorded.restore(QUESTION, foreign)
     assert (messages[1], count) == (foreign, 0)
+
+
+def test_a_signature_sent_back_as_opaque_data_gets_its_recorded_text_back(recorded: Recorded) -> None:
+    """A Responses client that read no reasoning text sends the item back as
+    ``encrypted_content`` alone, which decodes as redacted thinking holding the signature."""
+    recorded.record(asked(QUESTION), TWO_CALLS)
+    opaque = Message(
+        role="assistant",
+        blocks=tuple(
+            RedactedThinking(data=b.signature or "") if isinstance(b, Thinking) else b
+            for b in TWO_CALLS.blocks
+        ),
+    )
+    messages, count = recorded.restore(QUESTION, opaque)
+    assert (messages[1], count) == (TWO_CALLS, 1)
+
+
+def test_opaque_data_that_is_no_recorded_signature_is_left_alone(recorded: Recorded) -> None:
+    """Real encrypted reasoning (an OpenAI item, an Anthropic redacted block) goes on as it came."""
+    recorded.record(asked(QUESTION), TWO_CALLS)
+    opaque = with_reasoning(TWO_CALLS, RedactedThinking(data="sig-1"), RedactedThinking(data="gAAAA-opaque"))
+    messages, count = recorded.restore(QUESTION, opaque)
+    assert (messages[1], count) == (opaque, 0)
 
 
 def test_empty_unsigned_thinking_counts_as_no_reasoning(recorded: Recorded) -> None:

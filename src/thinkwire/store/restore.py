@@ -12,8 +12,11 @@ redacted or encrypted part (a client whose dialect has no slot for them: a Chat 
 ``reasoning_content`` holding what was a signed Anthropic turn, a Responses client's summary of
 what a Chat upstream signed). A lossy turn is upgraded only when its thinking text is the
 recorded text (whitespace aside) and the recording carries more than the client sent.
-Omitted thinking (Anthropic ``display: "omitted"``: empty text) is looked up too: an empty
-block with no signature (what ``thinkwire.store.issuer`` leaves of one the gateway signed) counts
+Omitted thinking (Anthropic ``display: "omitted"``: empty text) is looked up too, and so is a
+turn whose only reasoning is opaque (a Responses client that read no reasoning text sends the
+item back as ``encrypted_content`` alone, which holds the signature the recording has with
+its text; any other opaque data matches nothing and is left alone): an empty block with no
+signature (what ``thinkwire.store.issuer`` leaves of one the gateway signed) counts
 as no reasoning at all, and empty blocks whose signatures the recording holds with their text
 (a vendor's signature on thinking the gateway emptied for the client) get that text back.
 
@@ -51,16 +54,28 @@ def _reasoning(message: Message) -> list[Block]:
     ]
 
 
+def _token(block: Block) -> str | None:
+    """What an omitted block still carries: an empty thinking block's signature, or the opaque
+    data of a redacted one (a Responses client that read no reasoning text sends the item back
+    as ``encrypted_content`` alone, which decodes as redacted thinking)."""
+    if isinstance(block, Thinking):
+        return block.signature if not block.text else None
+    if isinstance(block, RedactedThinking):
+        return block.data
+    return None
+
+
 def _emptied(reasoning: list[Block]) -> bool:
-    """Only omitted thinking: empty text, a signature."""
-    return all(isinstance(b, Thinking) and not b.text and b.signature for b in reasoning)
+    """Only omitted thinking: empty text with a signature, or opaque data alone."""
+    return all(_token(b) for b in reasoning)
 
 
 def _refills(client: Message, stored: Message) -> bool:
-    """The client's omitted blocks are recorded, signatures equal, with their text."""
+    """Each of the client's omitted blocks is recorded with its text under the same signature
+    (redacted data of the client's equal to a signature the recording holds with text)."""
     reasoning = _reasoning(client)
     recorded = {b.signature for b in stored.blocks if isinstance(b, Thinking) and b.text and b.signature}
-    return _emptied(reasoning) and all(isinstance(b, Thinking) and b.signature in recorded for b in reasoning)
+    return _emptied(reasoning) and all(_token(b) in recorded for b in reasoning)
 
 
 def is_lossy(message: Message) -> bool:
