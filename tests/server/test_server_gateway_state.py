@@ -5,6 +5,7 @@ refuses the turn. Two gateway processes sharing a real Redis restore each other'
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -193,3 +194,39 @@ def test_the_policy_applies_to_an_upstream_too(tmp_path: Path) -> None:
     assert health["policy"] == "discard"
     assert health["policy_removed"] == 1
     assert service.removed == 1
+
+
+@pytest.mark.parametrize(
+    ("vendor", "kind", "model"),
+    [*VENDORS, ("openai-responses", "openai-responses", "gpt-emulated")],
+)
+def test_every_responses_output_item_has_an_id_whatever_the_upstream(
+    tmp_path: Path, vendor: str, kind: str, model: str
+) -> None:
+    """@ai-sdk/openai refuses a response whose reasoning item has no id; a Chat upstream's
+    reasoning used to come out without one (and with a loss for the Chat details)."""
+    with emulating(vendor) as (upstream, _):
+        upstreams = [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]
+        app, _ = stateful_app(GatewayService(parse_config({"upstreams": upstreams})), None)
+        tools = [{"type": "function", **WEATHER_TOOL}]
+        body = {
+            "model": model,
+            "input": "What is the weather in Oslo?",
+            "tools": tools,
+            "max_output_tokens": 4000,
+        }
+        with serving(app) as gw:
+            whole = httpx.post(gw + "/v1/responses", json=body, timeout=30)
+            streamed = httpx.post(gw + "/v1/responses", json={**body, "stream": True}, timeout=30)
+    output = whole.json()["output"]
+    assert [item["type"] for item in output][:1] == ["reasoning"], output
+    assert all(isinstance(item.get("id"), str) and item["id"] for item in output), output
+    assert "thinkwire-losses" not in whole.headers
+    events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
+    items = [
+        e["item"] for e in events if e["type"] in ("response.output_item.added", "response.output_item.done")
+    ]
+    assert items
+    assert all(isinstance(item.get("id"), str) and item["id"] for item in items), items
+    if vendor == "openai-responses":  # the upstream's own reasoning item goes through as it is
+        assert output[0]["id"].startswith("rs_")

@@ -37,7 +37,17 @@ from thinkwire.backend import Backend, Caller, Generation, KeepResponse
 from thinkwire.dialects.base import get_codec
 from thinkwire.dialects.openai_responses.reasoning import SOURCE
 from thinkwire.errors import ApiError
-from thinkwire.ir.blocks import Block, Carrier, Dialect, Extra, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import (
+    Block,
+    Carrier,
+    Dialect,
+    Extra,
+    Origin,
+    RedactedThinking,
+    Text,
+    Thinking,
+    ToolCall,
+)
 from thinkwire.ir.conversation import Request, Usage
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import (
@@ -150,14 +160,27 @@ def _has_local(block: Block) -> bool:
 
 def _with_item_id(block: Block) -> Block:
     """A block with the Responses output item's own id and status, as the API sends them:
-    reasoning as raw ``content`` (what open-weight models served through Responses send),
-    function calls and messages ``completed``."""
+    every reasoning item has an id, whatever the backend (a Responses upstream's own id and
+    shape are kept; other reasoning gets one, as raw ``content``: what open-weight models
+    served through Responses send); function calls and messages ``completed``.
+
+    Reasoning from another dialect's upstream gets a Responses origin of the same issuer: the
+    other dialect's re-emission details (a Chat carrier's fields) mean nothing to this client.
+    The state records the backend's own blocks, before this rewrite."""
     item = uuid.uuid4().hex
-    if isinstance(block, Thinking) and block.origin is not None:
-        origin = msgspec.structs.replace(
-            block.origin, extra={**block.origin.extra, "id": "rs_" + item, SOURCE: "content"}
-        )
+    if isinstance(block, Thinking | RedactedThinking):
+        origin = block.origin
+        if origin is None or origin.dialect != "openai-responses":
+            provider, model = (origin.provider, origin.model) if origin is not None else (None, None)
+            origin = Origin(dialect="openai-responses", provider=provider, model=model)
+        if "id" not in origin.extra:
+            extra = {**origin.extra, "id": "rs_" + item}
+            if isinstance(block, Thinking) and "summary" not in extra:
+                extra.setdefault(SOURCE, "content")
+            origin = msgspec.structs.replace(origin, extra=extra)
         return msgspec.structs.replace(block, origin=origin)
+    if _has_item_id(block):
+        return block  # a Responses upstream's item, with its id: as it came
     fields: dict[str, Any]
     if isinstance(block, ToolCall):
         fields = {"id": "fc_" + item, "status": "completed"}
@@ -166,6 +189,15 @@ def _with_item_id(block: Block) -> Block:
         fields = {"annotations": [], "item": {"type": "message", "id": "msg_" + item, "status": "completed"}}
         return msgspec.structs.replace(block, extra={**block.extra, "openai-responses": fields})
     return block
+
+
+def _has_item_id(block: Block) -> bool:
+    """A function call or message text that came from a Responses upstream with its item id."""
+    own = block.extra.get("openai-responses") if isinstance(block, ToolCall | Text) else None
+    if not isinstance(own, dict):
+        return False
+    item = own.get("item")
+    return bool(own.get("id") or (isinstance(item, dict) and item.get("id")))
 
 
 def _without_local(extra: Extra) -> Extra:
