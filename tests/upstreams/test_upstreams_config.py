@@ -143,3 +143,13 @@ def test_a_vendor_profile_gives_its_hosted_api_and_key_variable() -> None:
     assert (claude.base_url, claude.api_key_env) == ("https://api.anthropic.com", "ANTHROPIC_API_KEY")
     assert (ds.base_url, ds.api_key_env) == ("https://api.deepseek.com", "DEEPSEEK_API_KEY")
     assert (mine.base_url, mine.api_key_env) == ("http://127.0.0.1:9", None)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9", "http://127.0.0.1:9/", "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1/"]
+)
+def test_a_base_url_with_or_without_v1_means_the_same_server(url: str) -> None:
+    """SDKs take the base URL with /v1 (OpenAI's) and the gateway's paths begin with it: both
+    spellings reach /v1/chat/completions, never /v1/v1/..."""
+    table = {"name": "a", "kind": "openai-chat", "base_url": url}
+    assert parse_config({"upstreams": [table]}).upstreams[0].base_url == "http://127.0.0.1:9"

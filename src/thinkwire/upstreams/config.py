@@ -4,7 +4,7 @@
 [[upstreams]]
 name = "claude"
 kind = "anthropic"                      # anthropic | openai-chat | openai-responses | local
-base_url = "https://api.anthropic.com"  # default: the profile's hosted API, if it has one
+base_url = "https://api.anthropic.com"  # with or without /v1; default: the profile's hosted API
 api_key_env = "ANTHROPIC_API_KEY"       # the key is read from this variable, never from the file;
                                         # default: the profile's, when base_url is its hosted API
 profile = "anthropic"                   # vendor facts and quirks (thinkwire.upstreams.profiles)
@@ -145,7 +145,8 @@ def _upstream(item: Any, path: str) -> Upstream:
     hosted = kind != "local" and profile.dialect == kind
     base_url = _str(item, "base_url", path, required=kind != "local" and not (hosted and profile.base_url))
     on_vendor = hosted and not base_url
-    base_url = (base_url or (profile.base_url if hosted else "") or "").rstrip("/")
+    # the endpoint paths begin with /v1: a base_url given with it (as SDKs take it) means the same
+    base_url = (base_url or (profile.base_url if hosted else "") or "").rstrip("/").removesuffix("/v1")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{path}.base_url: expected an http:// or https:// URL, got {base_url!r}")
     if kind != "local" and profile.dialect is not None and profile.dialect != kind:
