@@ -38,9 +38,9 @@ def legacy_loop(
 ) -> Any:
     """Two steps the way an OpenAI-SDK app without reasoning support writes them (the second
     through ``second_url`` with ``second_key`` when given)."""
-    c = openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
     messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
-    first: Any = c.chat.completions.create(model=model, messages=messages, tools=TOOLS, max_tokens=4000)
+    with openai.OpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0) as c:
+        first: Any = c.chat.completions.create(model=model, messages=messages, tools=TOOLS, max_tokens=4000)
     message = first.choices[0].message
     messages.append(
         {
@@ -50,10 +50,13 @@ def legacy_loop(
         }
     )
     messages.append({"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"})
-    again = openai.OpenAI(base_url=(second_url or base_url) + "/v1", api_key=second_key or key, max_retries=0)
-    return again.chat.completions.with_raw_response.create(
-        model=model, messages=messages, tools=TOOLS, max_tokens=4000
+    second = openai.OpenAI(
+        base_url=(second_url or base_url) + "/v1", api_key=second_key or key, max_retries=0
     )
+    with second as again:
+        return again.chat.completions.with_raw_response.create(
+            model=model, messages=messages, tools=TOOLS, max_tokens=4000
+        )
 
 
 @pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)
@@ -162,6 +165,8 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
                 )
     assert raw.headers["thinkwire-restored"] == "1"
     assert int(raw.headers["thinkwire-losses"]) >= 1
+    # the dropped signature is a loss of thinking, counted apart from other fields' losses
+    assert int(raw.headers["thinkwire-thinking-losses"]) >= 1
     assert "anthropic's signature dropped for deepseek" in caplog.text
     sent = deepseek_app.state.requests[-1].body["messages"][1]
     assert sent["reasoning_content"]  # the thinking went along, as text

@@ -22,6 +22,10 @@ LossKind = Literal[
 ]
 
 
+THINKING_LOSSES: frozenset[LossKind] = frozenset({"signature", "redacted", "order", "shape"})
+"""The kinds that lose or reshape thinking itself (the others lose other fields or details)."""
+
+
 class Loss(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One thing the target could not carry: where (a path into the IR), what kind, and why."""
 

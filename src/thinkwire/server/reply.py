@@ -49,7 +49,7 @@ from thinkwire.ir.blocks import (
     ToolCall,
 )
 from thinkwire.ir.conversation import Request, Usage
-from thinkwire.ir.losses import Loss
+from thinkwire.ir.losses import THINKING_LOSSES, Loss
 from thinkwire.ir.stream import (
     BlockDelta,
     BlockStart,
@@ -69,6 +69,8 @@ log = logging.getLogger("thinkwire.server")
 RESTORED_HEADER: Final = "thinkwire-restored"
 REMOVED_HEADER: Final = "thinkwire-policy-removed"
 LOSSES_HEADER: Final = "thinkwire-losses"
+THINKING_LOSSES_HEADER: Final = "thinkwire-thinking-losses"
+"""Of the losses, those that lose or reshape thinking itself: an alarm worth wiring up."""
 ID_PREFIX: dict[Dialect, str] = {"anthropic": "msg_", "openai-chat": "chatcmpl-", "openai-responses": "resp_"}
 
 
@@ -286,9 +288,11 @@ async def _sse(generation: Generation, reply: Reply) -> AsyncIterator[bytes]:
 
 def _headers(losses: tuple[Loss, ...], generation: Generation, reply: Reply) -> dict[str, str] | None:
     """``thinkwire-losses``: what the backend's request and the client's response could not
-    carry, counted (each loss is logged); ``thinkwire-restored``: turns whose dropped thinking
-    the state put back; ``thinkwire-policy-removed``: thinking blocks the server's policy took
-    out of earlier turns."""
+    carry, counted (each loss is logged), and ``thinkwire-thinking-losses`` those of them that
+    lost or reshaped thinking (signatures, redacted parts, order, merged blocks);
+    ``thinkwire-restored``: turns whose dropped thinking the state put back;
+    ``thinkwire-policy-removed``: thinking blocks the server's policy took out of earlier
+    turns."""
     headers: dict[str, str] = {}
     if generation.restored:
         headers[RESTORED_HEADER] = str(generation.restored)
@@ -298,6 +302,9 @@ def _headers(losses: tuple[Loss, ...], generation: Generation, reply: Reply) -> 
     if every:
         _log_losses(every, reply)
         headers[LOSSES_HEADER] = str(len(every))
+        thinking = sum(1 for loss in every if loss.kind in THINKING_LOSSES)
+        if thinking:
+            headers[THINKING_LOSSES_HEADER] = str(thinking)
     return headers or None
 
 
