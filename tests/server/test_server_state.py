@@ -5,6 +5,7 @@ service without stalling it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -277,3 +278,46 @@ def test_serve_starts_degraded_when_its_redis_does_not_answer(tmp_path: Path) ->
     assert answer.status_code == 200
     assert health["state"]["status"] == "degraded"
     assert "the state store does not answer" in log
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reasoning_summary_asked_for_is_given_and_comes_back(serve: ScriptedServers, stream: bool) -> None:
+    """``reasoning: {"summary": "auto"}``: the thinking goes out as ``summary_text`` (where
+    clients such as @ai-sdk/openai read reasoning), and sent back so it is the same thinking."""
+    url, runtime, _ = serve(noting)
+    body: dict[str, Any] = {"model": "m", "input": "Remember lambda.", "store": False, "stream": stream}
+    asked = responses_call(url, "key-a", **body, reasoning={"summary": "auto"})
+    plain = responses_call(url, "key-a", **body)
+    if stream:
+        done = [
+            json.loads(line[6:])
+            for line in asked.text.splitlines()
+            if line.startswith("data: {") and '"response.completed"' in line
+        ]
+        output = done[0]["response"]["output"]
+    else:
+        output = asked.json()["output"]
+    reasoning = next(item for item in output if item["type"] == "reasoning")
+    assert reasoning["summary"] == [
+        {"type": "summary_text", "text": "Private note about 'Remember lambda.'."}
+    ]
+    assert not reasoning.get("content")
+    if not stream:
+        default = next(item for item in plain.json()["output"] if item["type"] == "reasoning")
+        assert default["summary"] == []  # unasked: raw reasoning in content, as before
+        assert default["content"][0]["type"] == "reasoning_text"
+    message = next(item for item in output if item["type"] == "message")
+    again = responses_call(
+        url,
+        "key-a",
+        model="m",
+        store=False,
+        input=[
+            {"role": "user", "content": "Remember lambda."},
+            reasoning,
+            message,
+            {"role": "user", "content": "Go"},
+        ],
+    )
+    assert again.status_code == 200, again.text
+    assert "Private note about 'Remember lambda.'" in runtime.calls[-1]["prompt"]

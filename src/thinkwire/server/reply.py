@@ -100,6 +100,8 @@ class Reply:
     total_input_usage: bool = True
     """The backend counts cache reads inside ``input_tokens`` (the engine; the gateway
     normalises upstream usage to that too)."""
+    summary: bool = False
+    """Responses ``reasoning.summary`` was asked for: reasoning goes out as ``summary_text``."""
     omit_thinking: bool = False
     """Anthropic ``thinking.display: "omitted"``: thinking blocks carry only their signature
     (the engine restores the text when such a block comes back)."""
@@ -131,7 +133,7 @@ class Reply:
             if self.omit_thinking and isinstance(block, Thinking) and block.text:
                 block = msgspec.structs.replace(block, text="")
             if self.dialect == "openai-responses":
-                block = _with_item_id(block)
+                block = _with_item_id(block, summary=self.summary)
             return BlockStart(index=event.index, block=block) if block is not event.block else event
         if isinstance(event, BlockStop) and event.extra is not None and LOCAL in event.extra:
             return msgspec.structs.replace(event, extra=_without_local(event.extra))
@@ -160,11 +162,13 @@ def _has_local(block: Block) -> bool:
     return isinstance(extra, dict) and LOCAL in extra
 
 
-def _with_item_id(block: Block) -> Block:
+def _with_item_id(block: Block, *, summary: bool = False) -> Block:
     """A block with the Responses output item's own id and status, as the API sends them:
     every reasoning item has an id, whatever the backend (a Responses upstream's own id and
     shape are kept; other reasoning gets one, as raw ``content``: what open-weight models
-    served through Responses send); function calls and messages ``completed``.
+    served through Responses send, or, when the request asked for a reasoning ``summary``, as
+    ``summary_text``, where clients that read only summaries look); function calls and
+    messages ``completed``.
 
     Reasoning from another dialect's upstream gets a Responses origin of the same issuer: the
     other dialect's re-emission details (a Chat carrier's fields) mean nothing to this client.
@@ -177,7 +181,7 @@ def _with_item_id(block: Block) -> Block:
             origin = Origin(dialect="openai-responses", provider=provider, model=model)
         if "id" not in origin.extra:
             extra = {**origin.extra, "id": "rs_" + item}
-            if isinstance(block, Thinking) and "summary" not in extra:
+            if isinstance(block, Thinking) and "summary" not in extra and not summary:
                 extra.setdefault(SOURCE, "content")
             origin = msgspec.structs.replace(origin, extra=extra)
         return msgspec.structs.replace(block, origin=origin)

@@ -67,7 +67,13 @@ async def create(http: HttpRequest, state: ServerState) -> Response:
         keep = None
         if body.get("store") is not False and state.conversations is not None:
             keep = KeepResponse(id="", input=own, previous=previous)
-        reply = Reply(DIALECT, state.service.response_model(request), extra=_fields(body), keep=keep)
+        reply = Reply(
+            DIALECT,
+            state.service.response_model(request),
+            extra=_fields(body),
+            keep=keep,
+            summary=_wants_summary(body),
+        )
     except DecodeError as exc:
         return envelope(ApiError.bad_request(exc), DIALECT)
     except ApiError as exc:
@@ -196,6 +202,14 @@ def _not_found(id: str, param: str | None) -> ApiError:
 
 def _unavailable(exc: StoreError) -> ApiError:
     return ApiError(503, f"stored responses are unavailable right now: {exc}", retry_after="1")
+
+
+def _wants_summary(body: dict[str, Any]) -> bool:
+    """Whether the request asks for reasoning summaries (``reasoning.summary``: ``auto``,
+    ``concise`` or ``detailed``): the thinking then goes out as ``summary_text`` (the whole
+    thinking: thinkwire does not shorten it)."""
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, dict) and reasoning.get("summary") not in (None, "none")
 
 
 def _fields(body: dict[str, Any]) -> dict[str, Any]:
