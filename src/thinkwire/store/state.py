@@ -83,6 +83,8 @@ MAX_CHAIN: Final = 10_000
 
 log = logging.getLogger("thinkwire.store")
 T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class StoreUnavailable(StoreError):
@@ -319,8 +321,10 @@ class ConversationState:
     async def record(self, writes: Sequence[Write]) -> bool:
         """Queue ``writes`` for the committer and wait as the durability says (module
         docstring). True when they are committed (``commit``, ``fsync``) or queued
-        (``async``); False when the store failed or did not commit within ``commit_timeout``
-        (counted in ``unrecorded``)."""
+        (``async``). False when they are not safe yet: the store refused them (they stay queued
+        for a retry), is down (queued, not waited for), did not commit within
+        ``commit_timeout`` (``late``), or had no room while down or behind (not kept:
+        ``unrecorded``)."""
         if not writes:
             return True
         deadline = time.monotonic() + self.commit_timeout
@@ -365,17 +369,13 @@ class ConversationState:
                 size = _size(write)
                 if isinstance(write, TurnRecord):
                     for key in write.keys:
-                        _, n = self._turns.get(key, (write.message, 0))
-                        self._turns[key] = (write.message, n + 1)
+                        _hold(self._turns, key, write.message)
                 elif isinstance(write, ResponseRecord):
-                    _, n = self._responses.get((write.tenant, write.id), (None, 0))
-                    self._responses[(write.tenant, write.id)] = (write.stored, n + 1)
+                    _hold(self._responses, (write.tenant, write.id), write.stored)
                     for item in write.stored.items:
-                        _, m = self._items.get((write.tenant, item), ("", 0))
-                        self._items[(write.tenant, item)] = (write.id, m + 1)
-                else:
-                    _, n = self._responses.get((write.tenant, write.id), (None, 0))
-                    self._responses[(write.tenant, write.id)] = (None, n + 1)
+                        _hold(self._items, (write.tenant, item), write.id)
+                else:  # a queued deletion reads as no response
+                    _hold(self._responses, (write.tenant, write.id), None)
                 self._queue.append(_Queued(write=write, size=size, done=done))
                 self._queued_bytes += size
             self._cond.notify()
@@ -414,9 +414,7 @@ class ConversationState:
                 self._retry_later(batch)
                 continue
             with self._cond:
-                for queued in batch:
-                    self._forget(queued.write)
-                    self._queued_bytes -= queued.size
+                self._release(batch)
                 self.commits += 1
                 self._down_until = 0.0  # a commit went through: the store is back
                 self._last_success = time.monotonic()
@@ -439,9 +437,7 @@ class ConversationState:
                 self._queue.extendleft(reversed(batch))
                 self.deferred += len(batch)
             else:
-                for queued in batch:
-                    self._forget(queued.write)
-                    self._queued_bytes -= queued.size
+                self._release(batch)
                 self.unrecorded += sum(1 for q in batch if isinstance(q.write, TurnRecord))
                 self._cond.notify_all()
         for done in waiters:
@@ -450,23 +446,20 @@ class ConversationState:
             with self._cond:
                 self._cond.wait_for(lambda: self._closing, self.retry_interval)
 
-    def _forget(self, write: Write) -> None:
-        def drop(table: dict[Any, tuple[Any, int]], key: Any) -> None:
-            value, n = table[key]
-            if n > 1:
-                table[key] = (value, n - 1)
+    def _release(self, batch: list[_Queued]) -> None:
+        """``batch`` leaves the queue's reads and its byte count (written, or given up); the
+        caller holds the lock."""
+        for queued in batch:
+            write = queued.write
+            if isinstance(write, TurnRecord):
+                for key in write.keys:
+                    _drop(self._turns, key)
             else:
-                del table[key]
-
-        if isinstance(write, TurnRecord):
-            for key in write.keys:
-                drop(self._turns, key)
-        elif isinstance(write, ResponseRecord):
-            drop(self._responses, (write.tenant, write.id))
-            for item in write.stored.items:
-                drop(self._items, (write.tenant, item))
-        else:
-            drop(self._responses, (write.tenant, write.id))
+                _drop(self._responses, (write.tenant, write.id))
+                if isinstance(write, ResponseRecord):
+                    for item in write.stored.items:
+                        _drop(self._items, (write.tenant, item))
+            self._queued_bytes -= queued.size
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait (blocking) until everything queued so far is written; False on timeout."""
@@ -484,6 +477,22 @@ class ConversationState:
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self.close)
+
+
+def _hold(table: dict[K, tuple[V, int]], key: K, value: V) -> None:
+    """``value`` readable under ``key`` while a write of it is queued (the latest wins; the
+    count says how many queued writes still hold the key)."""
+    _, held = table.get(key, (value, 0))
+    table[key] = (value, held + 1)
+
+
+def _drop(table: dict[K, tuple[V, int]], key: K) -> None:
+    """One queued write under ``key`` is done with; the key goes when none is left."""
+    value, held = table[key]
+    if held > 1:
+        table[key] = (value, held - 1)
+    else:
+        del table[key]
 
 
 def _tell(done: Callable[[bool], None] | None, ok: bool) -> None:
