@@ -32,6 +32,7 @@ from thinkwire.ir.conversation import Request
 from thinkwire.server.reply import Reply, answer
 from thinkwire.server.state import ServerState
 from thinkwire.store.base import StoredResponse, StoreError
+from thinkwire.store.pipeline import output_items
 from thinkwire.store.state import ChainBroken, StoreUnavailable
 
 DIALECT: Final = "openai-responses"
@@ -163,7 +164,7 @@ async def _resolved(body: dict[str, Any], tenant: str, state: ServerState) -> di
         if not isinstance(id, str):
             raise ApiError(400, f"{path}: expected a string", param=path)
         if id not in cache:
-            cache.update(await _items_of(state, tenant, id, path))
+            cache.update(await _items_of(state, tenant, id))
         if id not in cache:
             raise ApiError(404, f"{path}: no stored item with id {id!r}", param=path, code="item_not_found")
         resolved.append(cache[id])
@@ -174,7 +175,7 @@ def _is_reference(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") == "item_reference"
 
 
-async def _items_of(state: ServerState, tenant: str, item: str, path: str) -> dict[str, dict[str, Any]]:
+async def _items_of(state: ServerState, tenant: str, item: str) -> dict[str, dict[str, Any]]:
     """The output items, by id, of ``tenant``'s stored response that made ``item``."""
     conversations = state.conversations
     if conversations is None:
@@ -184,10 +185,7 @@ async def _items_of(state: ServerState, tenant: str, item: str, path: str) -> di
         stored = await conversations.response(tenant, response_id) if response_id else None
     except StoreUnavailable as exc:
         raise _unavailable(exc) from None
-    if stored is None:
-        return {}
-    output = CODEC.encode_response(stored.response).value.get("output") or []
-    return {o["id"]: o for o in output if isinstance(o, dict) and isinstance(o.get("id"), str)}
+    return output_items(stored.response) if stored is not None else {}
 
 
 def _not_found(id: str, param: str | None) -> ApiError:

@@ -139,7 +139,7 @@ class Stateful:
                 response=response,
                 input=caller.keep.input,
                 previous=caller.keep.previous,
-                items=item_ids(response),
+                items=tuple(output_items(response)),
             )
             writes.append(ResponseRecord(tenant=tenant, id=caller.keep.id, stored=stored))
         if writes:  # the state logs and counts what it could not keep
@@ -173,7 +173,8 @@ class Stateful:
                 await self.state.aclose()
 
 
-def item_ids(response: Response) -> tuple[str, ...]:
-    """The ids of a response's Responses output items, as its client got them."""
+def output_items(response: Response) -> dict[str, dict[str, Any]]:
+    """A response's Responses output items by their ids, as its client got them (what an
+    ``item_reference`` names)."""
     output = RESPONSES.encode_response(response).value.get("output") or []
-    return tuple(item["id"] for item in output if isinstance(item, dict) and isinstance(item.get("id"), str))
+    return {item["id"]: item for item in output if isinstance(item, dict) and isinstance(item.get("id"), str)}
