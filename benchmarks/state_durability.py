@@ -63,7 +63,14 @@ if str(ROOT) not in sys.path:  # tests/support, when run as python benchmarks/st
     sys.path.insert(0, str(ROOT))
 
 from tests.support.redis import Fsync, RedisServer, redis_server_binary  # noqa: E402 (after sys.path)
-from tests.support.traffic import CrashResult, Emulator, LoadResult, crash_scenario, load_scenario  # noqa: E402
+from tests.support.traffic import (  # noqa: E402 (after sys.path)
+    CrashResult,
+    Emulator,
+    LoadResult,
+    Verdict,
+    crash_scenario,
+    load_scenario,
+)
 
 
 @dataclass
@@ -103,15 +110,20 @@ def line(row: Row) -> str:
     )
 
 
+def with_verdict(errors: dict[str, int], verdict: Verdict) -> dict[str, int]:
+    """``errors`` of the traffic with the verification's failures and unchecked turns added."""
+    for _, kind in verdict.failed:
+        errors[f"verify {kind}"] = errors.get(f"verify {kind}", 0) + 1
+    if verdict.unchecked:
+        errors["unchecked"] = verdict.unchecked
+    return errors
+
+
 def crash_row(result: CrashResult, store: str, durability: str) -> Row:
     latencies = sorted(x for r in result.rounds for x in r.traffic.latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))] if latencies else 0.0
     gap = max((r.traffic.longest_gap(until=r.killed_at) for r in result.rounds), default=0.0)
-    errors = dict(result.errors_before_kills())
-    for _, kind in result.verdict.failed:
-        errors[f"verify {kind}"] = errors.get(f"verify {kind}", 0) + 1
-    if result.verdict.unchecked:
-        errors["unchecked"] = result.verdict.unchecked
+    errors = with_verdict(dict(result.errors_before_kills()), result.verdict)
     row = Row(
         "crash",
         store,
@@ -143,11 +155,7 @@ def crash_row(result: CrashResult, store: str, durability: str) -> Row:
 
 def load_row(result: LoadResult, store: str, durability: str) -> Row:
     t = result.traffic
-    errors = dict(t.error_counts())
-    for _, kind in result.verdict.failed:
-        errors[f"verify {kind}"] = errors.get(f"verify {kind}", 0) + 1
-    if result.verdict.unchecked:
-        errors["unchecked"] = result.verdict.unchecked
+    errors = with_verdict(dict(t.error_counts()), result.verdict)
     row = Row(
         "load",
         store,
