@@ -214,18 +214,13 @@ class SQLiteStore:
                 raise StoreError(f"{self.path}: the store is closed")
             db = self._db
             now = self._clock()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(db):
                 for write, value in rows:
                     done.append(self._apply(db, write, value, now))
                 if now - self._last_purge >= self.purge_interval:
                     self._last_purge = now
                     self._purge(db, now)
                 self._evict(db)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         return done
 
     def _apply(self, db: sqlite3.Connection, write: Write, value: bytes | None, now: float) -> bool:
@@ -308,24 +303,16 @@ class SQLiteStore:
                     if now - last_used >= self.touch_interval:
                         stale.append(key)
             if stale:
-                self._touch(db, "turns", "key", stale, now)
+                with _transaction(db):
+                    for chunk in _chunks(stale):
+                        db.execute(
+                            f"UPDATE turns SET last_used = ? WHERE key IN ({_marks(chunk)})", [now, *chunk]
+                        )
         hits = sum(1 for key in keys if key in found)
         with self._lock:
             self._hits += hits
             self._misses += len(keys) - hits
         return [decode_turn(found[key]) if key in found else None for key in keys]
-
-    def _touch(self, db: sqlite3.Connection, table: str, column: str, keys: list[str], now: float) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for chunk in _chunks(keys):
-                db.execute(
-                    f"UPDATE {table} SET last_used = ? WHERE {column} IN ({_marks(chunk)})", [now, *chunk]
-                )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def response(self, tenant: str, id: str) -> StoredResponse | None:
         with self._errors():
@@ -337,15 +324,10 @@ class SQLiteStore:
             if row is None or now - row[1] > self.ttl:
                 return None
             if now - row[1] >= self.touch_interval:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(db):
                     db.execute(
                         "UPDATE responses SET last_used = ? WHERE tenant = ? AND id = ?", (now, tenant, id)
                     )
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
         return decode_response(row[0])
 
     def item(self, tenant: str, item: str) -> str | None:
@@ -380,6 +362,19 @@ class SQLiteStore:
             self._closed = True
             for db in (self._db, *self._readers):
                 db.close()
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on ``db``: committed at the end, rolled back on any error (so a
+    failure never leaves the connection holding the write lock)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
