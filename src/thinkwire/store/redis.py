@@ -45,7 +45,6 @@ from thinkwire.store.base import (
     DEFAULT_MAX_VALUE_BYTES,
     DEFAULT_TTL,
     ResponseDeletion,
-    ResponseRecord,
     StoredResponse,
     StoreError,
     StoreStats,
@@ -124,6 +123,7 @@ class RedisStore:
 
     def commit(self, writes: Sequence[Write]) -> list[bool]:
         done: list[bool] = []
+        deletions: list[tuple[int, int]] = []  # (write, position of its DEL's reply)
         rejected = 0
         with self._errors():
             # a deleted response's items go with it: read which they are first
@@ -132,14 +132,13 @@ class RedisStore:
             pipe = self._redis.pipeline(transaction=True)
             for write in writes:
                 if isinstance(write, ResponseDeletion):
+                    deletions.append((len(done), len(pipe)))
                     pipe.delete(self._response(write.tenant, write.id))
                     for item in items[(write.tenant, write.id)]:
                         pipe.delete(self._item(write.tenant, item))
                     done.append(False)
                     continue
-                value = write.encoded() if isinstance(write, TurnRecord) else b""
-                if isinstance(write, ResponseRecord):
-                    value = encode_response(write.stored)
+                value = write.encoded() if isinstance(write, TurnRecord) else encode_response(write.stored)
                 if len(value) > self.max_value_bytes:
                     rejected += 1
                     done.append(False)
@@ -154,18 +153,9 @@ class RedisStore:
                 done.append(True)
             if rejected:
                 pipe.hincrby(self._stats_key, "rejected", rejected)
-            if len(pipe):
-                replies = pipe.execute()
-                # replies come in the order queued; a deletion's reply is how many keys it removed
-                queued = iter(replies)
-                for i, write in enumerate(writes):
-                    if isinstance(write, ResponseDeletion):
-                        done[i] = bool(next(queued))
-                        for _ in items[(write.tenant, write.id)]:
-                            next(queued)
-                    elif done[i]:
-                        for _ in range(_queued_for(write)):
-                            next(queued)
+            replies = pipe.execute() if len(pipe) else []
+        for index, at in deletions:  # a DEL's reply is how many keys it removed
+            done[index] = bool(replies[at])
         return done
 
     def turns(self, tenant: str, keys: Sequence[str]) -> list[Message | None]:
@@ -221,11 +211,3 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
-
-
-def _queued_for(write: Write) -> int:
-    if isinstance(write, TurnRecord):
-        return len(write.keys)
-    if isinstance(write, ResponseRecord):
-        return 1 + len(write.stored.items)
-    return 1
