@@ -37,10 +37,10 @@ def _sent_back(loop: Loop) -> str:
 async def _follow_up(ctx: Context, loop: Loop, *, stream: bool) -> Exchange | None:
     """The whole history (the answer included) plus a new question, or ``None`` when the loop
     did not end with an answer."""
-    last = loop.exchanges[-1].response if loop.exchanges else None
-    if last is None or any(isinstance(b, ToolCall) for b in last.blocks):
+    last = loop.exchanges[-1] if loop.exchanges else None
+    if last is None or last.response is None or any(isinstance(b, ToolCall) for b in last.response.blocks):
         return None
-    messages = (*loop.messages, last.to_message(), user(FOLLOW_UP))
+    messages = (*loop.messages, *last.turn, user(FOLLOW_UP))
     return await ctx.send(base_request(ctx.dialect, messages), stream=stream)
 
 

@@ -9,30 +9,38 @@ by hand: options a dialect needs (``stream_options``, ``include``...) are IR ``e
 Every call is an ``Exchange`` that keeps the request body and the first bytes of the answer as
 they went over the wire, for the report card's evidence. A refusal (4xx/5xx) is an
 ``Exchange`` with ``status`` and ``error`` (the server's own message); only an endpoint that
-cannot be reached at all raises ``Unreachable``.
+cannot be reached at all raises ``Unreachable``; before that, ``Wire`` retries (its docstring).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
 import msgspec
 import orjson
 
-from thinkwire.dialects.base import EventReader, get_codec
+from thinkwire.conformance.echo import sent_turn
+from thinkwire.dialects.base import StreamDecoder, get_codec
+from thinkwire.dialects.openai_chat.stream import DONE
+from thinkwire.dialects.sse import SSEEvent, SSEParser
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.blocks import Carrier, Dialect
-from thinkwire.ir.conversation import Request, Response
+from thinkwire.ir.conversation import Message, Request, Response
 from thinkwire.ir.stream import Folder, StreamAborted
 from thinkwire.upstreams.profiles import PATHS, PROFILES, default_profile
 
 EXCERPT: Final = 1500
+"""Characters of a request or response body kept as evidence."""
 RESTORED: Final = "thinkwire-restored"
 """The header in which a thinkwire gateway counts the turns whose dropped thinking it restored."""
-"""Characters of a request or response body kept as evidence."""
+RETRIES: Final = 3
+"""Retries of a request answered 429 or 503, before its answer counts."""
+RETRY_CAP: Final = 20.0
+"""The longest ``retry-after`` honoured, in seconds."""
 
 
 class Unreachable(ThinkwireError):
@@ -73,7 +81,10 @@ class Endpoint:
 @dataclass
 class Exchange:
     """One request and what came back: ``response`` when it was answered (status 2xx and a
-    well-formed body), else ``error``."""
+    well-formed body), else ``error``. ``data`` is a whole answer's JSON as it came, ``events``
+    a stream's events as they came (name and parsed JSON, ``None`` for data that is not JSON),
+    ``turn`` the assistant message(s) to send back (``echo.sent_turn``), ``notes`` what the
+    check saw and tolerated (a retry, an Anthropic stream ending with ``[DONE]``)."""
 
     body: dict[str, Any]
     stream: bool
@@ -84,6 +95,12 @@ class Exchange:
     seconds: float = 0.0
     restored: int = 0
     """Turns the server says it put thinking back into (thinkwire's ``thinkwire-restored``)."""
+    data: Any = None
+    events: list[tuple[str | None, Any]] = field(default_factory=list)
+    turn: tuple[Message, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    retry_after: str | None = None
+    """The `retry-after` header of a refusal, as it came."""
 
     @property
     def ok(self) -> bool:
@@ -100,6 +117,8 @@ class Exchange:
         }
         if self.error is not None:
             out["error"] = _cut(self.error, 600)
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -107,8 +126,28 @@ def _cut(text: str, limit: int = EXCERPT) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
+def retry_delay(value: str | None, attempt: int) -> float:
+    """Seconds to wait before retrying a 429/503: its ``retry-after`` in seconds (an HTTP date
+    counts as the default), else 1, 2, 4 s by attempt; at most ``RETRY_CAP``."""
+    try:
+        seconds = float(value) if value is not None else float(2**attempt)
+    except ValueError:
+        seconds = float(2**attempt)
+    return min(max(seconds, 0.0), RETRY_CAP)
+
+
+class _Dropped(Exception):
+    """The connection closed before any answer came (a reused keep-alive connection the server
+    had closed: llama.cpp's server closes after every stream)."""
+
+
 class Wire:
-    """Sends IR requests to one endpoint over one aiohttp session (``aclose()`` it)."""
+    """Sends IR requests to one endpoint over one aiohttp session (``aclose()`` it).
+
+    Before any verdict a request is retried: once on a fresh connection when the connection
+    closes before an answer, and up to ``RETRIES`` times on 429 or 503 after the
+    ``retry-after`` the server asks for (at most ``RETRY_CAP`` seconds); each retry is a note on
+    the exchange."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -139,6 +178,29 @@ class Wire:
     ) -> Exchange:
         """POST ``request`` (streamed when ``stream``) and read the answer (module docstring)."""
         body = self.encode(request, stream=stream, carrier=carrier)
+        notes: list[str] = []
+        reconnected = False
+        attempt = 0
+        while True:
+            try:
+                exchange = await self._post(body, stream)
+            except _Dropped as exc:
+                if reconnected:
+                    raise Unreachable(f"{self.endpoint.url} is unreachable: {exc}") from None
+                reconnected = True
+                notes.append(f"the connection closed before an answer ({exc}); retried on a fresh one")
+                await self.aclose()
+                continue
+            if exchange.status in (429, 503) and attempt < RETRIES:
+                delay = retry_delay(exchange.retry_after, attempt)
+                attempt += 1
+                notes.append(f"answered {exchange.status} ({exchange.error}); retried after {delay:g} s")
+                await asyncio.sleep(delay)
+                continue
+            exchange.notes[:0] = notes
+            return exchange
+
+    async def _post(self, body: dict[str, Any], stream: bool) -> Exchange:
         exchange = Exchange(body=body, stream=stream)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
@@ -152,6 +214,7 @@ class Wire:
                 self.endpoint.url, data=orjson.dumps(body), headers=self.endpoint.headers(), timeout=timeout
             ) as answer:
                 exchange.status = answer.status
+                exchange.retry_after = answer.headers.get("retry-after")
                 restored = answer.headers.get(RESTORED, "0")
                 exchange.restored = int(restored) if restored.isdigit() else 0
                 if answer.status >= 400 or not stream:
@@ -163,6 +226,10 @@ class Wire:
                         self._decode_whole(raw, exchange)
                 else:
                     await self._decode_stream(answer, exchange)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if not exchange.status:
+                raise _Dropped(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+            exchange.error = f"the connection broke: {type(exc).__name__}: {exc}".rstrip(": ")
         except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             what = f"{type(exc).__name__}: {exc}".rstrip(": ")
             if exchange.status:
@@ -179,29 +246,53 @@ class Wire:
 
     def _decode_whole(self, raw: bytes, exchange: Exchange) -> None:
         try:
-            exchange.response = self.codec.decode_response(orjson.loads(raw))
+            exchange.data = orjson.loads(raw)
+            exchange.response = self.codec.decode_response(exchange.data)
         except (orjson.JSONDecodeError, DecodeError) as exc:
             exchange.error = f"the response is not a valid {self.endpoint.dialect} response: {exc}"
+            return
+        exchange.turn = sent_turn(self.codec, exchange.response, exchange.data)
 
     async def _decode_stream(self, answer: aiohttp.ClientResponse, exchange: Exchange) -> None:
-        reader = EventReader(self.codec.dialect)
+        parser = SSEParser()
+        decoder = self.codec.stream_decoder()
         folder = Folder()
         pieces: list[bytes] = []
         try:
             async for chunk in answer.content.iter_any():
                 if sum(map(len, pieces)) < EXCERPT * 4:
                     pieces.append(chunk)
-                for event in reader.feed(chunk):
-                    folder.feed(event)
-            for event in reader.close():
+                for sse in parser.feed(chunk):
+                    self._feed(sse, decoder, folder, exchange)
+            for sse in parser.close():
+                self._feed(sse, decoder, folder, exchange)
+            for event in decoder.close():
                 folder.feed(event)
             exchange.response = folder.result()
+            exchange.turn = sent_turn(self.codec, exchange.response)
         except StreamAborted as exc:
             exchange.error = f"the stream ended with an error event: {orjson.dumps(exc.error).decode()}"
         except (DecodeError, ThinkwireError, UnicodeDecodeError) as exc:
             exchange.error = f"the stream is not a valid {self.endpoint.dialect} stream: {exc}"
         finally:
             exchange.raw = b"".join(pieces).decode("utf-8", "replace")
+
+    def _feed(self, sse: SSEEvent, decoder: StreamDecoder, folder: Folder, exchange: Exchange) -> None:
+        """One server-sent event into the record and the fold. An Anthropic stream's
+        ``data: [DONE]`` (OpenAI's end marker, which some proxies append) is noted and skipped,
+        as the official SDK skips it."""
+        if sse.data.strip() == DONE and self.endpoint.dialect == "anthropic":
+            exchange.notes.append(
+                "the stream ends with `data: [DONE]`, which Anthropic does not send (the SDK ignores it)"
+            )
+            return
+        try:
+            data: Any = orjson.loads(sse.data)
+        except orjson.JSONDecodeError:
+            data = None
+        exchange.events.append((sse.event, data))
+        for event in decoder.feed(sse):
+            folder.feed(event)
 
 
 def _error_message(raw: bytes) -> str:

@@ -7,7 +7,8 @@ The scripted emulators do not read prompts: they note a code word in their think
 (``the code word lantern-3f2a``), which ``noted_value`` reads too.
 
 ``tool_loop`` runs the loop the way a correct client does: each assistant turn goes back
-exactly as it came, followed by the tool's result, for at most ``MAX_STEPS`` requests.
+exactly as it came (``Exchange.turn``: the message as the server sent it, fields thinkwire
+does not model included), followed by the tool's result, for at most ``MAX_STEPS`` requests.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ _NOTED: Final = (
 def base_request(dialect: Dialect, messages: tuple[Message, ...], **thinking: Any) -> Request:
     """A request with the probe tool and thinking switched on the way ``dialect`` asks for it
     (Anthropic: a budget; Responses: a summary and the encrypted content, stateless; Chat:
-    vendors think by themselves). ``thinking`` sets more ``ThinkingConfig`` fields."""
+    ``reasoning_effort``, which vendors that think by themselves ignore and proxies in front of
+    Claude turn into a thinking budget). ``thinking`` sets more ``ThinkingConfig`` fields."""
     config: ThinkingConfig | None = None
     extra: dict[str, dict[str, Any]] = {}
     if dialect == "anthropic":
@@ -59,6 +61,8 @@ def base_request(dialect: Dialect, messages: tuple[Message, ...], **thinking: An
     elif dialect == "openai-responses":
         config = ThinkingConfig(effort="medium", summary="auto", **thinking)
         extra = {"openai-responses": {"include": ["reasoning.encrypted_content"], "store": False}}
+    else:
+        config = ThinkingConfig(effort="medium", **thinking)
     return Request(
         messages=messages,
         tools=(TOOL,),
@@ -184,6 +188,6 @@ async def tool_loop(
         results = results_for(exchange.response.blocks, dialect)
         if results is None:
             break
-        turn = exchange.response.to_message()
-        loop.messages = (*loop.messages, history(turn) if history else turn, results)
+        turn = exchange.turn or (exchange.response.to_message(),)
+        loop.messages = (*loop.messages, *(map(history, turn) if history else turn), results)
     return loop
