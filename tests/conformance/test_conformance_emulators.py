@@ -129,18 +129,40 @@ def test_drop_thinking_is_caught_by_recall_with_its_figures(emulate: Emulate) ->
     assert recall.details["kept"]["trials"] == 3
     assert recall.details["kept"]["outcomes"] == {"forgotten": 3}
     assert recall.details["stripped"]["outcomes"] == {"refused": 3}  # Anthropic demands its thinking
+    # the verdict rests on the wire: with thinking switched off the stripped turn is accepted, and
+    # the prompt is no longer without the thinking than with it
+    wire = recall.details["wire"]
+    assert wire["observed"] == "missing"
+    assert wire["baseline"] == "unthinking"
+    assert wire["with_thinking"] == wire["without"]
+    assert "the endpoint drops earlier thinking" in recall.summary
 
 
-def test_recall_rates_carry_wilson_intervals(emulate: Emulate) -> None:
+def test_recall_rates_carry_wilson_intervals_and_a_paired_test(emulate: Emulate) -> None:
     url, _ = emulate("deepseek")
-    card = check(url, "openai-chat", "deepseek-reasoner", repeat=4)
-    details = card.row("thought-recall").details
+    card = check(url, "openai-chat", "deepseek-reasoner", repeat=6)
+    recall = card.row("thought-recall")
+    details = recall.details
+    assert recall.status == "pass"
     assert details["kept"]["rate"] == 1.0
     low, high = details["kept"]["ci95"]
-    assert 0.45 < low < 0.55
+    assert 0.55 < low < 0.65
     assert high == 1.0
     assert details["stripped"]["recalled"] == 0
+    assert details["mcnemar"] == {"kept_only": 6, "stripped_only": 0, "p_value": 2 / 64}
     assert details["significant"] is True
+    # odd trials whole, even trials streamed: recall is judged on streams too
+    assert details["modes"]["streamed"]["kept"] == {**details["modes"]["whole"]["kept"]}
+    assert details["modes"]["streamed"]["kept"]["trials"] == 3
+
+
+def test_too_few_trials_are_inconclusive_with_the_trials_needed(emulate: Emulate) -> None:
+    url, _ = emulate("deepseek")
+    recall = check(url, "openai-chat", "deepseek-reasoner", repeat=2).row("thought-recall")
+    assert recall.status == "inconclusive"
+    assert recall.details["trials_needed"] == 6
+    assert "about 6 trials per condition" in recall.summary
+    assert recall.details["wire"]["observed"] == "reached"  # the tokens say it reached the prompt
 
 
 def test_the_carrier_probe_reports_prompt_tokens_per_carrier(emulate: Emulate) -> None:

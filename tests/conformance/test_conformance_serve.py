@@ -82,7 +82,9 @@ def test_a_server_that_discards_earlier_thinking_fails_recall() -> None:
     with serving(app) as url:
         card = check(url, "openai-chat", "scripted")
     assert set(card.failed()) == {"thought-recall", "carrier-tokens"}, card.to_text()
-    assert card.row("thought-recall").details["kept"]["outcomes"] == {"forgotten": 1}
+    recall = card.row("thought-recall")
+    assert recall.details["kept"]["outcomes"] == {"forgotten": 6}
+    assert recall.details["wire"]["observed"] == "missing"  # the prompt tokens show it dropped
 
 
 GATEWAYS: list[tuple[str, Dialect, str]] = [

@@ -15,7 +15,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from thinkwire.conformance.probes import Probe, Result, Status
+from thinkwire.conformance.probes import STATUSES, Probe, Result, Status
 
 
 @dataclass
@@ -58,11 +58,11 @@ class Card:
 
     @property
     def ok(self) -> bool:
-        """Every applicable probe passed."""
+        """No probe failed (an inconclusive one did not fail)."""
         return all(r.status != "fail" for r in self.rows)
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(r.status == s for r in self.rows) for s in ("pass", "fail", "n/a")}
+        return {s: sum(r.status == s for r in self.rows) for s in STATUSES}
 
     def row(self, probe_id: str) -> Row:
         return next(r for r in self.rows if r.id == probe_id)
@@ -85,8 +85,7 @@ class Card:
             + (f", carrier **{self.carrier}**" if self.carrier else "")
             + f", {self.repeat} recall trial(s) per condition, "
             f"{self.requests} requests in {self.seconds:.1f} s. "
-            f"**{'PASS' if self.ok else 'FAIL'}**: {counts['pass']} passed, {counts['fail']} failed, "
-            f"{counts['n/a']} not applicable.",
+            f"**{'PASS' if self.ok else 'FAIL'}**: {_counted(counts)}.",
             "",
             "| probe | kind | verdict | summary | WIRE.md |",
             "|---|---|---|---|---|",
@@ -115,7 +114,7 @@ class Card:
     def to_text(self, width: int = 110, color: bool = False) -> str:
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False)
-        style = {"pass": "green", "fail": "bold red", "n/a": "dim"}
+        style = {"pass": "green", "fail": "bold red", "inconclusive": "yellow", "n/a": "dim"}
         table = Table(title=f"thinkwire check: {self.model} ({self.dialect}) at {self.base_url}", expand=True)
         table.add_column("probe", no_wrap=True)
         table.add_column("verdict", no_wrap=True)
@@ -126,10 +125,17 @@ class Card:
         counts = self.counts()
         verdict = "[green]PASS[/]" if self.ok else "[bold red]FAIL[/]"
         console.print(
-            f"{verdict}: {counts['pass']} passed, {counts['fail']} failed, {counts['n/a']} not applicable "
-            f"({self.requests} requests, {self.seconds:.1f} s). Evidence: --format json or md."
+            f"{verdict}: {_counted(counts)} ({self.requests} requests, {self.seconds:.1f} s). "
+            "Evidence: --format json or md."
         )
         return buffer.getvalue()
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return (
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['inconclusive']} inconclusive, "
+        f"{counts['n/a']} not applicable"
+    )
 
 
 def _cell(text: str) -> str:

@@ -21,29 +21,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from thinkwire.conformance.baseline import baseline, prompt_tokens, reached, threshold
 from thinkwire.conformance.endpoint import Exchange
 from thinkwire.conformance.probes import Context, Probe, Result, failed, not_applicable, passed
 from thinkwire.conformance.scenario import (
+    NEXT_QUESTION,
     base_request,
-    blank_thinking,
     first_messages,
     results_for,
-    strip_thinking,
     thinking_text,
     user,
 )
 from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.ir.conversation import Message
-
-NEXT_QUESTION = "Now check Paris too."
-PLACEHOLDER = "ok"
-"""The reasoning of the last baseline: one word, which no server's state restores (it is not
-what the server recorded)."""
-
-
-def _tokens(exchange: Exchange) -> int | None:
-    usage = exchange.response.usage if exchange.response is not None else None
-    return usage.input_tokens if usage is not None else None
 
 
 async def carrier_tokens(ctx: Context) -> Result:
@@ -56,7 +46,6 @@ async def carrier_tokens(ctx: Context) -> Result:
     own = await ctx.own_carrier()
     if not words or results is None or own is None:
         return not_applicable("the first turn has no thinking before a tool call to send back", first)
-    threshold = max(1, words // 2)
     positions: dict[str, Any] = {}
     read: set[Carrier] = set()
     refused: dict[Carrier, Exchange] = {}
@@ -73,26 +62,15 @@ async def carrier_tokens(ctx: Context) -> Result:
             request = base_request(ctx.dialect, history(assistant, position))
             return await ctx.wire.send(request, carrier=carrier)
 
-        row: dict[str, Any] = {}
-        baseline: int | None = None
-        variants = (
-            ("stripped", strip_thinking(turn)),
-            ("emptied", blank_thinking(turn)),
-            ("placeholder", blank_thinking(turn, PLACEHOLDER)),
-        )
-        for name, variant in variants:
-            exchange = await send(variant, own)
-            if exchange.restored:  # the server put the reasoning back: no baseline
-                row[name] = "restored by the server"
-                continue
-            row[name] = _tokens(exchange) if exchange.ok else f"refused: {exchange.error}"
-            baseline = _tokens(exchange) if exchange.ok else None
-            if baseline is not None:
-                row["baseline"] = name
-                break
+        async def send_variant(
+            assistant: tuple[Message, ...], _off: bool, *, position: str = position
+        ) -> Exchange:
+            return await send(assistant[0], own, position=position)
+
+        base, row = await baseline(send_variant, (turn,))
         for carrier in CARRIERS:
             exchange = await send(turn, carrier)
-            tokens = _tokens(exchange)
+            tokens = prompt_tokens(exchange)
             if not exchange.ok or tokens is None:
                 row[carrier] = f"refused: {exchange.error}" if not exchange.ok else "no usage reported"
                 if not exchange.ok:
@@ -101,7 +79,7 @@ async def carrier_tokens(ctx: Context) -> Result:
             row[carrier] = tokens
             if carrier == own:
                 evidence.append(exchange)
-            if baseline is not None and tokens - baseline >= threshold:
+            if base is not None and reached(tokens, base, words):
                 read.add(carrier)
         positions[position] = row
     details: dict[str, Any] = {
@@ -109,7 +87,7 @@ async def carrier_tokens(ctx: Context) -> Result:
         "read": sorted(read),
         "ignored_or_refused": sorted(set(CARRIERS) - read),
         "reasoning_words": words,
-        "threshold_tokens": threshold,
+        "threshold_tokens": threshold(words),
         "prompt_tokens": positions,
     }
     if not any("baseline" in row for row in positions.values()):

@@ -12,6 +12,7 @@ import typer
 
 from thinkwire.conformance.endpoint import Endpoint
 from thinkwire.conformance.probes import Probe, Result
+from thinkwire.conformance.recall import REPEAT
 from thinkwire.conformance.runner import CheckError, run_check
 from thinkwire.ir.blocks import Dialect
 from thinkwire.options import CARRIER, CarrierName, DialectName, fail
@@ -41,8 +42,14 @@ def check_command(
         str | None, typer.Option(help="Environment variable holding the API key (never printed).")
     ] = None,
     repeat: Annotated[
-        int, typer.Option(help="Thought-recall trials per condition (kept, stripped).", min=1, max=200)
-    ] = 1,
+        int,
+        typer.Option(
+            help="Thought-recall trials per condition (kept, stripped); 6 is the fewest at which a "
+            "perfect split is significant.",
+            min=1,
+            max=200,
+        ),
+    ] = REPEAT,
     output: Annotated[
         CheckFormat, typer.Option("--format", help="text (terminal), json or md.")
     ] = CheckFormat.text,

@@ -22,7 +22,8 @@ from thinkwire.conformance.scenario import Loop, base_request, first_messages, t
 from thinkwire.ir.blocks import Carrier, Dialect, Thinking
 from thinkwire.ir.conversation import Request
 
-Status = Literal["pass", "fail", "n/a"]
+Status = Literal["pass", "fail", "inconclusive", "n/a"]
+STATUSES: tuple[Status, ...] = ("pass", "fail", "inconclusive", "n/a")
 
 
 @dataclass
@@ -43,6 +44,10 @@ def failed(summary: str, *exchanges: Exchange, **details: Any) -> Result:
 
 def not_applicable(reason: str, *exchanges: Exchange, **details: Any) -> Result:
     return Result("n/a", reason, [e.evidence() for e in exchanges], details)
+
+
+def inconclusive(summary: str, *exchanges: Exchange, **details: Any) -> Result:
+    return Result("inconclusive", summary, [e.evidence() for e in exchanges], details)
 
 
 @dataclass

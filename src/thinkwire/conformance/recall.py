@@ -1,40 +1,65 @@
-"""The thought-recall probe: does the endpoint render earlier thinking into the prompt?
+"""The thought-recall probe: does earlier thinking reach the model?
 
 In the first turn the model settles a value in its thinking only (a secret number; the scripted
 emulators note a code word) and calls a tool. After the tool result it must use that value,
-which it can only do if the server put the earlier thinking back into its prompt. Each trial is
-run ``repeat`` times with every turn sent back unchanged (*kept*) and as a control with the
-thinking stripped from the history (*stripped*): the kept rate should be high, the control's
-low (the value was never visible; a model guessing it shows up here). A control the endpoint
-refuses (it demands its thinking back) counts as not recalled, and so does one whose stripped
-thinking the endpoint announces it restored (a thinkwire gateway with its state store: the
-header ``thinkwire-restored``), which is reported as such.
+which it can only do if the server put the earlier thinking back into its prompt. Each of
+``repeat`` trials runs the scenario with every turn sent back unchanged (*kept*) and, as its
+paired control, with the thinking stripped from the history (*stripped*); odd trials read
+whole responses, even ones streams, so both are judged. A control the endpoint refuses (it
+demands its thinking back) counts as not recalled, and so does one whose stripped thinking
+the endpoint announces it restored (a thinkwire gateway with its state store: the header
+``thinkwire-restored``), which is reported as such.
 
-Verdict: ``pass`` when the kept rate is at least one half and above the control's. Rates come
-with Wilson score intervals (95%); with ``--repeat`` of 10 or more, intervals that do not
-overlap make the difference significant, which ``details`` reports.
+Recall is a model's behaviour; whether the thinking reached the prompt is a wire fact. Both
+are measured, and the verdict says only what they show:
+
+- ``pass``: kept trials recall significantly more often than their controls (exact McNemar
+  test on the paired trials, ``thinkwire.evals.stats``, two-sided, 5%);
+- ``fail``: the wire shows the thinking never reached the prompt (the prompt tokens with it are
+  no higher than without it, ``baseline``) and recall does not say otherwise; or every kept
+  trial was refused;
+- ``inconclusive`` otherwise, with the trials that would make the observed difference
+  significant (none when the rates are equal: the model did not use the value, which does not
+  say the endpoint dropped it);
+- ``n/a`` when the model never settled a value in its thinking alone.
+
+Rates come with Wilson score intervals (95%) in ``details``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
+import msgspec
+
+from thinkwire.conformance.baseline import baseline, prompt_tokens, reached, threshold
 from thinkwire.conformance.endpoint import Exchange
-from thinkwire.conformance.probes import Context, Probe, Result, failed, passed
+from thinkwire.conformance.probes import Context, Probe, Result, failed, inconclusive, not_applicable, passed
 from thinkwire.conformance.scenario import (
+    NEXT_QUESTION,
     Loop,
+    base_request,
     first_messages,
     noted_value,
+    results_for,
     strip_thinking,
     thinking_text,
     tool_loop,
+    user,
     visible_text,
 )
-from thinkwire.ir.conversation import Request
+from thinkwire.evals.stats import mcnemar_exact
+from thinkwire.ir.conversation import Message, Request, ThinkingConfig
 
-Z95 = 1.959963984540054
+Z95: Final = 1.959963984540054
+ALPHA: Final = 0.05
+REPEAT: Final = 6
+"""The default trials per condition: the fewest at which recall in every kept trial and in no
+control is significant (McNemar p = 2/64)."""
+MOST_TRIALS: Final = 1000
+"""The largest number of trials ``trials_needed`` looks at."""
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -50,10 +75,25 @@ def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
     return low, high
 
 
+def trials_needed(kept: float, stripped: float, alpha: float = ALPHA) -> int | None:
+    """The fewest paired trials at which rates ``kept`` and ``stripped`` (independent trials)
+    give a McNemar p-value below ``alpha``; ``None`` when ``kept`` is not higher or more than
+    ``MOST_TRIALS`` would be needed."""
+    if kept <= stripped:
+        return None
+    only_kept, only_stripped = kept * (1 - stripped), stripped * (1 - kept)
+    for n in range(1, MOST_TRIALS + 1):
+        if mcnemar_exact(round(n * only_kept), round(n * only_stripped)) < alpha:
+            return n
+    return None
+
+
 @dataclass
 class Trial:
     """One run of the scenario: the value noted, and whether the answer used it."""
 
+    number: int
+    stream: bool
     loop: Loop
     value: str | None
     outcome: str
@@ -67,28 +107,34 @@ class Trial:
 
 
 async def trial(ctx: Context, number: int, *, control: bool) -> Trial:
+    stream = number % 2 == 0
+
     async def send(request: Request) -> Exchange:
-        return await ctx.send(request)
+        return await ctx.send(request, stream=stream)
 
     loop = await tool_loop(
         send, ctx.dialect, first_messages(number), history=strip_thinking if control else None
     )
+
+    def done(outcome: str, value: str | None = None) -> Trial:
+        return Trial(number, stream, loop, value, outcome)
+
     turns = loop.turns
     if not turns:
-        return Trial(loop, None, "refused")
+        return done("refused")
     value = noted_value(thinking_text(turns[0]))
     if value is None:
-        return Trial(loop, None, "no-value")
+        return done("no-value")
     if value in visible_text(turns[0]):
-        return Trial(loop, value, "leaked")
+        return done("leaked", value)
     if loop.refused is not None:
-        return Trial(loop, value, "refused")
+        return done("refused", value)
     if control and any(e.restored for e in loop.exchanges):
-        return Trial(loop, value, "restored")
-    later = "\n".join(visible_text(t) for t in turns[1:])
+        return done("restored", value)
     if len(turns) < 2:
-        return Trial(loop, value, "no-answer")
-    return Trial(loop, value, "recalled" if value in later else "forgotten")
+        return done("no-answer", value)
+    later = "\n".join(visible_text(t) for t in turns[1:])
+    return done("recalled" if value in later else "forgotten", value)
 
 
 def _rate(trials: list[Trial]) -> dict[str, Any]:
@@ -100,32 +146,145 @@ def _rate(trials: list[Trial]) -> dict[str, Any]:
     return {
         "recalled": hits,
         "trials": len(trials),
-        "rate": hits / len(trials),
+        "rate": hits / len(trials) if trials else 0.0,
         "ci95": [low, high],
         "outcomes": outcomes,
     }
+
+
+async def on_the_wire(ctx: Context, kept: list[Trial], stripped: list[Trial]) -> dict[str, Any]:
+    """Whether the kept thinking reached the prompt: the prompt tokens of the first kept trial's
+    second request (its first turn sent back with its thinking) against the same history
+    without it (the paired control's request when the server took it as it was, else a
+    ``baseline``; where the server refuses every current turn without its thinking, as
+    OpenRouter's signature rules do, both measured with the turn an earlier one, before a new
+    user message). ``observed``: ``reached``, ``missing`` or ``unknown`` (with ``why``)."""
+    pair = next(
+        (
+            (k, s)
+            for k, s in zip(kept, stripped, strict=True)
+            if k.value is not None and len(k.loop.exchanges) > 1 and k.loop.exchanges[1].ok
+        ),
+        None,
+    )
+    if pair is None:
+        return {"observed": "unknown", "why": "no kept trial sent a noted value back"}
+    k, s = pair
+    words = len(thinking_text(k.loop.turns[0]).split())
+    with_it = prompt_tokens(k.loop.exchanges[1])
+    if with_it is None:
+        return {"observed": "unknown", "why": "the endpoint reports no prompt tokens"}
+    control = s.loop.exchanges[1] if len(s.loop.exchanges) > 1 else None
+    row: dict[str, Any]
+    if control is not None and control.ok and not control.restored and prompt_tokens(control) is not None:
+        without, row = prompt_tokens(control), {"baseline": "the stripped control"}
+    else:
+        without, row = await _baseline(ctx, k, earlier=False)
+    if without is None:  # every current-turn history without it was refused: an earlier turn
+        without, earlier = await _baseline(ctx, k, earlier=True)
+        row["earlier-turn"] = earlier
+        if without is not None:
+            with_it = prompt_tokens(await _send(ctx, k, k.loop.exchanges[0].turn, earlier=True))
+            row["earlier-turn"]["with_thinking"] = with_it
+    if without is None or with_it is None:
+        return {"observed": "unknown", "why": "no history without the thinking was accepted", **row}
+    observed = "reached" if reached(with_it, without, words) else "missing"
+    figures = {"with_thinking": with_it, "without": without, "words": words, "threshold": threshold(words)}
+    return {"observed": observed, **figures, **row}
+
+
+async def _send(
+    ctx: Context, kept: Trial, turn: tuple[Message, ...], *, earlier: bool, off: bool = False
+) -> Exchange:
+    """``kept``'s second request with ``turn`` as its first turn; ``earlier``: followed by a new
+    user message (the turn is then an earlier one); ``off``: thinking switched off."""
+    results = results_for(kept.loop.turns[0], ctx.dialect)
+    assert results is not None  # the loop went on: the first turn called a tool
+    after = (user(NEXT_QUESTION),) if earlier else ()
+    request = base_request(ctx.dialect, (*first_messages(kept.number), *turn, results, *after))
+    if off:
+        request = msgspec.structs.replace(request, thinking=ThinkingConfig(mode="disabled"))
+    return await ctx.send(request)
+
+
+async def _baseline(ctx: Context, kept: Trial, *, earlier: bool) -> tuple[int | None, dict[str, Any]]:
+    """The prompt tokens of ``kept``'s second request with its first turn's thinking left out."""
+
+    async def send(turn: tuple[Message, ...], off: bool) -> Exchange:
+        return await _send(ctx, kept, turn, earlier=earlier, off=off)
+
+    return await baseline(send, kept.loop.exchanges[0].turn, switch_off=ctx.dialect == "anthropic")
+
+
+def _wire_phrase(wire: dict[str, Any]) -> str:
+    if wire["observed"] == "unknown":
+        return f"the prompt tokens do not tell whether it reached the prompt: {wire['why']}"
+    verb = "reached" if wire["observed"] == "reached" else "did not reach"
+    where = " (measured in an earlier turn)" if "earlier-turn" in wire else ""
+    return (
+        f"the thinking {verb} the prompt{where}: {wire['with_thinking']} prompt tokens with it, "
+        f"{wire['without']} without ({wire['words']} words of thinking)"
+    )
 
 
 async def thought_recall(ctx: Context) -> Result:
     kept = [await trial(ctx, n + 1, control=False) for n in range(ctx.repeat)]
     stripped = [await trial(ctx, n + 1, control=True) for n in range(ctx.repeat)]
     a, b = _rate(kept), _rate(stripped)
-    details = {"kept": a, "stripped": b, "significant": a["ci95"][0] > b["ci95"][1]}
+    kept_only = sum(k.recalled and not s.recalled for k, s in zip(kept, stripped, strict=True))
+    stripped_only = sum(s.recalled and not k.recalled for k, s in zip(kept, stripped, strict=True))
+    p = mcnemar_exact(kept_only, stripped_only)
+    significant = p < ALPHA and kept_only > stripped_only
+    needed = trials_needed(a["rate"], b["rate"])
+    modes = {
+        mode: {
+            "kept": _rate([t for t in kept if t.stream is stream]),
+            "stripped": _rate([t for t in stripped if t.stream is stream]),
+        }
+        for mode, stream in (("whole", False), ("streamed", True))
+        if any(t.stream is stream for t in kept)
+    }
+    details: dict[str, Any] = {
+        "kept": a,
+        "stripped": b,
+        "modes": modes,
+        "mcnemar": {"kept_only": kept_only, "stripped_only": stripped_only, "p_value": p},
+        "significant": significant,
+        "trials_needed": needed,
+    }
     shown = next((t for t in kept if t.loop.exchanges), None)
     evidence = [shown.loop.exchanges[0], shown.loop.exchanges[-1]] if shown is not None else []
     figures = (
         f"kept {a['recalled']}/{a['trials']} ({a['rate']:.0%}, CI {a['ci95'][0]:.2f}-{a['ci95'][1]:.2f}), "
-        f"stripped {b['recalled']}/{b['trials']} ({b['rate']:.0%})"
+        f"stripped {b['recalled']}/{b['trials']} ({b['rate']:.0%}), McNemar p={p:.2g}"
     )
     if a["outcomes"].get("refused") == len(kept):
         return failed(f"every kept trial was refused ({figures})", *evidence, **details)
-    if a["outcomes"].get("no-value", 0) + a["outcomes"].get("leaked", 0) == len(kept):
-        return failed(
-            f"the model never settled a value in its thinking alone ({figures})", *evidence, **details
+    if all(t.outcome in ("no-value", "leaked", "refused") for t in kept):
+        return not_applicable(
+            f"nothing to recall: the model never settled a value in its thinking alone ({a['outcomes']})",
+            *evidence,
+            **details,
         )
-    if a["rate"] >= 0.5 and a["recalled"] > b["recalled"]:
+    if significant:
         return passed(f"earlier thinking reaches the model: {figures}", *evidence, **details)
-    return failed(f"the model does not see its earlier thinking: {figures}", *evidence, **details)
+    wire = details["wire"] = await on_the_wire(ctx, kept, stripped)
+    if wire["observed"] == "missing":
+        return failed(
+            f"the endpoint drops earlier thinking: {_wire_phrase(wire)}; {figures}", *evidence, **details
+        )
+    if needed is not None:
+        advice = f"about {needed} trials per condition (--repeat) would show it at these rates"
+    elif a["rate"] > b["rate"]:
+        advice = f"more than {MOST_TRIALS} trials would be needed to show it"
+    else:
+        advice = "the model did not use the value more with its thinking (that does not say it was dropped)"
+    return inconclusive(
+        f"recall is not significantly higher with the thinking kept ({figures}): {advice}; "
+        f"{_wire_phrase(wire)}",
+        *evidence,
+        **details,
+    )
 
 
 PROBES = (
@@ -134,7 +293,8 @@ PROBES = (
         "behavioural",
         "Earlier thinking reaches the model",
         "A value the model settled only in its thinking before a tool call is used after the tool result "
-        "(the server renders earlier thinking into the prompt); with the thinking stripped it is not.",
+        "(the server renders earlier thinking into the prompt) significantly more often than with the "
+        "thinking stripped, whole and streamed; a fail needs the wire to show the thinking missing.",
         "2.9, 2.16",
         thought_recall,
     ),

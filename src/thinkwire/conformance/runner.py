@@ -24,7 +24,7 @@ class CheckError(ThinkwireError):
 async def run_check(
     endpoint: Endpoint,
     *,
-    repeat: int = 1,
+    repeat: int = recall.REPEAT,
     probes: tuple[Probe, ...] = PROBES,
     on_result: Callable[[Probe, Result], None] | None = None,
 ) -> Card:

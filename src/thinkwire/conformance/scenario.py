@@ -39,6 +39,8 @@ PROMPT: Final = (
     "Then call get_weather for Oslo. When its result arrives, call get_weather for Paris. When that "
     "result arrives, answer in one line: 'Secret: <number>', the number from your thinking."
 )
+NEXT_QUESTION: Final = "Now check Paris too."
+"""A new user message after a tool result: the turn before it becomes an earlier one."""
 REDACTED_TRIGGER: Final = (
     "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253"
 )
