@@ -32,7 +32,7 @@ def test_a_conforming_endpoint_exits_0_with_a_json_card(emulate: Emulate) -> Non
     assert done.returncode == 0, done.stderr
     card = json.loads(done.stdout)
     assert card["ok"] is True
-    assert card["counts"] == {"pass": 7, "fail": 0, "inconclusive": 0, "n/a": 2}
+    assert card["counts"] == {"pass": 9, "fail": 0, "inconclusive": 0, "n/a": 4}
     row = next(r for r in card["rows"] if r["id"] == "accept-loop")
     assert row["wire_ref"].startswith("1")
     assert '"reasoning_details"' in row["evidence"][0]["request"]  # the request excerpt
@@ -50,7 +50,7 @@ def test_a_broken_endpoint_exits_1_and_the_card_names_the_probe(emulate: Emulate
     text = run(*args)
     assert text.returncode == 1
     assert "carrier-tokens" in text.stdout
-    assert "FAIL: 4 passed, 2 failed, 0 inconclusive, 3 not applicable" in text.stdout
+    assert "FAIL: 6 passed, 2 failed, 0 inconclusive, 5 not applicable" in text.stdout
 
 
 def test_usage_errors_exit_2_with_one_line() -> None:

@@ -7,7 +7,12 @@
 - ``accept-omitted``: Anthropic ``display: "omitted"`` thinking (empty text, signature) sent
   back, whole and streamed;
 - ``accept-redacted``: redacted / encrypted-only reasoning sent back (Anthropic is asked for it
-  with its documented test string; elsewhere it is checked when the endpoint sent some).
+  with its documented test string; elsewhere it is checked when the endpoint sent some);
+- ``several-calls``: more than one tool call in one user turn, each turn sent back with its
+  thinking (n/a, with the reason, when the endpoint never made more than one).
+
+``accept-loop`` and ``accept-streamed`` are n/a, with the reason, when no turn carried thinking
+or the model called no tool: sending such turns back tests nothing about thinking.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from thinkwire.conformance.scenario import (
     tool_loop,
     user,
 )
-from thinkwire.ir.blocks import RedactedThinking, Thinking, ToolCall
+from thinkwire.ir.blocks import Block, RedactedThinking, Thinking, ToolCall
 from thinkwire.ir.conversation import Request
 
 FOLLOW_UP = "Thank you. Which of the two cities was warmer?"
@@ -59,12 +64,25 @@ async def _accepts(ctx: Context, *, stream: bool) -> Result:
             loop.exchanges[step - 2],
             **details,
         )
+    untested = _untested(loop)
+    if untested is not None:
+        return not_applicable(untested, *loop.exchanges[:1], **details)
     follow = await _follow_up(ctx, loop, stream=stream)
     if follow is not None and not follow.ok:
         return failed(f"the follow-up over the whole history was refused: {follow.error}", follow, **details)
     extra = " and a follow-up question" if follow is not None else ""
     evidence = [loop.exchanges[-1], *([follow] if follow is not None else [])]
     return passed(f"{kind} turns sent back ({_sent_back(loop)}){extra}: all accepted", *evidence, **details)
+
+
+def _untested(loop: Loop) -> str | None:
+    """Why sending ``loop``'s turns back tested nothing about thinking (``None``: it did)."""
+    blocks = [b for t in loop.turns for b in t]
+    if not any(isinstance(b, ToolCall) for b in blocks):
+        return f"the model called no tool ({_sent_back(loop)}), so no tool turn went back with its thinking"
+    if not any(isinstance(b, Thinking | RedactedThinking) for b in blocks):
+        return f"no turn carried thinking ({_sent_back(loop)}), so no thinking was sent back"
+    return None
 
 
 async def accept_loop(ctx: Context) -> Result:
@@ -153,6 +171,57 @@ async def accept_redacted(ctx: Context) -> Result:
     return passed(f"{redacted} redacted block(s) sent back and accepted", loop.exchanges[-1])
 
 
+async def several_calls(ctx: Context) -> Result:
+    loops = {stream: await ctx.loop(stream=stream) for stream in (False, True)}
+    calls = {s: sum(isinstance(b, ToolCall) for t in loop.turns for b in t) for s, loop in loops.items()}
+    details = {
+        "turns": {("streamed" if s else "whole"): [shape(t) for t in loop.turns] for s, loop in loops.items()}
+    }
+    tested = [loop for s, loop in loops.items() if calls[s] > 1]
+    if not tested:
+        return not_applicable(
+            f"the endpoint never made more than one tool call in the user turn (the scenario asks for two; "
+            f"it made {calls[False]} whole, {calls[True]} streamed), so thinking across several tool calls "
+            "was not tested",
+            *loops[False].exchanges[:1],
+            **details,
+        )
+    for loop in tested:
+        seen = 0
+        for n, exchange in enumerate(loop.exchanges):
+            if seen > 1 and not exchange.ok:
+                kind = "streamed" if exchange.stream else "whole"
+                return failed(
+                    f"after {seen} tool calls in one user turn ({kind}), the turn sent back with the thinking"
+                    f" of every step was refused: {exchange.error}",
+                    exchange,
+                    loop.exchanges[n - 1],
+                    **details,
+                )
+            if exchange.response is not None:
+                seen += sum(isinstance(b, ToolCall) for b in exchange.response.blocks)
+    thought = [
+        sum(1 for t in loop.turns if any(isinstance(b, ToolCall) for b in t) and _thinks(t))
+        for loop in tested
+    ]
+    if not any(thought):
+        return not_applicable(
+            "several tool calls came, but no tool-call turn carried thinking, so no thinking went back",
+            *tested[0].exchanges[-1:],
+            **details,
+        )
+    return passed(
+        f"{max(calls.values())} tool calls in one user turn, {max(thought)} of their turns with thinking, "
+        "each turn sent back and accepted",
+        *tested[0].exchanges[-1:],
+        **details,
+    )
+
+
+def _thinks(blocks: tuple[Block, ...]) -> bool:
+    return any(isinstance(b, Thinking | RedactedThinking) for b in blocks)
+
+
 PROBES = (
     Probe(
         "accept-loop",
@@ -189,5 +258,14 @@ PROBES = (
         "Redacted or encrypted-only reasoning the endpoint issued goes back unchanged and is accepted.",
         "1 Anthropic Messages",
         accept_redacted,
+    ),
+    Probe(
+        "several-calls",
+        "acceptance",
+        "Thinking survives several tool calls in one user turn",
+        "When the model makes more than one tool call in one user turn (the scenario asks for two), "
+        "each turn goes back with its thinking and the request holding all of them is accepted.",
+        "1, 2.1, 2.2",
+        several_calls,
     ),
 )

@@ -87,6 +87,14 @@ class Context:
             self._loops[stream] = await tool_loop(send, self.dialect, first_messages())
         return self._loops[stream]
 
+    async def observed(self) -> list[Exchange]:
+        """Every exchange of the shared scenario: the first turn whole and streamed, and each
+        tool loop's requests (whole, then streamed). Probes that judge each response read these."""
+        out = [await self.first(), await self.first(stream=True)]
+        for stream in (False, True):
+            out += (await self.loop(stream=stream)).exchanges
+        return out
+
     async def own_carrier(self) -> Carrier | None:
         """The Chat carrier reasoning is expected in: ``--carrier``, else the one the
         endpoint's first turn used (``None``: no thinking came back)."""

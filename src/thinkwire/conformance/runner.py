@@ -6,13 +6,21 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from thinkwire.conformance import acceptance, carriers, recall, structural
+from thinkwire.conformance import acceptance, carriers, leaks, recall, schema, streams, structural
 from thinkwire.conformance.card import Card, Row
 from thinkwire.conformance.endpoint import Endpoint, Unreachable, Wire
 from thinkwire.conformance.probes import Context, Probe, Result
 from thinkwire.errors import ThinkwireError
 
-PROBES: Final[tuple[Probe, ...]] = (*structural.PROBES, *acceptance.PROBES, *recall.PROBES, *carriers.PROBES)
+PROBES: Final[tuple[Probe, ...]] = (
+    *structural.PROBES,
+    *leaks.PROBES,
+    *streams.PROBES,
+    *schema.PROBES,
+    *acceptance.PROBES,
+    *recall.PROBES,
+    *carriers.PROBES,
+)
 """Every probe, in the order they run and are reported."""
 
 

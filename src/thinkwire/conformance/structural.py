@@ -1,14 +1,18 @@
 """Structural probes: what the first turn looks like on the wire, whole and streamed.
 
 - ``thinking-carrier``: thinking comes back, before the tool call, in a documented place;
-- ``stream-agrees``: the streamed turn folds into the same blocks as the whole one;
-- ``signatures``: signed thinking carries its signature (or opaque data) in both forms.
+- ``stream-agrees``: the streamed turn folds into the same blocks as the whole one (n/a when
+  neither carried thinking);
+- ``signatures``: signed thinking carries its signature (or opaque data) in every response
+  observed, whole and streamed (the first turn and both tool loops).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from thinkwire.conformance.endpoint import Exchange
+from thinkwire.conformance.leaks import leak, thinking_texts
 from thinkwire.conformance.probes import Context, Probe, Result, failed, not_applicable, passed
 from thinkwire.conformance.scenario import shape
 from thinkwire.ir.blocks import CARRIERS, Block, RedactedThinking, Thinking, ToolCall
@@ -37,6 +41,11 @@ async def thinking_carrier(ctx: Context) -> Result:
     details: dict[str, Any] = {"shape": kinds}
     reasoning = [b for b in blocks if isinstance(b, Thinking | RedactedThinking)]
     if not reasoning:
+        shown = leak(blocks, thinking_texts(await ctx.observed()))
+        if shown is not None:
+            return failed(
+                f"thinking leaked into visible text, none in a carrier: {shown!r}", first, **details
+            )
         return failed(f"no thinking came back (turn: {', '.join(kinds) or 'empty'})", first, **details)
     call = next((i for i, b in enumerate(blocks) if isinstance(b, ToolCall)), None)
     if call is not None and not any(isinstance(b, Thinking | RedactedThinking) for b in blocks[:call]):
@@ -71,6 +80,14 @@ async def stream_agrees(ctx: Context) -> Result:
             streamed,
             **details,
         )
+    if not any(isinstance(x, Thinking | RedactedThinking) for x in (*a, *b)):
+        return not_applicable(
+            f"neither the whole nor the streamed first turn carried thinking (both {', '.join(shape(a))}), "
+            "so no thinking was compared (see thinking-carrier)",
+            whole,
+            streamed,
+            **details,
+        )
     if _carriers(a) != _carriers(b):
         details.update(whole_carriers=_carriers(a), streamed_carriers=_carriers(b))
         return failed(
@@ -83,33 +100,48 @@ def _signed(block: Block) -> bool:
     return bool(block.signature) if isinstance(block, Thinking) else bool(block.data)  # type: ignore[union-attr]
 
 
+def _reasoning(exchange: Exchange) -> list[Thinking | RedactedThinking]:
+    blocks = exchange.response.blocks if exchange.response is not None else ()
+    return [b for b in blocks if isinstance(b, Thinking | RedactedThinking)]
+
+
+def _name(exchange: Exchange, index: int) -> str:
+    return f"{'streamed' if exchange.stream else 'whole'} response {index + 1}"
+
+
 async def signatures(ctx: Context) -> Result:
-    whole, streamed = await ctx.first(), await ctx.first(stream=True)
-    if whole.response is None or streamed.response is None:
-        return not_applicable("no first turn to look at (see stream-agrees)")
-    turns = {"whole": whole.response.blocks, "streamed": streamed.response.blocks}
-    reasoning = {k: [b for b in v if isinstance(b, Thinking | RedactedThinking)] for k, v in turns.items()}
-    signed = {k: [_signed(b) for b in v] for k, v in reasoning.items()}
-    details: dict[str, Any] = {"signed": signed}
-    if not reasoning["whole"]:
-        return not_applicable("no thinking came back (see thinking-carrier)", whole)
+    observed = [e for e in await ctx.observed() if e.ok]
+    judged = [(n, e, b) for n, e in enumerate(observed) for b in _reasoning(e)]
+    details: dict[str, Any] = {
+        "signed": {_name(e, n): [_signed(b) for b in _reasoning(e)] for n, e in enumerate(observed)}
+    }
+    if not judged:
+        return not_applicable(
+            f"none of the {len(observed)} responses observed (whole and streamed) carried thinking "
+            "(see thinking-carrier)",
+            *observed[:1],
+        )
     if ctx.dialect == "openai-chat":
-        carrier = await ctx.own_carrier()
-        if carrier != "reasoning_details":
-            return not_applicable(f"`{carrier}` has no place for a signature", whole)
-        if not any(signed["whole"]):
-            return not_applicable("the endpoint signs none of its reasoning_details entries", whole)
-    missing = [k for k, v in signed.items() if not all(v)]
-    if missing:
+        carriers = sorted({(b.origin.carrier or "-") if b.origin else "-" for _, _, b in judged})
+        judged = [j for j in judged if j[2].origin is not None and j[2].origin.carrier == "reasoning_details"]
+        if not judged:
+            return not_applicable(
+                f"reasoning came in {', '.join(carriers)}: no place for a signature", *observed[:1]
+            )
+        if not any(_signed(b) for _, _, b in judged):
+            return not_applicable("the endpoint signs none of its reasoning_details entries", *observed[:1])
+    unsigned = list(dict.fromkeys((n, e) for n, e, b in judged if not _signed(b)))
+    if unsigned:
+        where = ", ".join(_name(e, n) for n, e in unsigned[:4])
         return failed(
-            f"thinking without its signature in the {' and the '.join(missing)} response",
-            whole,
-            streamed,
+            f"thinking without its signature in {len(unsigned)} of {len(observed)} responses ({where})",
+            *[e for _, e in unsigned[:2]],
             **details,
         )
+    whole, streamed = await ctx.first(), await ctx.first(stream=True)
     same = [
         x.signature == y.signature
-        for x, y in zip(reasoning["whole"], reasoning["streamed"], strict=False)
+        for x, y in zip(_reasoning(whole), _reasoning(streamed), strict=False)
         if isinstance(x, Thinking) and isinstance(y, Thinking) and x.text == y.text
     ]
     details["equal_where_text_equal"] = same
@@ -118,7 +150,10 @@ async def signatures(ctx: Context) -> Result:
             "the same thinking streams with another signature than it has whole", whole, streamed, **details
         )
     return passed(
-        f"{len(reasoning['whole'])} thinking block(s) signed, whole and streamed", whole, streamed, **details
+        f"{len(judged)} thinking block(s) signed in {len(observed)} responses, whole and streamed",
+        whole,
+        streamed,
+        **details,
     )
 
 
@@ -145,8 +180,9 @@ PROBES = (
         "signatures",
         "structural",
         "Signatures and opaque data are present and stable",
-        "Every thinking block carries its signature (Anthropic `signature`, Responses `encrypted_content`, "
-        "signed `reasoning_details`) whole and streamed, the same for the same text.",
+        "Every thinking block of every response observed carries its signature (Anthropic `signature`, "
+        "Responses `encrypted_content`, signed `reasoning_details`) whole and streamed, the same for "
+        "the same text.",
         "1, 2.3-2.5",
         signatures,
     ),
