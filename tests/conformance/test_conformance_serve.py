@@ -65,6 +65,9 @@ def test_the_scripted_local_server_passes(serve: ScriptedServers, dialect: Diale
         ["thinking", "tool_call"],
         ["thinking", "text"],
     ]
+    # the model calls a tool twice in the user turn: thinking went back across both calls
+    assert card.row("several-calls").status == "pass"
+    assert card.row("thought-recall").details["significant"] is True
     if dialect == "openai-chat":  # the server reads every carrier, not only the one it writes
         assert card.row("carrier-tokens").details["read"] == [
             "reasoning",
@@ -85,6 +88,31 @@ def test_a_server_that_discards_earlier_thinking_fails_recall() -> None:
     recall = card.row("thought-recall")
     assert recall.details["kept"]["outcomes"] == {"forgotten": 6}
     assert recall.details["wire"]["observed"] == "missing"  # the prompt tokens show it dropped
+
+
+def forgetful(prompt: str) -> str:
+    """``secret_keeper`` that never uses the number in its answer, whatever its prompt holds (as a
+    small real model may not)."""
+    reply = secret_keeper(prompt)
+    if "Secret:" in reply or "do not remember" in reply:
+        return "I will answer now.\n</think>\nDone: both cities checked."
+    return reply
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_model_that_ignores_its_thinking_is_inconclusive_not_a_fail(
+    serve: ScriptedServers, dialect: Dialect
+) -> None:
+    """Equal recall with the thinking kept and stripped says the model did not use the value; the
+    prompt tokens say the server kept it: no fail (the false fail against the real local model)."""
+    url, _, _ = serve(forgetful)
+    card = check(url, dialect, "scripted")
+    recall = card.row("thought-recall")
+    assert recall.status == "inconclusive", card.to_text()
+    assert recall.details["kept"]["recalled"] == recall.details["stripped"]["recalled"] == 0
+    assert recall.details["wire"]["observed"] == "reached"
+    assert "does not say it was dropped" in recall.summary
+    assert card.ok
 
 
 GATEWAYS: list[tuple[str, Dialect, str]] = [

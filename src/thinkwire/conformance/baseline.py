@@ -35,8 +35,16 @@ VARIANTS: Final[tuple[tuple[Variant, Callable[[Message], Message], bool], ...]] 
 
 
 def prompt_tokens(exchange: Exchange) -> int | None:
+    """Every prompt token the answer counts. Anthropic's ``input_tokens`` leaves out the
+    tokens read from or written to its cache, so they are added back (a server that reuses a
+    cached prefix would otherwise seem to read less of a longer prompt)."""
     usage = exchange.response.usage if exchange.response is not None else None
-    return usage.input_tokens if usage is not None else None
+    if usage is None or usage.input_tokens is None:
+        return None
+    if exchange.dialect != "anthropic":
+        return usage.input_tokens
+    written = usage.extra.get("anthropic", {}).get("cache_creation_input_tokens")
+    return usage.input_tokens + (usage.cache_read_tokens or 0) + (written if isinstance(written, int) else 0)
 
 
 async def baseline(

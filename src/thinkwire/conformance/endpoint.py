@@ -88,6 +88,7 @@ class Exchange:
 
     body: dict[str, Any]
     stream: bool
+    dialect: str = ""
     status: int = 0
     response: Response | None = None
     error: str | None = None
@@ -201,7 +202,7 @@ class Wire:
             return exchange
 
     async def _post(self, body: dict[str, Any], stream: bool) -> Exchange:
-        exchange = Exchange(body=body, stream=stream)
+        exchange = Exchange(body=body, stream=stream, dialect=self.endpoint.dialect)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
         timeout = aiohttp.ClientTimeout(

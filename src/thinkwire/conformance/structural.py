@@ -130,7 +130,7 @@ async def signatures(ctx: Context) -> Result:
             )
         if not any(_signed(b) for _, _, b in judged):
             return not_applicable("the endpoint signs none of its reasoning_details entries", *observed[:1])
-    unsigned = list(dict.fromkeys((n, e) for n, e, b in judged if not _signed(b)))
+    unsigned = list({n: e for n, e, b in judged if not _signed(b)}.items())
     if unsigned:
         where = ", ".join(_name(e, n) for n, e in unsigned[:4])
         return failed(

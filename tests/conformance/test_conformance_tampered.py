@@ -1,0 +1,261 @@
+"""``thinkwire check`` against proxies that misbehave byte by byte in front of the strict
+emulators (``tamper``): each check defect the field report found is judged from the bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from tests.conformance.tamper import closing, tampering
+
+from thinkwire.conformance import PROBES, Card, Endpoint, run_check
+from thinkwire.emulators.run import Emulate
+from thinkwire.ir.blocks import Dialect
+
+Json = dict[str, Any]
+
+
+def check(url: str, dialect: Dialect, model: str, *ids: str, repeat: int = 1) -> Card:
+    chosen = tuple(p for p in PROBES if not ids or p.id in ids)
+    return asyncio.run(run_check(Endpoint(url, dialect, model), probes=chosen, repeat=repeat))
+
+
+def events(change: Callable[[Json], Json | None]) -> Callable[[str], str]:
+    """A stream change applying ``change`` to each event's JSON data (``None`` drops the event)."""
+
+    def apply(text: str) -> str:
+        out: list[str] = []
+        for block in text.split("\n\n"):
+            lines = block.split("\n")
+            data = next((line[6:] for line in lines if line.startswith("data: ")), None)
+            if data is None or not data.startswith("{"):
+                out.append(block)
+                continue
+            changed = change(orjson.loads(data))
+            if changed is not None:
+                out.append(
+                    "\n".join(x for x in lines if not x.startswith("data: "))
+                    + "\ndata: "
+                    + orjson.dumps(changed).decode()
+                )
+        return "\n\n".join(out)
+
+    return apply
+
+
+def test_a_server_closing_a_reused_connection_is_retried_on_a_fresh_one(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+    with closing(upstream) as (url, closed):
+        card = check(url, "anthropic", "claude-emulated", "thinking-carrier", "stream-agrees", "accept-loop")
+    assert closed, "the proxy never saw a reused connection"
+    assert card.ok, card.to_text()
+    notes = [n for r in card.rows for e in r.evidence for n in e.get("notes", [])]
+    assert any("retried on a fresh one" in n for n in notes)
+
+
+def test_an_anthropic_stream_ending_with_done_is_noted_not_failed(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+    with tampering(upstream, stream=lambda text: text + "data: [DONE]\n\n") as (url, _):
+        card = check(url, "anthropic", "claude-emulated", "stream-agrees", "accept-streamed", "schema")
+    assert card.ok, card.to_text()
+    assert card.row("stream-agrees").status == "pass"
+    assert card.row("accept-streamed").status == "pass"
+    assert "[DONE]" in card.row("schema").summary
+
+
+def test_a_429_with_retry_after_is_retried_before_any_verdict(emulate: Emulate) -> None:
+    upstream, _ = emulate("deepseek")
+
+    def limited(n: int) -> tuple[int, dict[str, str]] | None:
+        return (429, {"retry-after": "1"}) if n == 1 else None
+
+    with tampering(upstream, status=limited) as (url, proxy):
+        card = check(url, "openai-chat", "deepseek-reasoner", "thinking-carrier", "accept-loop")
+    assert card.ok, card.to_text()
+    assert card.row("thinking-carrier").status == "pass"
+    assert any("answered 429" in n for n in card.row("thinking-carrier").evidence[0]["notes"])
+    assert len(proxy.bodies) >= 2
+
+
+def test_the_turn_goes_back_with_the_fields_the_server_sent(emulate: Emulate) -> None:
+    """LiteLLM answers with `thinking_blocks` next to `reasoning_content` and reads them back."""
+    upstream, _ = emulate("deepseek")
+    blocks = [{"type": "thinking", "thinking": "kept by the proxy", "signature": "sig"}]
+
+    def add(body: Json) -> Json:
+        body["choices"][0]["message"]["thinking_blocks"] = blocks
+        return body
+
+    def demand(body: Json) -> Json:
+        for message in body["messages"]:
+            if message["role"] == "assistant" and not body.get("stream"):
+                assert message.get("thinking_blocks") == blocks, "the turn did not go back as it came"
+        return body
+
+    with tampering(upstream, whole=add, request=demand) as (url, proxy):
+        card = check(url, "openai-chat", "deepseek-reasoner", "accept-loop")
+    assert card.row("accept-loop").status == "pass", card.to_text()
+    sent = [m for b in proxy.bodies for m in b["messages"] if m["role"] == "assistant"]
+    assert sent
+    assert all(m["thinking_blocks"] == blocks for m in sent)
+
+
+def test_signatures_judge_the_stream_when_the_whole_response_has_no_thinking(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+
+    def no_thinking(body: Json) -> Json:
+        body["content"] = [b for b in body["content"] if b["type"] != "thinking"]
+        return body
+
+    def unsigned(data: Json) -> Json | None:
+        delta = data.get("delta", {})
+        if delta.get("type") == "signature_delta":
+            return None
+        block = data.get("content_block", {})
+        if block.get("type") == "thinking":
+            block.pop("signature", None)
+        return data
+
+    with tampering(upstream, whole=no_thinking, stream=events(unsigned)) as (url, _):
+        card = check(url, "anthropic", "claude-emulated", "signatures")
+    row = card.row("signatures")
+    assert row.status == "fail", card.to_text()
+    assert "without its signature" in row.summary
+    assert "streamed response" in row.summary
+
+
+def test_probes_that_tested_no_tool_call_say_so(emulate: Emulate) -> None:
+    upstream, _ = emulate("deepseek")
+
+    def no_tools(body: Json) -> Json:
+        body.pop("tools", None)
+        return body
+
+    with tampering(upstream, request=no_tools) as (url, _):
+        card = check(
+            url, "openai-chat", "deepseek-reasoner", "accept-loop", "accept-streamed", "several-calls"
+        )
+    for probe in ("accept-loop", "accept-streamed"):
+        assert card.row(probe).status == "n/a", card.to_text()
+        assert "called no tool" in card.row(probe).summary
+    assert card.row("several-calls").status == "n/a"
+
+
+def test_probes_that_saw_no_thinking_say_so(emulate: Emulate) -> None:
+    upstream, _ = emulate("deepseek")
+
+    def whole(body: Json) -> Json:
+        body["choices"][0]["message"].pop("reasoning_content", None)
+        return body
+
+    def chunk(data: Json) -> Json:
+        for choice in data.get("choices", []):
+            choice.get("delta", {}).pop("reasoning_content", None)
+        return data
+
+    with tampering(upstream, whole=whole, stream=events(chunk)) as (url, _):
+        card = check(
+            url, "openai-chat", "deepseek-reasoner", "thinking-carrier", "stream-agrees", "signatures"
+        )
+    assert card.row("thinking-carrier").status == "fail"
+    assert "no thinking came back" in card.row("thinking-carrier").summary
+    assert card.row("stream-agrees").status == "n/a", card.to_text()
+    assert "neither the whole nor the streamed" in card.row("stream-agrees").summary
+    assert card.row("signatures").status == "n/a"
+
+
+def test_the_chat_scenario_asks_for_thinking(emulate: Emulate) -> None:
+    upstream, _ = emulate("deepseek")
+    with tampering(upstream) as (url, proxy):
+        check(url, "openai-chat", "deepseek-reasoner", "thinking-carrier", "stream-agrees")
+    assert proxy.bodies
+    assert all(b.get("reasoning_effort") == "medium" for b in proxy.bodies)
+
+
+def test_thinking_leaked_into_text_is_reported_as_a_leak(emulate: Emulate) -> None:
+    """ant2oai's whole responses: the thinking becomes a visible text block."""
+    upstream, _ = emulate("anthropic")
+
+    def leak(body: Json) -> Json:
+        body["content"] = [
+            {"type": "text", "text": b["thinking"]} if b["type"] == "thinking" else b for b in body["content"]
+        ]
+        return body
+
+    with tampering(upstream, whole=leak) as (url, _):
+        card = check(url, "anthropic", "claude-emulated", "thinking-carrier", "thinking-hidden")
+    assert card.row("thinking-carrier").status == "fail"
+    assert "leaked into visible text" in card.row("thinking-carrier").summary
+    hidden = card.row("thinking-hidden")
+    assert hidden.status == "fail", card.to_text()
+    assert "I note the code word" in hidden.summary
+
+
+def test_reasoning_in_output_text_fails_thinking_hidden(emulate: Emulate) -> None:
+    upstream, _ = emulate("openai-responses")
+
+    def leak(body: Json) -> Json:
+        reasoning = " ".join(
+            part["text"]
+            for item in body["output"]
+            if item["type"] == "reasoning"
+            for part in item.get("summary", [])
+        )
+        body["output_text"] = reasoning
+        return body
+
+    with tampering(upstream, whole=leak) as (url, _):
+        card = check(url, "openai-responses", "gpt-emulated", "thinking-hidden")
+    assert card.row("thinking-hidden").status == "fail", card.to_text()
+
+
+def test_responses_items_without_ids_fail_the_schema(emulate: Emulate) -> None:
+    """What broke @ai-sdk/openai: reasoning items without `id`, whole and streamed."""
+    upstream, _ = emulate("openai-responses")
+
+    def whole(body: Json) -> Json:
+        for item in body["output"]:
+            item.pop("id", None)
+        return body
+
+    def event(data: Json) -> Json:
+        item = data.get("item")
+        if isinstance(item, dict):
+            item.pop("id", None)
+        return data
+
+    with tampering(upstream, whole=whole, stream=events(event)) as (url, _):
+        card = check(url, "openai-responses", "gpt-emulated", "schema")
+    row = card.row("schema")
+    assert row.status == "fail", card.to_text()
+    problems = row.details["problems"]
+    assert any(p.startswith("whole response") and "output.0.id: Field required" in p for p in problems)
+    assert any("event response.output_item.added" in p and "item.id: Field required" in p for p in problems)
+
+
+def test_a_stream_whose_items_lack_what_completed_holds_fails_stream_final(emulate: Emulate) -> None:
+    """LiteLLM over Anthropic: encrypted_content only on response.completed."""
+    upstream, _ = emulate("openai-responses")
+
+    def event(data: Json) -> Json:
+        if data.get("type") == "response.output_item.done":
+            data["item"].pop("encrypted_content", None)
+        return data
+
+    with tampering(upstream, stream=events(event)) as (url, _):
+        card = check(url, "openai-responses", "gpt-emulated", "stream-final")
+    row = card.row("stream-final")
+    assert row.status == "fail", card.to_text()
+    assert "`encrypted_content` only in response.completed" in row.summary
+
+
+def test_without_the_sdks_the_schema_probe_names_the_extra(emulate: Emulate, monkeypatch: Any) -> None:
+    from thinkwire.conformance import schema
+
+    monkeypatch.setattr(schema, "load", lambda dialect: None)
+    upstream, _ = emulate("anthropic")
+    card = check(upstream, "anthropic", "claude-emulated", "schema")
+    assert card.row("schema").status == "n/a"
+    assert "thinkwire[check]" in card.row("schema").summary
