@@ -3,10 +3,12 @@
 Probes an Anthropic Messages, OpenAI Chat or OpenAI Responses endpoint and reports which
 interleaved-thinking rules it breaks (shared/WIRE.md), with evidence:
 
-- ``endpoint``: ``Endpoint`` and ``Wire`` (IR requests out through the codecs, answers back);
+- ``endpoint``: ``Endpoint`` and ``Wire`` (IR requests out through the codecs, answers back,
+  retried on a dropped connection and on 429/503); ``echo``: the turn as the server sent it;
 - ``scenario``: the conversation the probes share, built as IR, and the tool loop;
-- ``probes``: ``Probe``, ``Result``, ``Context``;
-- ``structural``, ``acceptance``, ``recall``, ``carriers``: the probes;
+- ``probes``: ``Probe``, ``Result``, ``Context``; ``baseline``: prompt tokens without reasoning;
+- ``structural``, ``leaks``, ``streams``, ``schema``, ``acceptance``, ``recall``, ``carriers``:
+  the probes;
 - ``card``: the report card (text, json, md); ``runner``: ``run_check``;
 - ``command``: ``check_command``, the typer command.
 """

@@ -58,12 +58,15 @@ def check_command(
     """Probe an endpoint for the interleaved-thinking rules it breaks, with evidence.
 
     Structural probes (thinking in a documented carrier; streamed and whole agree; signatures
-    present), acceptance probes (its own output sent back unchanged: the tool loop, streamed
-    turns, omitted and redacted thinking), thought recall (a value settled only in thinking is
-    used after a tool result; `--repeat` gives a rate with a confidence interval, against a
-    control with thinking stripped) and, for OpenAI Chat, the carrier probe (prompt tokens per
-    reasoning field). Exit 0 when every applicable probe passes, 1 when one fails, 2 on a usage
-    error or an endpoint that cannot be reached.
+    present; no thinking in visible text; a Responses stream agrees with its final response;
+    every answer parses with the official SDK types, with thinkwire[check]), acceptance probes
+    (its own output sent back unchanged: the tool loop, streamed turns, omitted and redacted
+    thinking, several tool calls in one turn), thought recall (a value settled only in thinking
+    is used after a tool result, against a control with thinking stripped: a paired test over
+    `--repeat` trials, and the prompt tokens on the wire) and, for OpenAI Chat, the carrier
+    probe (prompt tokens per reasoning field). Exit 0 when no probe fails (inconclusive and n/a
+    are not failures), 1 when one fails, 2 on a usage error or an endpoint that cannot be
+    reached.
 
     Example: thinkwire check --base-url http://127.0.0.1:8000 --dialect anthropic --model claude-x
     """
