@@ -13,7 +13,10 @@ prompt tokens) and vllm#38488 ignore one.
 This runs in two positions: the reasoning in the current tool loop (where DeepSeek-style
 servers read it) and in an earlier turn, before a new user message (where servers that keep
 all reasoning read it, and where a server that demands signed reasoning in the current turn
-accepts a baseline). The carrier the endpoint is expected to read (``--carrier``, else the one
+accepts a baseline). Unlike the tool loop, which sends each turn back as the server sent it, this
+probe writes the turn from its blocks alone (``Response.to_message()``), so that a field the
+server added beside its carrier (LiteLLM's ``thinking_blocks``) cannot stand in for the carrier
+under test. The carrier the endpoint is expected to read (``--carrier``, else the one
 it answered in) must be read in one of them; the others are reported.
 """
 
