@@ -396,6 +396,14 @@ def emulate_command(
             "`thinkwire model pull`, loaded in seconds)."
         ),
     ] = "scripted",
+    calls: Annotated[
+        int,
+        typer.Option(
+            help="Tool calls the scripted model makes per user turn before it answers (tool_choice "
+            "'required' or a named tool makes it call every time).",
+            min=1,
+        ),
+    ] = 1,
 ) -> None:
     """Run a strict vendor emulator, for your own CI: scripted or local model.
 
@@ -403,9 +411,10 @@ def emulate_command(
     missing-thinking and invalid-signature 400s, DeepSeek's reasoning_content 400, ...), and
     signs thinking where the vendor does.
 
-    Two models answer. **scripted** (the default) notes a code word only in its thinking and
-    quotes it after a tool result only if that thinking came back, so a client that drops
-    thinking is caught, deterministically. **local** is the embedded local model (run
+    Two models answer. **scripted** (the default) notes a code word only in its thinking, makes
+    --calls tool calls (honouring tool_choice), and quotes the word in its answer only if that
+    thinking came back through every step, so a client that drops thinking is caught,
+    deterministically. **local** is the embedded local model (run
     `thinkwire model pull` once first): real generated thinking and tool calls, streamed as
     they are generated, prompted with exactly what the vendor's rules and --break leave of the
     conversation.
@@ -416,7 +425,7 @@ def emulate_command(
     if model not in MODELS:
         fail(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
     try:
-        run_emulator(vendor, host, port, break_case, secret=secret, model=model)
+        run_emulator(vendor, host, port, break_case, secret=secret, model=model, calls=calls)
     except ValueError as exc:
         fail(str(exc))
     except ThinkwireError as exc:

@@ -15,7 +15,10 @@ Everything a user can trigger with bad input derives from ``ThinkwireError``, so
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from thinkwire.ir.losses import Loss
 
 OVERLOADED: Final = 503
 """Our status for "every slot busy and the queue full"; Anthropic clients get 529."""
@@ -58,7 +61,14 @@ class EncodeError(ThinkwireError):
 
 class ApiError(ThinkwireError):
     """An error answered to the client (``status``, ``message``, the ``param`` it concerns,
-    an OpenAI ``code``)."""
+    an OpenAI ``code``).
+
+    ``types``: the error ``type`` by envelope family (``"anthropic"``, ``"openai"``), kept
+    when an upstream named it (an envelope of another family gets the type of the status);
+    ``upstream``: the gateway's own context for an upstream's error (``upstream 'x' answered
+    400``), sent apart from the vendor's message. What the server did before the error
+    (``losses``, ``restored`` turns, ``removed`` thinking blocks) goes out in the same headers
+    as on a success."""
 
     def __init__(
         self,
@@ -68,6 +78,8 @@ class ApiError(ThinkwireError):
         param: str | None = None,
         code: str | None = None,
         retry_after: str | None = None,
+        types: dict[str, str] | None = None,
+        upstream: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -75,6 +87,11 @@ class ApiError(ThinkwireError):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+        self.types = types or {}
+        self.upstream = upstream
+        self.losses: tuple[Loss, ...] = ()
+        self.restored = 0
+        self.removed = 0
 
     @classmethod
     def bad_request(cls, error: DecodeError | str, *, code: str | None = None) -> ApiError:

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from thinkwire.emulators.scripted import code_word, prompt_tokens, reply, schema_example
-from thinkwire.ir import Message, Request, Text, Thinking, Tool, ToolCall, ToolResult
+from thinkwire.ir import Message, Request, Response, Text, Thinking, Tool, ToolCall, ToolResult
 
 WEATHER = Tool(
     name="get_weather",
@@ -106,3 +106,48 @@ def test_tool_choice_none_answers_and_a_named_tool_is_called() -> None:
     named = reply(msgspec.structs.replace(view, tool_choice=ToolChoice(mode="tool", name="other")))
     assert isinstance(named.blocks[-1], ToolCall)
     assert named.blocks[-1].name == "other"
+
+
+def run_turn(view: Request, *, calls: int, result: str = "ok", steps: int = 10) -> list[Response]:
+    """The tool loop of one user turn, thinking sent back every step."""
+    replies: list[Response] = []
+    for _ in range(steps):
+        turn = reply(view, calls=calls)
+        replies.append(turn)
+        call = turn.blocks[-1]
+        if not isinstance(call, ToolCall):
+            break
+        back = Message(role="tool", blocks=(ToolResult(call_id=call.id, content=result),))
+        view = msgspec.structs.replace(view, messages=(*view.messages, turn.to_message(), back))
+    return replies
+
+
+def test_it_makes_the_calls_asked_for_round_the_tools_and_recalls_its_note_at_each_step() -> None:
+    view = Request(messages=(user("Weather?"),), tools=(WEATHER, Tool(name="other")))
+    turns = run_turn(view, calls=3)
+    assert [b.name for t in turns for b in t.blocks if isinstance(b, ToolCall)] == [
+        "get_weather",
+        "other",
+        "get_weather",
+    ]
+    word = code_word(view.messages)
+    middle = turns[1].blocks[0]
+    assert isinstance(middle, Thinking)
+    assert middle.text == (
+        "Step 2: get_weather returned a result; I will call other. "
+        f"My earlier thinking noted a code word: {word}."
+    )
+    assert turns[-1].blocks[-1] == Text(text=f"get_weather returned: ok. The code word I noted was {word}.")
+    ids = [b.id for t in turns for b in t.blocks if isinstance(b, ToolCall)]
+    assert len(set(ids)) == 3
+
+
+def test_tool_choice_required_calls_after_every_result() -> None:
+    """As the vendors do: a harness that forces a tool call (tau2's solo agent) gets one every
+    step, not an answer after the first result."""
+    from thinkwire.ir import ToolChoice
+
+    view = Request(messages=(user("x"),), tools=(WEATHER,), tool_choice=ToolChoice(mode="required"))
+    turns = run_turn(view, calls=1, steps=4)
+    assert [type(t.blocks[-1]) for t in turns] == [ToolCall] * 4
+    assert [t.stop_reason for t in turns] == ["tool_use"] * 4

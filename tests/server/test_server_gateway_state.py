@@ -235,3 +235,101 @@ def test_every_responses_output_item_has_an_id_whatever_the_upstream(
     assert all(isinstance(item.get("id"), str) and item["id"] for item in items), items
     if vendor == "openai-responses":  # the upstream's own reasoning item goes through as it is
         assert output[0]["id"].startswith("rs_")
+
+
+GREETING = {"role": "assistant", "content": "Hi! How can I help you today?"}
+"""The turn tau2-bench's harness writes itself at the start of every conversation."""
+
+
+def greeted_loop(gw: str, model: str) -> httpx.Response:
+    """A harness's two steps: its hard-coded greeting first, thinking never sent back."""
+    messages: list[Any] = [{"role": "user", "content": "Hi"}, GREETING]
+    messages.append({"role": "user", "content": "What is the weather in Oslo?"})
+    body = {"model": model, "messages": messages, "tools": TOOLS, "max_tokens": 4000}
+    first = httpx.post(gw + "/v1/chat/completions", json=body, timeout=30)
+    assert first.status_code == 200, first.text
+    call = first.json()["choices"][0]["message"]["tool_calls"][0]
+    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    messages.append({"role": "tool", "tool_call_id": call["id"], "content": "sunny"})
+    return httpx.post(gw + "/v1/chat/completions", json=body, timeout=30)
+
+
+def test_a_turn_nobody_produced_gets_the_vendors_placeholder_and_is_reported(tmp_path: Path) -> None:
+    """tau2's greeting has no thinking to restore; once the restored tool turn carries
+    reasoning_content DeepSeek wants it on every turn, and "" is what it accepts."""
+    with emulating("deepseek") as (upstream, emulator):
+        config = parse_config(
+            {
+                "upstreams": [
+                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
+                ]
+            }
+        )
+        app, _ = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
+        with serving(app) as gw:
+            second = greeted_loop(gw, "deepseek-reasoner")
+    assert second.status_code == 200, second.text
+    assert second.headers["thinkwire-restored"] == "1"
+    assert second.headers["thinkwire-thinking-losses"] == "1"  # the greeting's placeholder
+    assert "The code word I noted was" in second.json()["choices"][0]["message"]["content"]
+    sent = emulator.state.requests[-1].body["messages"]
+    assert sent[1] == {**GREETING, "reasoning_content": ""}
+    assert sent[3]["reasoning_content"].startswith("Step 1: I will call get_weather.")
+
+
+def test_an_upstream_refusal_is_relayed_as_the_vendor_sent_it() -> None:
+    """Without the state nothing carries thinking, so no placeholder goes in and DeepSeek
+    refuses: its status, type, code and message reach the client unchanged, the gateway's
+    own words in a header."""
+    from thinkwire.emulators.vendors import DEEPSEEK_MISSING
+
+    with emulating("deepseek") as (upstream, _):
+        config = parse_config(
+            {
+                "upstreams": [
+                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
+                ]
+            }
+        )
+        with serving(stateful_app(GatewayService(config), None)[0]) as gw:
+            refused = greeted_loop(gw, "deepseek-reasoner")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "message": DEEPSEEK_MISSING,
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_request_error",
+    }
+    assert refused.headers["thinkwire-upstream-error"] == "upstream 'ds' answered 400"
+
+
+def test_a_refusal_after_a_restore_says_what_was_restored(tmp_path: Path) -> None:
+    """Claude refuses a tool turn nobody can restore (no placeholder exists for Anthropic);
+    the refusal still says the earlier turn was restored, in Claude's own words."""
+    with emulating("anthropic") as (upstream, _):
+        config = parse_config(
+            {
+                "upstreams": [
+                    {"name": "claude", "kind": "anthropic", "base_url": upstream, "profile": "anthropic"}
+                ]
+            }
+        )
+        app, _ = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
+        with serving(app) as gw:
+            messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
+            body = {"model": "claude-sonnet", "messages": messages, "tools": TOOLS, "max_tokens": 4000}
+            first = httpx.post(gw + "/v1/chat/completions", json=body, timeout=30).json()
+            call = first["choices"][0]["message"]["tool_calls"][0]
+            made_up = {"id": "call_" + "7f" * 12, "type": "function", "function": call["function"]}
+            messages += [
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": call["id"], "content": "sunny"},
+                {"role": "assistant", "content": None, "tool_calls": [made_up]},  # an app wrote it
+                {"role": "tool", "tool_call_id": made_up["id"], "content": "windy"},
+            ]
+            refused = httpx.post(gw + "/v1/chat/completions", json=body, timeout=30)
+    assert refused.status_code == 400
+    assert refused.headers["thinkwire-restored"] == "1"
+    assert refused.headers["thinkwire-upstream-error"] == "upstream 'claude' answered 400"
+    assert "Expected `thinking`" in refused.json()["error"]["message"]
+    assert not refused.json()["error"]["message"].startswith("upstream")

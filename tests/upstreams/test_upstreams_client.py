@@ -8,7 +8,7 @@ import pytest
 
 from thinkwire.ir import Message, RedactedThinking, Request, Text, Thinking, ToolCall
 from thinkwire.ir.blocks import Origin
-from thinkwire.upstreams.client import UpstreamClient, UpstreamError
+from thinkwire.upstreams.client import UpstreamClient, UpstreamError, vendor_error
 from thinkwire.upstreams.config import Upstream, parse_config
 
 
@@ -64,3 +64,20 @@ def test_the_local_engine_is_not_prepared_as_an_http_call() -> None:
     local = parse_config({"upstreams": [{"name": "here", "kind": "local"}]}).upstreams[0]
     with pytest.raises(UpstreamError, match="local engine"):
         UpstreamClient().prepare(local, request(stream=False))
+
+
+def test_a_vendor_error_is_read_as_the_vendor_sent_it_without_the_key_it_echoes() -> None:
+    anthropic = vendor_error(
+        400,
+        b'{"type":"error","error":{"type":"invalid_request_error","message":"bad sk-secret-123"}}',
+        "sk-secret-123",
+    )
+    assert (anthropic.family, anthropic.type, anthropic.message) == (
+        "anthropic",
+        "invalid_request_error",
+        "bad [the upstream key]",
+    )
+    openai = vendor_error(429, b'{"error":{"message":"slow","type":"rate_limit","code":42,"param":"model"}}')
+    assert (openai.family, openai.type, openai.code, openai.param) == ("openai", "rate_limit", "42", "model")
+    html = vendor_error(502, b"<html>bad gateway</html>")
+    assert (html.family, html.message) == (None, "<html>bad gateway</html>")

@@ -43,23 +43,33 @@ def status_for(status: int, dialect: Dialect) -> int:
 
 
 def error_object(error: ApiError, dialect: Dialect) -> dict[str, Any]:
-    """The whole error body in ``dialect``'s envelope."""
+    """The whole error body in ``dialect``'s envelope (an upstream's own ``type`` kept when it
+    is of this envelope's family)."""
     if dialect == "anthropic":
-        kind = _ANTHROPIC_TYPES.get(
+        kind = error.types.get("anthropic") or _ANTHROPIC_TYPES.get(
             error.status, "api_error" if error.status >= 500 else "invalid_request_error"
         )
         return {"type": "error", "error": {"type": kind, "message": error.message}}
     kind = "server_error" if error.status >= 500 else "invalid_request_error"
     if error.status == 429:
         kind = "rate_limit_exceeded"
+    kind = error.types.get("openai") or kind
     return {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
 
 
-def envelope(error: ApiError, dialect: Dialect) -> JSONResponse:
-    """``error`` as a response in ``dialect``'s envelope, with its status."""
-    headers = {"retry-after": error.retry_after or "1"} if error.status in (429, OVERLOADED) else None
+UPSTREAM_ERROR_HEADER: Final = "thinkwire-upstream-error"
+"""The gateway's context for an error an upstream answered (its message is the vendor's)."""
+
+
+def envelope(error: ApiError, dialect: Dialect, headers: dict[str, str] | None = None) -> JSONResponse:
+    """``error`` as a response in ``dialect``'s envelope, with its status (and ``headers``)."""
+    headers = dict(headers or {})
+    if error.status in (429, OVERLOADED):
+        headers["retry-after"] = error.retry_after or "1"
+    if error.upstream:
+        headers[UPSTREAM_ERROR_HEADER] = error.upstream.encode("ascii", "backslashreplace").decode()
     return JSONResponse(
-        error_object(error, dialect), status_code=status_for(error.status, dialect), headers=headers
+        error_object(error, dialect), status_code=status_for(error.status, dialect), headers=headers or None
     )
 
 

@@ -53,8 +53,11 @@ class Exchange:
     response: IrResponse | None = None
 
 
-def make_vendor(vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None) -> Vendor:
-    """The ``Vendor`` named ``vendor``; ``ValueError`` for an unknown vendor or break case.
+def make_vendor(
+    vendor: str, *, break_case: str | None = None, secret: bytes | str | None = None, calls: int = 1
+) -> Vendor:
+    """The ``Vendor`` named ``vendor``; ``ValueError`` for an unknown vendor or break case (or
+    ``calls``, the scripted model's tool calls per user turn, below 1).
 
     The default secret is derived from the vendor name: runs are reproducible, and one
     vendor's signatures are invalid at another."""
@@ -62,8 +65,10 @@ def make_vendor(vendor: str, *, break_case: str | None = None, secret: bytes | s
     if kind is None:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
     case = get_break(break_case, vendor)
+    if calls < 1:
+        raise ValueError(f"--calls: the model makes at least 1 tool call per turn, not {calls}")
     key = secret if secret is not None else f"thinkwire-emulator:{vendor}"
-    return kind(secret=key.encode() if isinstance(key, str) else key, break_case=case)
+    return kind(secret=key.encode() if isinstance(key, str) else key, break_case=case, calls=calls)
 
 
 def create_emulator(
@@ -72,12 +77,14 @@ def create_emulator(
     break_case: str | None = None,
     secret: bytes | str | None = None,
     model: Model | None = None,
+    calls: int = 1,
 ) -> Starlette:
     """An emulator of ``vendor`` (a name in ``VENDORS``), misbehaving as
     ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``,
     answering with ``model`` (``None``: the scripted model; see ``thinkwire.emulators.models``).
-    The app does not close ``model``."""
-    emulated = make_vendor(vendor, break_case=break_case, secret=secret)
+    ``calls``: the scripted model's tool calls per user turn. The app does not close
+    ``model``."""
+    emulated = make_vendor(vendor, break_case=break_case, secret=secret, calls=calls)
     requests: list[Exchange] = []
 
     async def generate(http: HttpRequest) -> Response:

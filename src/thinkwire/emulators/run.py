@@ -29,16 +29,18 @@ def run_emulator(
     model: str = "scripted",
     home: Path | None = None,
     log_level: str = "info",
+    calls: int = 1,
 ) -> None:
     """Serve the ``vendor`` emulator on ``host:port`` until interrupted.
 
     ``ValueError`` (before anything loads or listens) for an unknown vendor, model, or a break
     case that does not apply to the vendor. ``secret`` is the signing key (default: derived
     from the vendor name). ``model``: ``scripted`` or ``local`` (the default local model from
-    the store under ``home``, loaded first: ``ThinkwireError`` when it cannot be)."""
+    the store under ``home``, loaded first: ``ThinkwireError`` when it cannot be). ``calls``:
+    the scripted model's tool calls per user turn."""
     if model not in MODELS:
         raise ValueError(f"--model: unknown model {model!r}; expected one of {', '.join(MODELS)}")
-    make_vendor(vendor, break_case=break_case)  # refuse bad options before loading anything
+    make_vendor(vendor, break_case=break_case, calls=calls)  # refuse bad options before loading anything
     local: LocalModel | None = None
     if model == "local":
         _say("loading the local model...")
@@ -46,7 +48,7 @@ def run_emulator(
         local = load_local_model(home=home, quiet=log_level != "debug")
         _say(f"model {local.service.model_id} ready in {time.monotonic() - started:.1f} s")
     try:
-        app = create_emulator(vendor, break_case=break_case, secret=secret, model=local)
+        app = create_emulator(vendor, break_case=break_case, secret=secret, model=local, calls=calls)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         if local is not None:
@@ -55,14 +57,19 @@ def run_emulator(
 
 @contextmanager
 def emulating(
-    vendor: str, break_case: str | None = None, *, secret: str | None = None, model: Model | None = None
+    vendor: str,
+    break_case: str | None = None,
+    *,
+    secret: str | None = None,
+    model: Model | None = None,
+    calls: int = 1,
 ) -> Iterator[tuple[str, Starlette]]:
     """The ``vendor`` emulator on a free loopback port for the ``with`` block: yields its base
     URL and the app (``app.state.requests`` records what it got). ``model``: what answers
     (``None``: the scripted model), not closed here."""
     from thinkwire.asgi.serving import serving
 
-    app = create_emulator(vendor, break_case=break_case, secret=secret, model=model)
+    app = create_emulator(vendor, break_case=break_case, secret=secret, model=model, calls=calls)
     with serving(app) as url:
         yield url, app
 

@@ -3,12 +3,16 @@
 Given the request *as the server renders it for the model* (its "view": the vendor's rules
 and any ``--break`` case have already removed what the model does not see), it answers:
 
-- tools offered and the last message is not a tool result: it thinks ("Step 1: I will call
+- tools offered, at the first step of a user turn: it thinks ("Step 1: I will call
   get_weather.") and notes a **code word** in that thinking only, then calls the first tool
   with arguments that satisfy its JSON Schema (``schema_example``);
-- after a tool result: it thinks and answers, quoting the code word *if it can find it in the
-  thinking its view holds* ("The code word I noted was lantern-3f2a."), else saying it has no
-  note of one. A server that drops earlier thinking from the prompt is caught by that line;
+- after a tool result, while it has calls left (``calls`` per user turn, 1 by default, or
+  always when ``tool_choice`` is ``required`` or names a tool): it thinks, saying whether it
+  still finds its note, and calls the next tool (round the list);
+- after the last tool result (or with ``tool_choice: none``): it thinks and answers, quoting
+  the code word *if it can find it in the thinking its view holds* ("The code word I noted
+  was lantern-3f2a."), else saying it has no note of one. A server that drops earlier
+  thinking from the prompt is caught by that line, after as many tool steps as were asked;
 - without tools: it thinks and answers with the user's last words.
 
 Everything is a function of the view: the code word is derived from the conversation up to
@@ -80,13 +84,17 @@ def code_word(messages: tuple[Message, ...]) -> str:
     return f"{_WORDS[int(hexed[:2], 16) % len(_WORDS)]}-{hexed[2:6]}"
 
 
-def reply(view: Request, *, call_prefix: str = "call_", split_thinking: bool = False) -> Response:
+def reply(
+    view: Request, *, call_prefix: str = "call_", split_thinking: bool = False, calls: int = 1
+) -> Response:
     """The scripted model's next assistant turn for ``view`` (see the module docstring).
 
-    ``split_thinking`` writes the thinking as two blocks (the step, then the note), as a
-    model with interleaved thinking can; otherwise as one. ``call_prefix`` starts tool-call ids
-    (``toolu_`` for Anthropic, ``call_`` for OpenAI). The response has no id or usage: the
-    vendor adds those.
+    ``calls``: tool calls it makes per user turn before it answers (``tool_choice`` overrides
+    it: ``none`` answers at once, ``required`` or a named tool always calls). The tools are
+    called in the order they are offered, round the list. ``split_thinking`` writes the
+    thinking as two blocks (the step, then the note), as a model with interleaved thinking
+    can; otherwise as one. ``call_prefix`` starts tool-call ids (``toolu_`` for Anthropic,
+    ``call_`` for OpenAI). The response has no id or usage: the vendor adds those.
     """
     messages = view.messages
     start = current_turn_start(messages)
@@ -94,20 +102,29 @@ def reply(view: Request, *, call_prefix: str = "call_", split_thinking: bool = F
     tools = [t for t in view.tools or () if isinstance(t, Tool)]
     choice = view.tool_choice.mode if view.tool_choice is not None else "auto"
     last = messages[-1] if messages else None
-    after_result = last is not None and any(isinstance(b, ToolResult) for b in last.blocks)
-
-    if tools and not after_result and choice != "none":
-        tool = tools[0]
+    result = next((b for b in last.blocks if isinstance(b, ToolResult)), None) if last else None
+    forced = choice in ("required", "tool")
+    if tools and choice != "none" and (forced or step <= calls):
+        tool = tools[(step - 1) % len(tools)]
         if view.tool_choice is not None and view.tool_choice.name:
             tool = next((t for t in tools if t.name == view.tool_choice.name), tool)
-        word = code_word(messages)
-        thoughts = [f"Step {step}: I will call {tool.name}.", f"I note the code word {word} for later."]
+        if result is None:
+            thoughts = [
+                f"Step {step}: I will call {tool.name}.",
+                f"I note the code word {code_word(messages)} for later.",
+            ]
+        else:
+            done = _call_name(messages, result.call_id)
+            recalled = _recall(messages[start:])
+            thoughts = [
+                f"Step {step}: {done} returned a result; I will call {tool.name}.",
+                _recall_thought(recalled),
+            ]
         arguments = msgspec.json.encode(schema_example(tool.parameters or {"type": "object"})).decode()
         call = ToolCall(id=call_prefix + digest(view)[:24], name=tool.name, arguments=arguments)
         return Response(blocks=(*_thinking(thoughts, split_thinking), call), stop_reason="tool_use")
 
-    if after_result and last is not None:
-        result = next(b for b in last.blocks if isinstance(b, ToolResult))
+    if result is not None:
         name = _call_name(messages, result.call_id)
         recalled = _recall(messages[start:])
         thoughts = [f"Step {step}: {name} returned a result; I will answer.", _recall_thought(recalled)]

@@ -91,9 +91,11 @@ class Vendor:
     call_prefix: ClassVar[str] = "call_"
     split_thinking: ClassVar[bool] = False
 
-    def __init__(self, *, secret: bytes, break_case: BreakCase | None = None) -> None:
+    def __init__(self, *, secret: bytes, break_case: BreakCase | None = None, calls: int = 1) -> None:
         self.signer = Signer(secret)
         self.break_case = break_case
+        self.calls = calls
+        """Tool calls the scripted model makes per user turn before it answers."""
 
     # -- the steps of a request ------------------------------------------------------------
 
@@ -101,7 +103,9 @@ class Vendor:
         """Decode, enforce, view, reply with the scripted model, finish (``ApiError`` /
         ``DecodeError`` on a bad request)."""
         request, view = self.prepare(body)
-        reply = scripted.reply(view, call_prefix=self.call_prefix, split_thinking=self.splits(request))
+        reply = scripted.reply(
+            view, call_prefix=self.call_prefix, split_thinking=self.splits(request), calls=self.calls
+        )
         return self.complete(request, view, reply)
 
     def prepare(self, body: dict[str, Any]) -> tuple[Request, Request]:
@@ -623,8 +627,8 @@ class OpenAIResponses(Vendor):
     models = ("gpt-emulated",)
     id_prefix = "resp_"
 
-    def __init__(self, *, secret: bytes, break_case: BreakCase | None = None) -> None:
-        super().__init__(secret=secret, break_case=break_case)
+    def __init__(self, *, secret: bytes, break_case: BreakCase | None = None, calls: int = 1) -> None:
+        super().__init__(secret=secret, break_case=break_case, calls=calls)
         self.conversations: dict[str, tuple[Message, ...]] = {}
         """Stored responses: the conversation they end, by response id."""
         self.reasoning: dict[str, str] = {}

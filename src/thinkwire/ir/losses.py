@@ -19,10 +19,11 @@ LossKind = Literal[
     "block",  # a block the target cannot carry (opaque item, image in a tool result, ...)
     "origin",  # re-emission details (ids, formats, summary parts) the target has no place for
     "value",  # a value the target could only approximate
+    "missing",  # an assistant turn with no thinking to send (a placeholder went in its place)
 ]
 
 
-THINKING_LOSSES: frozenset[LossKind] = frozenset({"signature", "redacted", "order", "shape"})
+THINKING_LOSSES: frozenset[LossKind] = frozenset({"signature", "redacted", "order", "shape", "missing"})
 """The kinds that lose or reshape thinking itself (the others lose other fields or details)."""
 
 

@@ -6,7 +6,8 @@ already IR when it gets here, the upstream client encodes it in the upstream's d
 decodes the answer back into IR events as they stream, and the endpoint encodes those for the
 client. An upstream of kind ``local`` is the embedded engine's service.
 
-The request asks for thinking as the upstream needs, and usage comes back in the engine's
+The request asks for thinking as the upstream needs, turns without thinking get what the
+vendor accepts in its place when it requires thinking on every turn, and usage comes back in the engine's
 convention (``thinkwire.upstreams.conventions``: ``input_tokens`` counts every prompt token,
 cache reads included); each client dialect then gets its own convention from ``Reply.usage``.
 
@@ -14,9 +15,13 @@ Restoring dropped thinking, recording turns, the thinking policy and the signatu
 issues for clients whose dialect needs one are not here: ``thinkwire.store.pipeline.Stateful``
 does them in front of every backend, this one included.
 
-Upstream failures become ``ApiError`` with the upstream's status and message (429 keeps its
-``retry-after``; unreachable or 5xx after retries is 502; a timeout 504), before the first event
-when nothing was streamed yet, else as the dialect's in-stream error event.
+Upstream failures become ``ApiError`` (``relayed``): an error the vendor answered keeps its
+status, type, message, code and param as the vendor sent them (429 keeps its ``retry-after``;
+5xx after retries), with the gateway's context in a ``thinkwire-upstream-error`` header; a
+transport failure is the gateway's own (unreachable or a broken answer 502, a timeout 504). It
+comes before the first event when nothing was streamed yet (with the ``thinkwire-restored``
+and ``thinkwire-losses`` headers of what was done to the request), else as the dialect's
+in-stream error event.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 import msgspec
 
 from thinkwire.backend import Caller, Generation
-from thinkwire.errors import ApiError
+from thinkwire.errors import OVERLOADED, ApiError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import StreamEvent
@@ -36,7 +41,7 @@ from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
 from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import GatewayConfig, Upstream
-from thinkwire.upstreams.conventions import with_thinking, with_total_input
+from thinkwire.upstreams.conventions import with_placeholders, with_thinking, with_total_input
 
 log = logging.getLogger("thinkwire.gateway")
 
@@ -84,12 +89,17 @@ class GatewayService:
             assert self.local is not None
             return await self.local.generate(request, caller)
         request, ruled = _for_issuer(request, upstream)
+        request, missing = with_placeholders(request, upstream)
         try:
             call = self.client.prepare(upstream, request)
         except UpstreamError as exc:
             raise ApiError(exc.status, exc.message) from None
-        losses = (*ruled, *call.losses)
-        return await Generation.start(self._upstream(call), losses=lambda: losses)
+        losses = (*ruled, *missing, *call.losses)
+        try:
+            return await Generation.start(self._upstream(call), losses=lambda: losses)
+        except ApiError as exc:  # refused: what the encoding lost is reported with the refusal
+            exc.losses = (*losses, *exc.losses)
+            raise
 
     async def _upstream(self, call: Call) -> AsyncGenerator[StreamEvent, None]:
         try:
@@ -97,9 +107,7 @@ class GatewayService:
                 yield with_total_input(event, call.upstream)
         except UpstreamError as exc:
             self.upstream_errors += 1
-            raise ApiError(
-                exc.status, exc.message, retry_after=exc.retry_after, code="upstream_error"
-            ) from None
+            raise relayed(exc, call.upstream.name) from None
 
     def models(self) -> list[str]:
         return [pattern for upstream in self.config.upstreams for pattern in upstream.models]
@@ -135,3 +143,22 @@ def _for_issuer(request: Request, upstream: Upstream) -> tuple[Request, tuple[Lo
         return request, ()
     log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
     return msgspec.structs.replace(request, messages=messages), tuple(losses)
+
+
+def relayed(error: UpstreamError, name: str) -> ApiError:
+    """``error`` as the client gets it: the vendor's status, type, message, code and param as
+    the vendor sent them (an overloaded vendor is "overloaded" in the client's dialect), the
+    gateway's own words apart (``ApiError.upstream``); a failure of the transport (nothing
+    answered, a broken answer, a timeout) in the gateway's words."""
+    vendor = error.vendor
+    if vendor is None:
+        return ApiError(error.status, error.message, retry_after=error.retry_after, code="upstream_error")
+    return ApiError(
+        OVERLOADED if vendor.status in (503, 529) else vendor.status,
+        vendor.message,
+        param=vendor.param,
+        code=vendor.code,
+        retry_after=error.retry_after,
+        types={vendor.family: vendor.type} if vendor.family and vendor.type else None,
+        upstream=f"upstream {name!r} answered {vendor.status}",
+    )

@@ -23,7 +23,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 import msgspec
@@ -230,7 +230,7 @@ async def answer(
     try:
         generation = await service.generate(request, caller)
     except ApiError as exc:
-        return envelope(exc, reply.dialect)
+        return envelope(exc, reply.dialect, _headers((), exc, reply))
     if stream:
         return EventStreamResponse(
             _sse(generation, reply), close=generation.aclose, headers=_headers((), generation, reply)
@@ -255,7 +255,7 @@ async def _whole(generation: Generation, reply: Reply, http: HttpRequest) -> Res
                 await generation.aclose()
             group.cancel_scope.cancel()
     if failure is not None:
-        return envelope(failure, reply.dialect)
+        return envelope(failure, reply.dialect, _headers((), generation, reply))
     if not complete:  # the client went away; nobody reads this
         return Response(status_code=499)
     encoded = get_codec(reply.dialect).encode_response(folder.result(), carrier=reply.carrier)
@@ -290,13 +290,22 @@ async def _sse(generation: Generation, reply: Reply) -> AsyncIterator[bytes]:
         _log_losses(encoder.losses, reply)
 
 
-def _headers(losses: tuple[Loss, ...], generation: Generation, reply: Reply) -> dict[str, str] | None:
+class _Done(Protocol):
+    """What the server did to a request before its answer or its error (``Generation``,
+    ``ApiError``)."""
+
+    losses: tuple[Loss, ...]
+    restored: int
+    removed: int
+
+
+def _headers(losses: tuple[Loss, ...], generation: _Done, reply: Reply) -> dict[str, str] | None:
     """``thinkwire-losses``: what the backend's request and the client's response could not
     carry, counted (each loss is logged), and ``thinkwire-thinking-losses`` those of them that
     lost or reshaped thinking (signatures, redacted parts, order, merged blocks);
     ``thinkwire-restored``: turns whose dropped thinking the state put back;
     ``thinkwire-policy-removed``: thinking blocks the server's policy took out of earlier
-    turns."""
+    turns. A refused request gets them too: a relayed upstream 400 says what was restored."""
     headers: dict[str, str] = {}
     if generation.restored:
         headers[RESTORED_HEADER] = str(generation.restored)

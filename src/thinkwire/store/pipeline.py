@@ -30,6 +30,7 @@ import msgspec
 
 from thinkwire.backend import Backend, Caller, Generation
 from thinkwire.dialects.openai_responses import CODEC as RESPONSES
+from thinkwire.errors import ApiError
 from thinkwire.ir.conversation import Request, Response
 from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import Folder, MessageDelta, MessageStop, StreamEvent
@@ -87,7 +88,11 @@ class Stateful:
             removed = report.removed_blocks
             self.removed += removed
             request = msgspec.structs.replace(request, messages=messages)
-        inner = await self.backend.generate(request, caller)
+        try:
+            inner = await self.backend.generate(request, caller)
+        except ApiError as exc:  # what was done so far goes out with the refusal
+            exc.losses, exc.restored, exc.removed = (*losses, *exc.losses), restored, removed
+            raise
         return Generation(
             self._events(inner, request, caller, tenant),
             None,

@@ -10,9 +10,11 @@ block's origin), yielded as they arrive;
 a whole one is sent whole (one body is cheaper than a stream of chunks) and its response
 replayed as IR events. Either way the caller gets the same kind of event sequence.
 
-Failures, as ``UpstreamError`` (status, message, ``retry_after``):
+Failures, as ``UpstreamError`` (status, message, ``retry_after``, and ``vendor``: the vendor's
+own error as it sent it, for the gateway to relay unchanged):
 
-- the upstream's 4xx is passed on with its own message (429 keeps its ``retry-after``);
+- the upstream's 4xx is passed on with its own message (429 keeps its ``retry-after``); a key
+  the vendor echoes back is blanked out;
 - connection errors and 5xx are retried with bounded, jittered exponential backoff while
   nothing has been yielded yet, then answered 502;
 - a timeout is 504;
@@ -62,14 +64,34 @@ CONNECTIONS: Final = 512
 """Open connections at most, over all upstreams (a request beyond waits for one)."""
 
 
-class UpstreamError(ThinkwireError):
-    """The upstream refused or failed: ``status`` to answer with, its ``message``."""
+@dataclass(frozen=True)
+class VendorError:
+    """An error exactly as the vendor answered it: its HTTP ``status``, its envelope ``family``
+    (``"anthropic"``: ``{"type": "error", "error": {...}}``; ``"openai"``: ``{"error": {...}}``;
+    ``None``: no JSON envelope), and the error's ``type``, ``message``, ``code`` and
+    ``param``."""
 
-    def __init__(self, status: int, message: str, *, retry_after: str | None = None) -> None:
+    status: int
+    message: str
+    family: str | None = None
+    type: str | None = None
+    code: str | None = None
+    param: str | None = None
+
+
+class UpstreamError(ThinkwireError):
+    """The upstream refused or failed: ``status`` to answer with, its ``message`` (with the
+    upstream's name, for logs and the agent); ``vendor``: the vendor's own error when it
+    answered one (``None``: unreachable, timed out, a broken answer)."""
+
+    def __init__(
+        self, status: int, message: str, *, retry_after: str | None = None, vendor: VendorError | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.vendor = vendor
 
 
 def default_session() -> aiohttp.ClientSession:
@@ -185,7 +207,7 @@ class UpstreamClient:
             try:
                 async with session.post(url, data=content, headers=headers, timeout=timeout) as response:
                     if response.status >= 400:
-                        error = await _error(response, upstream)
+                        error = await _error(response, upstream, upstream.api_key(self.environ))
                         if response.status >= 500 and attempt < self.retries:
                             attempt += 1
                             await self._sleep(attempt)
@@ -251,19 +273,45 @@ class UpstreamClient:
         await asyncio.sleep(random.uniform(0, self.backoff * 2 ** (attempt - 1)))
 
 
-async def _error(response: aiohttp.ClientResponse, upstream: Upstream) -> UpstreamError:
-    """The upstream's error, its own message kept (both envelopes are read)."""
+async def _error(response: aiohttp.ClientResponse, upstream: Upstream, key: str | None) -> UpstreamError:
+    """The upstream's error, as the vendor sent it (both envelopes are read). A vendor that
+    echoes the key it was sent does not pass it on: the key is blanked out of the message."""
     raw = await response.read()
-    message = raw.decode("utf-8", "replace")[:2000]
+    vendor = vendor_error(response.status, raw, key)
+    status = response.status
+    return UpstreamError(
+        status if status < 500 else 502,
+        f"upstream {upstream.name!r} answered {status}: {vendor.message}",
+        retry_after=response.headers.get("retry-after"),
+        vendor=vendor,
+    )
+
+
+def vendor_error(status: int, raw: bytes, key: str | None = None) -> VendorError:
+    """``raw``, an error body, read as the vendor's envelope (module docstring)."""
+    text = raw.decode("utf-8", "replace")[:2000]
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         data = None
-    if isinstance(data, dict) and isinstance(data.get("error"), dict):
-        message = str(data["error"].get("message") or message)
-    status = response.status
-    return UpstreamError(
-        status if status < 500 else 502,
-        f"upstream {upstream.name!r} answered {status}: {message}",
-        retry_after=response.headers.get("retry-after"),
+    inner = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(inner, dict):
+        return VendorError(status, _blank(text, key))
+    family = "anthropic" if data.get("type") == "error" else "openai"
+    message = inner.get("message")
+    return VendorError(
+        status,
+        _blank(message if isinstance(message, str) else text, key),
+        family=family,
+        type=_string(inner.get("type")),
+        code=_string(inner.get("code")),
+        param=_string(inner.get("param")),
     )
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else str(value) if isinstance(value, int) else None
+
+
+def _blank(message: str, key: str | None) -> str:
+    return message.replace(key, "[the upstream key]") if key and len(key) >= 8 else message

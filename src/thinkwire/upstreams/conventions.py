@@ -3,11 +3,20 @@
 ``with_thinking``: a request asks for thinking, with room for it, when its upstream thinks
 only when asked and the client did not say (a Chat client has no way to).
 
+``with_placeholders``: an assistant turn with no thinking gets what the vendor accepts in its
+place (the profile's ``placeholder``: DeepSeek and Kimi take an empty ``reasoning_content``)
+when another turn carries thinking, since those vendors then require it on every turn. Such a
+turn is one nobody can restore: a harness's hard-coded greeting (tau2-bench opens every
+conversation with one), a turn an app wrote, a turn the state no longer holds. Each is
+reported as a ``missing`` loss. A request with no thinking at all is left alone, so a client
+that drops every turn's thinking (and has no state to restore it) still sees the vendor refuse
+rather than a conversation quietly stripped of its reasoning.
+
 ``with_total_input``: usage in the engine's convention (``input_tokens`` counts every prompt
 token, cache reads included): an Anthropic upstream's ``input_tokens`` leaves cache reads out,
 so they are added back; each client dialect then gets its own convention from the server.
 
-The gateway applies both; the agent's upstream models ask through ``with_thinking`` too, so a
+The gateway applies all three; the agent's upstream models ask through ``with_thinking`` too, so a
 vendor is asked for thinking the same way whoever calls it.
 """
 
@@ -15,7 +24,9 @@ from __future__ import annotations
 
 import msgspec
 
-from thinkwire.ir.conversation import Request, ThinkingConfig, Usage
+from thinkwire.ir.blocks import RedactedThinking, Thinking
+from thinkwire.ir.conversation import Message, Request, ThinkingConfig, Usage
+from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import MessageDelta, MessageStart, StreamEvent
 from thinkwire.upstreams.config import Upstream
 
@@ -44,6 +55,33 @@ def with_thinking(request: Request, upstream: Upstream) -> Request:
     if sampling.max_tokens is not None and sampling.max_tokens <= budget:
         sampling = msgspec.structs.replace(sampling, max_tokens=sampling.max_tokens + budget)
     return msgspec.structs.replace(request, thinking=thinking, sampling=sampling)
+
+
+def with_placeholders(request: Request, upstream: Upstream) -> tuple[Request, tuple[Loss, ...]]:
+    """``request`` with the profile's placeholder on each assistant turn that has no thinking,
+    when another turn has some, and a ``missing`` loss for each (module docstring)."""
+    placeholder = upstream.profile.placeholder
+    if placeholder is None:
+        return request, ()
+    messages = request.messages
+    if not any(_thinks(m) for m in messages if m.role == "assistant"):
+        return request, ()
+    out: list[Message] = []
+    losses: list[Loss] = []
+    for index, message in enumerate(messages):
+        if message.role != "assistant" or _thinks(message):
+            out.append(message)
+            continue
+        out.append(msgspec.structs.replace(message, blocks=(Thinking(text=placeholder), *message.blocks)))
+        detail = f"no thinking to send for this turn; {upstream.name}'s placeholder {placeholder!r} sent"
+        losses.append(Loss(path=f"messages[{index}]", kind="missing", detail=detail))
+    if not losses:
+        return request, ()
+    return msgspec.structs.replace(request, messages=tuple(out)), tuple(losses)
+
+
+def _thinks(message: Message) -> bool:
+    return any(isinstance(b, Thinking | RedactedThinking) for b in message.blocks)
 
 
 def with_total_input(event: StreamEvent, upstream: Upstream) -> StreamEvent:

@@ -58,6 +58,11 @@ class VendorProfile(msgspec.Struct, frozen=True, kw_only=True):
     """Sent when a request sets none, for a vendor that requires it (a Chat client may omit it)."""
     body: dict[str, Any] = {}
     """Fields every request to this vendor carries (lists are merged with the client's)."""
+    placeholder: str | None = None
+    """What the vendor accepts in place of thinking on an assistant turn that has none (a
+    harness's hard-coded greeting, a turn the state could not restore), sent when another
+    turn of the request carries thinking and the vendor then requires it on all
+    (``with_placeholders``); ``None``: such a turn is sent as it is."""
     accepts_unsigned: bool = True
     """Reasoning without this vendor's signature may be sent (``policy.apply_origin_rule``)."""
     base_url: str | None = None
@@ -97,10 +102,21 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             carrier="reasoning_content",
             base_url="https://api.deepseek.com",
             api_key_env="DEEPSEEK_API_KEY",
+            placeholder="",
             prices={"deepseek-chat": Price(0.28, 0.42), "deepseek-reasoner": Price(0.28, 0.42)},
-            notes="a tool-call turn of the current turn must come back with its reasoning_content (2.8)",
+            notes=(
+                "a tool-call turn of the current turn must come back with its reasoning_content, "
+                'and once one turn has it all must ("" passes) (2.8)'
+            ),
         ),
-        VendorProfile(name="kimi", dialect="openai-chat", provider="moonshot", carrier="reasoning_content"),
+        VendorProfile(
+            name="kimi",
+            dialect="openai-chat",
+            provider="moonshot",
+            carrier="reasoning_content",
+            placeholder="",
+            notes="a tool-call turn must come back with its reasoning_content (2.8)",
+        ),
         VendorProfile(
             name="minimax",
             dialect="openai-chat",
