@@ -52,9 +52,11 @@ def test_reordered_thinking_needs_an_order_loss() -> None:
 
 
 def test_merged_thinking_needs_a_shape_loss_and_an_order_loss_here() -> None:
-    merged = after(Thinking(text="first thoughtsecond thought", signature="sig"), Text(text="ok"), CALL)
+    merged = after(Thinking(text="first thought\n\nsecond thought", signature="sig"), Text(text="ok"), CALL)
     assert cross_dialect_problems(BEFORE, merged, [loss("order")])
     assert cross_dialect_problems(BEFORE, merged, [loss("order"), loss("shape")]) == []
+    run_together = after(Thinking(text="first thoughtsecond thought", signature="sig"), Text(text="ok"), CALL)
+    assert cross_dialect_problems(BEFORE, run_together, [loss("order"), loss("shape")])  # no separator
 
 
 def test_dropped_signature_needs_a_signature_loss() -> None:

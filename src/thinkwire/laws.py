@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from thinkwire.dialects.openai_chat.carriers import SEPARATOR
 from thinkwire.ir.blocks import Opaque, RedactedThinking, Text, Thinking, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message, Response
 from thinkwire.ir.losses import Loss
@@ -89,11 +90,11 @@ def _of(turn: list[Token], kind: str) -> list[Any]:
 
 def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> list[str]:
     """What changed in one assistant turn that the loss kinds do not cover."""
-    if "shape" in kinds:
-        before, after = _merge(before, "thinking"), _merge(after, "thinking")
+    if "shape" in kinds:  # blocks joined into one string are joined by the carrier's separator
+        before, after = _merge(before, "thinking", SEPARATOR), _merge(after, "thinking")
     problems = []
     thinking_before, thinking_after = _of(before, "thinking"), _of(after, "thinking")
-    merged_equal = "".join(thinking_before) == "".join(thinking_after)
+    merged_equal = SEPARATOR.join(thinking_before) == "".join(thinking_after)
     if thinking_before != thinking_after and ("shape" not in kinds or not merged_equal):
         problems.append(f"thinking changed: {thinking_before} -> {thinking_after}")
     if _of(before, "redacted") != _of(after, "redacted"):
@@ -107,12 +108,12 @@ def _turn_problems(before: list[Token], after: list[Token], kinds: set[str]) -> 
     return problems
 
 
-def _merge(trace: list[Token], kind: str) -> list[Token]:
-    """Adjacent tokens of ``kind`` (``text`` or ``thinking``) joined into one."""
+def _merge(trace: list[Token], kind: str, joiner: str = "") -> list[Token]:
+    """Adjacent tokens of ``kind`` (``text`` or ``thinking``) joined into one by ``joiner``."""
     out: list[Token] = []
     for token in trace:
         if token[0] == kind and out and out[-1][0] == kind:
-            out[-1] = (kind, out[-1][1] + token[1])
+            out[-1] = (kind, out[-1][1] + joiner + token[1])
         else:
             out.append(token)
     return out

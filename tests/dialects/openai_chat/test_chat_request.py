@@ -413,7 +413,8 @@ INTERLEAVED = _one_turn(
 
 def test_foreign_interleaved_turn_in_reasoning_content_reports_every_loss() -> None:
     wire, losses = _wire_turn(INTERLEAVED, None)
-    assert wire["reasoning_content"] == "First I need the forecast.Rain until noon, so pack a jacket."
+    # the two blocks in one string, a blank line between (not "forecast.Rain")
+    assert wire["reasoning_content"] == "First I need the forecast.\n\nRain until noon, so pack a jacket."
     assert wire["content"] == "Pack a light rain jacket."
     assert "sigA" not in str(wire)
     assert "EmwKAhgB" not in str(wire)

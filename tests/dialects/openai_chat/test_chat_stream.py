@@ -382,7 +382,24 @@ def test_consecutive_thinking_in_one_string_carrier_is_a_shape_loss() -> None:
     )
     _, back, losses = _reencode(response, "reasoning")
     assert [(loss.path, loss.kind) for loss in losses] == [("blocks[1]", "shape")]
-    assert [b.text for b in back.blocks if isinstance(b, Thinking)] == ["ab"]
+    assert [b.text for b in back.blocks if isinstance(b, Thinking)] == ["a\n\nb"]
+    whole = CODEC.encode_response(response, carrier="reasoning").value
+    assert whole["choices"][0]["message"]["reasoning"] == "a\n\nb"  # streamed and whole agree
+
+
+def test_thinking_after_a_tool_call_streams_after_a_blank_line_and_reads_back_apart() -> None:
+    """A client that accumulates the string reads what the whole response holds; this decoder
+    gets the two blocks back as they were."""
+    call = ToolCall(id="call_1", name="f", arguments="{}")
+    response = Response(blocks=(Thinking(text="a", origin=CLAUDE), call, Thinking(text="b", origin=CLAUDE)))
+    wire, back, _ = _reencode(response, "reasoning_content")
+    assert [b.text for b in back.blocks if isinstance(b, Thinking)] == ["a", "b"]
+    chunks = [json.loads(e.data) for e in parse(wire) if e.data != "[DONE]"]
+    accumulated = "".join(
+        c["choices"][0]["delta"].get("reasoning_content", "") for c in chunks if c["choices"]
+    )
+    whole = CODEC.encode_response(response, carrier="reasoning_content").value
+    assert accumulated == whole["choices"][0]["message"]["reasoning_content"] == "a\n\nb"
 
 
 def test_summary_details_stream_back_as_one_summary_block() -> None:

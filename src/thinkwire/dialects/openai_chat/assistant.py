@@ -26,6 +26,7 @@ from thinkwire.dialects.openai_chat.carriers import (
     DIALECT,
     FORM,
     OPEN_TAG,
+    SEPARATOR,
     encode_detail,
     is_details_item,
     origin_loss,
@@ -270,10 +271,10 @@ class _Assistant:
                 self.log.add(
                     thinking[1][0],
                     "shape",
-                    f"{len(thinking)} thinking blocks merged into one {carrier} string",
+                    f"{len(thinking)} thinking blocks joined into one {carrier} string by blank lines",
                 )
             if thinking:
-                out[carrier] = "".join(b.text for _, b in thinking)
+                out[carrier] = SEPARATOR.join(b.text for _, b in thinking)
         self._keep_apart(out)
         if self.details:
             out["reasoning_details"] = self.details

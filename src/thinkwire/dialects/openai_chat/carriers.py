@@ -55,6 +55,13 @@ ABSENT: Final = _Absent()
 OPEN_TAG: Final = "<think>"
 CLOSE_TAG: Final = "</think>"
 
+SEPARATOR: Final = "\n\n"
+"""Between two thinking blocks written into one carrier string (a Claude turn thinks in two
+blocks; ``reasoning_content`` holds one string): a blank line, so the join stays readable and
+"I will answer." does not run into "My earlier ...". Reading the string back gives one block;
+the state compares thinking with whitespace removed, so it still recognises the turn and puts
+the original blocks back (``thinkwire.store.restore``)."""
+
 FIELD_CARRIERS: Final[tuple[Carrier, ...]] = ("reasoning_details", "reasoning_content", "reasoning")
 """Carriers that are message fields, in decoding priority order (think-tags come last)."""
 

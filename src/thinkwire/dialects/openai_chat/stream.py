@@ -7,7 +7,10 @@ in the order of the non-streamed message: reasoning fields, ``content``, ``tool_
 
 * ``reasoning_content`` / ``reasoning`` strings continue the open thinking block of the same
   carrier, else start one (``""`` starts one too, as ``reasoning_content: ""`` is a block in a
-  whole response). When several fields carry the same reasoning (OpenRouter sends
+  whole response). A second block of the same carrier in one message (thinking after a tool
+  call) starts after the blank line the encoder wrote between the two (``carriers.SEPARATOR``),
+  so a client that accumulates the string reads the same text as the whole response, and this
+  decoder gets the blocks back as they were. When several fields carry the same reasoning (OpenRouter sends
   ``reasoning`` beside ``reasoning_details``) the highest-priority one is read and the others
   noted as mirrors on the message's first reasoning block, as in a whole response.
 * ``reasoning_details`` pieces are merged by ``index``: a later piece with the index of an
@@ -43,6 +46,7 @@ from thinkwire.dialects._wire import describe, items, join, loads, obj, opt, req
 from thinkwire.dialects.openai_chat.carriers import (
     ABSENT,
     DIALECT,
+    SEPARATOR,
     ThinkSplitter,
     details_origin_extra,
 )
@@ -140,6 +144,7 @@ class ChatStreamDecoder:
         self._splitter = ThinkSplitter()
         self._fielded = False  # a reasoning field was seen: content is plain text
         self._reasoned = False  # a reasoning block exists (mirrors go on the first only)
+        self._joined: set[Carrier] = set()  # string carriers that opened a block already
         self._stop_reason: StopReason | None = None
         self._usage: Usage | None = None
         self._choice_usage: tuple[dict[str, Any], Usage] | None = None  # (wire, decoded)
@@ -302,6 +307,9 @@ class ChatStreamDecoder:
             extra: dict[str, Any] = {"mirror": mirrors} if mirrors and not self._reasoned else {}
             self._reasoned = True
             self._open(key, Thinking(text="", origin=self._origin(carrier, extra)))
+            if carrier in self._joined and text.startswith(SEPARATOR):
+                text = text[len(SEPARATOR) :]  # the separator the encoder put between two blocks
+            self._joined.add(carrier)
         if text:
             self._out.append(BlockDelta(index=self._current_index, delta=ThinkingDelta(text)))
 

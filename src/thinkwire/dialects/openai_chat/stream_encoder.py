@@ -25,6 +25,7 @@ from thinkwire.dialects.openai_chat.carriers import (
     DIALECT,
     FORM,
     OPEN_TAG,
+    SEPARATOR,
     encode_detail,
     origin_loss,
     own_extra,
@@ -82,6 +83,7 @@ class ChatStreamEncoder:
         self._mirrors: list[str] = []
         self._reasoned = False
         self._field: Carrier | None = None  # the first reasoning field written, if any
+        self._joined: set[Carrier] = set()  # string carriers that hold a thinking block already
         self._last: _Sent | None = None
         self._stop_reason: StopReason | None = None
         self._usage: Usage | None = None
@@ -225,7 +227,9 @@ class ChatStreamEncoder:
         last = self._last
         if last is not None and last.kind == carrier:
             self._log.add(where, "shape", f"consecutive thinking blocks merge into one {carrier} block")
-        out.append(self._chunk({**self._mirrored(block.text), carrier: block.text}))
+        text = SEPARATOR + block.text if carrier in self._joined else block.text
+        self._joined.add(carrier)
+        out.append(self._chunk({**self._mirrored(block.text), carrier: text}))
         return sent
 
     def _mirrored(self, text: str | None) -> dict[str, Any]:
