@@ -6,6 +6,7 @@ lost, not fatal); a vendor's own signature is never touched."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from tests.support.apps import sqlite_state, stateful_app
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
 from thinkwire.errors import ApiError
-from thinkwire.ir.blocks import Origin, Text, Thinking, ToolCall
+from thinkwire.ir.blocks import Origin, RedactedThinking, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Message
 from thinkwire.ir.stream import (
     BlockDelta,
@@ -32,7 +33,7 @@ from thinkwire.ir.stream import (
 )
 from thinkwire.local.signing import is_engine_signature
 from thinkwire.server.gateway import GatewayService
-from thinkwire.store.issuer import GATEWAY_PROVIDER, PREFIX, Issuer, Omitted, is_gateway_signature
+from thinkwire.store.issuer import GATEWAY_PROVIDER, PREFIX, SEALED, Issuer, Omitted, is_gateway_signature
 from thinkwire.upstreams.client import UpstreamClient
 from thinkwire.upstreams.config import parse_config
 
@@ -265,3 +266,114 @@ def test_without_a_store_the_gateway_still_signs_and_strips_and_reports_omitted_
         assert PREFIX not in _sent_upstream(app)
     assert again.status_code == 200, again.text
     assert int(again.headers["thinkwire-losses"]) >= 1
+
+
+# ---------------------------------------------------------------------------------------------
+# sealed reasoning (Responses clients: encrypted_content holds the reasoning itself)
+
+CLAUDE_BLOCK = Thinking(
+    text="Oslo first.", signature="claude-sig", origin=Origin(dialect="anthropic", provider="anthropic")
+)
+
+
+def test_sealed_reasoning_opens_only_for_its_tenant_and_deployment() -> None:
+    token = ISSUER.seal("t-1", CLAUDE_BLOCK)
+    assert token.startswith(SEALED)
+    body = token.removeprefix(SEALED)
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    assert b"Oslo" not in raw  # encrypted, not merely encoded
+    assert b"claude-sig" not in raw
+    assert ISSUER.unseal("t-1", token) == CLAUDE_BLOCK
+    assert ISSUER.seal("t-1", CLAUDE_BLOCK) == token  # streamed and whole answers agree
+    assert ISSUER.seal("t-2", CLAUDE_BLOCK) != token
+    assert ISSUER.unseal("t-2", token) is None
+    assert Issuer(b"h" * 32).unseal("t-1", token) is None
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert ISSUER.unseal("t-1", flipped) is None
+    assert ISSUER.unseal("t-1", SEALED + "!!not-base64!!") is None
+    assert ISSUER.unseal("t-1", SEALED) is None
+
+
+def test_a_responses_client_gets_the_upstream_block_sealed_with_its_signature() -> None:
+    signer = ISSUER.signer("t-1", "openai-responses")
+    assert signer is not None
+    events: list[StreamEvent] = [
+        BlockStart(index=0, block=Thinking(text="", origin=CLAUDE_BLOCK.origin)),
+        BlockDelta(index=0, delta=ThinkingDelta("Oslo first.")),
+        BlockDelta(index=0, delta=SignatureDelta("claude-sig")),
+        BlockStop(index=0),
+    ]
+    out = [e for event in events for e in signer.feed(event)]
+    signatures = [
+        e.delta.signature for e in out if isinstance(e, BlockDelta) and isinstance(e.delta, SignatureDelta)
+    ]
+    assert len(signatures) == 1  # Claude's signature is not sent: the sealed block is
+    assert ISSUER.unseal("t-1", signatures[0]) == CLAUDE_BLOCK
+
+
+def test_sealed_reasoning_sent_back_without_text_becomes_the_upstream_block_again() -> None:
+    token = ISSUER.seal("t-1", CLAUDE_BLOCK)
+    call = ToolCall(id="call_1", name="get_weather", arguments="{}")
+    stateless = Message(role="assistant", blocks=(RedactedThinking(data=token), call))
+    messages, omitted = ISSUER.inbound([stateless], "t-1")
+    assert messages[0].blocks == (CLAUDE_BLOCK, call)
+    assert omitted == ()
+
+
+def test_sealed_reasoning_that_does_not_open_is_a_400_naming_the_block() -> None:
+    other = Issuer(b"h" * 32).seal("t-1", CLAUDE_BLOCK)
+    with pytest.raises(ApiError) as caught:
+        ISSUER.inbound(
+            [Message(role="assistant", blocks=(Text(text="x"), RedactedThinking(data=other)))], "t-1"
+        )
+    assert caught.value.status == 400
+    assert caught.value.code == "invalid_encrypted_content"
+    assert caught.value.param == "messages[0].blocks[1]"
+
+
+@pytest.mark.parametrize("vendor", ["anthropic", "deepseek"])
+def test_a_stateless_responses_client_keeps_its_thinking_with_no_store(vendor: str) -> None:
+    """``store: false`` with ``include: ["reasoning.encrypted_content"]``, the reasoning item
+    sent back as ``{id, encrypted_content, summary: []}`` only (what @ai-sdk/openai and Codex
+    do), and the gateway has no state: the sealed reasoning alone brings Claude's signed
+    thinking (or DeepSeek's reasoning_content) back, and the model recalls its note."""
+    import openai
+
+    kind = {"anthropic": "anthropic", "deepseek": "openai-chat"}[vendor]
+    model = {"anthropic": "claude-sonnet", "deepseek": "deepseek-reasoner"}[vendor]
+    tools: Any = [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+    ]
+    with emulating(vendor) as (upstream, emulator):
+        upstreams = [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]
+        app, _ = stateful_app(GatewayService(parse_config({"upstreams": upstreams})), None, secret=SECRET)
+        with serving(app) as gw, openai.OpenAI(base_url=gw + "/v1", api_key="k", max_retries=0) as client:
+            asked: Any = [{"role": "user", "content": "What is the weather in Oslo?"}]
+            options: Any = {
+                "store": False,
+                "include": ["reasoning.encrypted_content"],
+                "max_output_tokens": 4000,
+            }
+            first = client.responses.create(model=model, input=asked, tools=tools, **options)
+            items = [item.model_dump(exclude_none=True) for item in first.output]
+            reasoning, call = items[:-1], items[-1]  # Claude thinks in two blocks: two items
+            assert all(r["encrypted_content"].startswith(SEALED) for r in reasoning)
+            bare = [
+                {k: r[k] for k in ("type", "id", "encrypted_content")} | {"summary": []} for r in reasoning
+            ]
+            back = [*bare, {k: call[k] for k in ("type", "id", "call_id", "name", "arguments")}]
+            result = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+            second = client.responses.create(
+                model=model, input=[*asked, *back, result], tools=tools, **options
+            )
+        sent = emulator.state.requests[-1]
+    assert sent.status == 200, sent.error
+    assert "The code word I noted was" in second.output_text, second.output_text
