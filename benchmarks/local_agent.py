@@ -17,6 +17,10 @@ thinking in >= 95% of steps, median task < 30 s on a 2-core CPU.
     python benchmarks/local_agent.py                      # 25 tasks x seeds 1,2,3
     python benchmarks/local_agent.py --seeds 1 --tasks two-,three-   # a quick look
     python benchmarks/local_agent.py --json out.json --show-failures
+    python benchmarks/local_agent.py --set bare_calls=false --rerun-repeats   # a variant
+
+``--set FIELD=JSON`` runs the local model on its chat template with a field changed
+(``thinkwire.local.templates.ChatTemplate``), to measure what one piece of the template does.
 
 ``--check`` exits 1 when a target is missed. Exit 2 (one line) when xllamacpp is missing or
 the model is not pulled. The CPU may be shared: the load average is printed at both ends.
@@ -35,6 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # tests/agent, when run as python benchmarks/local_agent.py
     sys.path.insert(0, str(ROOT))
@@ -42,7 +48,7 @@ if str(ROOT) not in sys.path:  # tests/agent, when run as python benchmarks/loca
 from tests.agent.local_agent_tasks import Task, Verdict, check, find_tasks, toolbox  # noqa: E402
 
 from thinkwire.agent.loop import Agent, Limits  # noqa: E402
-from thinkwire.agent.models import Model, open_model  # noqa: E402
+from thinkwire.agent.models import EngineModel, Model, open_model  # noqa: E402
 from thinkwire.errors import ThinkwireError  # noqa: E402
 from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult  # noqa: E402
 from thinkwire.policy import Policy  # noqa: E402
@@ -88,6 +94,7 @@ async def run_one(model: Model, task: Task, seed: int, args: argparse.Namespace)
         limits=Limits(max_steps=args.max_steps, max_seconds=args.max_seconds),
         max_tokens=args.max_tokens,
         seed=seed,
+        rerun_repeats=args.rerun_repeats,
     )
     result = await agent.run(task.prompt)
     verdict: Verdict = check(task, result)
@@ -159,6 +166,23 @@ def missed(summary: dict[str, float]) -> list[str]:
     return out
 
 
+def variant(args: argparse.Namespace) -> Model:
+    """The local default model on its template with ``--set`` fields changed."""
+    from thinkwire.local.build import EngineOptions, build_engine
+    from thinkwire.local.service import EngineService
+    from thinkwire.local.templates import ChatTemplate
+
+    changes = {}
+    for item in args.set:
+        field, _, value = item.partition("=")
+        changes[field] = json.loads(value)
+    engine = build_engine(EngineOptions(max_tokens=args.max_tokens, log_level="warning"))
+    fields = {**msgspec.to_builtins(engine.template), **changes}
+    engine.template = msgspec.convert(fields, ChatTemplate)
+    print(f"template {engine.template.name} with {changes}", file=sys.stderr)
+    return EngineModel(EngineService(engine), name=engine.model_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -170,6 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=6, help="model turns per task")
     parser.add_argument("--max-seconds", type=float, default=180.0, help="per task")
     parser.add_argument("--model", default="local", help="an agent model spec (default: local)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="change a field of the local model's chat template (repeatable)",
+    )
+    parser.add_argument(
+        "--rerun-repeats", action="store_true", help="run repeated identical calls again (no note)"
+    )
     parser.add_argument("--json", type=Path, help="write every run and the summary here")
     parser.add_argument("--show-failures", action="store_true", help="print a failed run's transcript")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -182,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
     try:
-        model = open_model(args.model, max_tokens=args.max_tokens)
+        model = open_model(args.model, max_tokens=args.max_tokens) if not args.set else variant(args)
     except ThinkwireError as exc:
         print(f"local_agent: {exc}", file=sys.stderr)
         return 2

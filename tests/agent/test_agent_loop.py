@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from thinkwire.agent.loop import Agent, Limits, RunResult
+from thinkwire.agent.loop import Agent, Limits, RunResult, repeat_note
 from thinkwire.agent.models import FunctionModel, Price, open_model
 from thinkwire.agent.tools import AgentTool, tool
 from thinkwire.agent.trace import (
@@ -279,3 +279,44 @@ def test_the_request_carries_system_tools_and_budget_and_the_trace_the_whole_tur
 def test_an_unknown_policy_is_refused_before_the_run() -> None:
     with pytest.raises(ValueError, match="unknown thinking policy 'forget'"):
         Agent(open_model("scripted"), policy="forget")  # type: ignore[arg-type]
+
+
+def repeating(*calls: ToolCall) -> Callable[[Request], Response]:
+    """A model that makes ``calls[i]`` in turn ``i``, then answers with every result it saw."""
+
+    def respond(request: Request) -> Response:
+        step = sum(1 for m in request.messages if m.role == "assistant")
+        if step < len(calls):
+            return Response(blocks=(Thinking(text="Look it up."), calls[step]), stop_reason="tool_use")
+        results = [b for m in request.messages for b in m.blocks if isinstance(b, ToolResult)]
+        return Response(blocks=(Text(text=" | ".join(r.content_text() for r in results)),))
+
+    return respond
+
+
+def test_a_repeated_identical_call_is_answered_with_the_earlier_result_and_a_note() -> None:
+    runs: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        runs.append(city)
+        return f"{city}: sunny, 21 C"
+
+    calls = (
+        ToolCall(id="a", name="get_weather", arguments='{"city": "Oslo"}'),
+        ToolCall(id="b", name="get_weather", arguments='{ "city":"Oslo" }'),  # same value, other bytes
+        ToolCall(id="c", name="get_weather", arguments='{"city": "Rome"}'),
+    )
+    records, observe = recorded()
+    result = run(Agent(FunctionModel(repeating(*calls)), [tool(get_weather)], observer=observe))
+    assert runs == ["Oslo", "Rome"]  # the repeat did not run
+    note = repeat_note(calls[1], ToolResult(call_id="a", content="Oslo: sunny, 21 C"))
+    assert result.answer == f"Oslo: sunny, 21 C | {note} | Rome: sunny, 21 C"
+    assert "You already called get_weather with these arguments" in note
+    executed = [r for r in records if isinstance(r, ToolExecution)]
+    assert [(r.call.id, r.result.call_id) for r in executed] == [("a", "a"), ("b", "b"), ("c", "c")]
+
+    runs.clear()
+    again = run(Agent(FunctionModel(repeating(*calls)), [tool(get_weather)], rerun_repeats=True))
+    assert runs == ["Oslo", "Oslo", "Rome"]
+    assert again.answer == "Oslo: sunny, 21 C | Oslo: sunny, 21 C | Rome: sunny, 21 C"

@@ -12,7 +12,8 @@ from thinkwire.dialects.openai_chat.request import decode_request as decode_chat
 from thinkwire.dialects.openai_responses.request import decode_request as decode_responses
 from thinkwire.ir import ThinkingConfig
 from thinkwire.local.budget import OFF, UNBOUNDED, Result, ThinkingPlan, closing, generate, plan_thinking
-from thinkwire.local.templates import get_template
+from thinkwire.local.engine import decided
+from thinkwire.local.templates import ThoughtShape, get_template
 
 THINK = get_template("qwen2.5-think").think  # "<think>" "\n" .. "\n" "</think>", then "\n"
 HI = [{"role": "user", "content": "hi"}]
@@ -208,3 +209,19 @@ def test_a_default_share_caps_only_what_the_request_leaves_unbounded(
 ) -> None:
     assert plan_thinking(config, 1000, default_share=0.75) == plan
     assert plan_thinking(None, 1000) == UNBOUNDED
+
+
+def test_the_grammar_after_the_thinking_may_depend_on_the_thought() -> None:
+    run = Phases((" No, it is Paris.", "stop", 6), ("Paris.", "stop", 2))
+    pieces, _ = _drain(generate(PARAMS, run, budget=16, think=THINK, rest_grammar=lambda t: f"after {t!r}"))
+    assert run.calls[1]["grammar"] == "after ' No, it is Paris.'"
+    assert "".join(pieces) == " No, it is Paris.</think>\nParis."
+
+
+def test_a_deciding_thought_decides_what_the_rest_of_the_turn_may_be() -> None:
+    shape = ThoughtShape(decision=(" No,", " Yes,"))
+    assert decided(shape, " No, I know it.") == "answer"
+    assert decided(shape, " Yes, the weather.") == "calls"
+    assert decided(shape, "Maybe.") is None
+    assert decided(ThoughtShape(), " No, I know it.") is None
+    assert decided(None, " No, I know it.") is None

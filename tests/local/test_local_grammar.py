@@ -29,6 +29,7 @@ from thinkwire.local.grammar import (
     build_grammar,
     hermes_call,
 )
+from thinkwire.local.templates import ThoughtShape
 
 # ---------------------------------------------------------------------------------------------
 # a GBNF recognizer for the subset the grammar module emits
@@ -190,6 +191,15 @@ class _Parser:
                     raise GbnfSyntaxError(f"{c} without a preceding item")
                 self.pos += 1
                 items[-1] = Rep(items[-1], c)
+            elif c == "{":
+                end = self.text.index("}", self.pos)
+                low, _, high = self.text[self.pos + 1 : end].partition(",")
+                if not items or not low.isdigit() or not high.isdigit():
+                    raise GbnfSyntaxError(
+                        f"only x{{m,n}} is understood here, not {self.text[self.pos : end + 1]}"
+                    )
+                self.pos = end + 1
+                items[-1] = Rep(items[-1], f"{{{low},{high}}}")
             else:
                 break
             self.space(nested)
@@ -247,6 +257,14 @@ class Recognizer:
                 return frozenset(e for item in node.items for e in ends(item, pos))
             if node.op == "?":
                 return frozenset({pos}) | ends(node.item, pos)
+            if node.op.startswith("{"):  # {m,n}
+                low, high = map(int, node.op[1:-1].split(","))
+                found, frontier = set(), {pos}
+                for count in range(high + 1):
+                    if count >= low:
+                        found |= frontier
+                    frontier = {e for p in frontier for e in ends(node.item, p)}
+                return frozenset(found)
             start = ends(node.item, pos) if node.op == "+" else frozenset({pos})
             found, frontier = set(start), set(start)
             while frontier:
@@ -851,3 +869,68 @@ def test_a_bare_call_is_framed_exactly() -> None:
     assert "call" not in off  # with tool_choice none that text is an answer (read as text)
     after = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, thinking=False, bare_calls=True))
     assert after.accepts(bare("get_weather", {"city": "Paris"}))
+
+
+# ---------------------------------------------------------------------------------------------
+# prose thinking
+
+PROSE = ThoughtShape()
+DECIDING = ThoughtShape(max_chars=20, decision=(" No,", " Yes,"))
+
+
+@given(st.text(alphabet=st.sampled_from([*"ab <>{}\n.\"'", "é"]), max_size=30))
+def test_a_prose_thought_is_text_without_markup_or_json_that_does_not_open_a_line(text: str) -> None:
+    prose = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, thought=PROSE))
+    expected = text[:1] not in ("", "\n") and not any(c in text for c in "<>{}")
+    assert prose.accepts(text, "thought") == expected
+
+
+def test_prose_thinking_refuses_a_call_in_the_thinking_and_keeps_calls_and_answers_after_it() -> None:
+    prose = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True, thought=PROSE))
+    call = bare("get_weather", {"city": "Lisbon"})
+    assert prose.accepts("I need the weather in Lisbon, so I call the tool.\n</think>\n" + call)
+    assert prose.accepts("I know this: it is Paris.\n</think>\nThe capital of France is Paris.")
+    assert not prose.accepts(call + "</think>\n" + call)
+    assert not prose.accepts('<call function="get_weather"/></think>\n' + call)
+    assert not prose.accepts("</think>\nIt is sunny.")  # some thinking, always
+    assert not prose.accepts("\nI need it.</think>\n" + call)
+
+
+def test_a_deciding_thought_opens_with_its_decision_and_what_follows_keeps_to_it() -> None:
+    r = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True, thought=DECIDING))
+    call = bare("get_weather", {"city": "Lisbon"})
+    assert r.accepts(" Yes, the weather.</think>\n" + call)
+    assert r.accepts(" No, it is Paris.</think>\nParis.")
+    assert not r.accepts(" No, it is Paris.</think>\n" + call)  # said no tool, calls one
+    assert not r.accepts(" Yes, the weather.</think>\nIt is sunny.")  # said a tool, answers
+    assert not r.accepts("Maybe.</think>\nParis.")
+    assert r.accepts(" No," + "x" * 20 + "</think>\nParis.")
+    assert not r.accepts(" No," + "x" * 21 + "</think>\nParis.")  # at most max_chars after the word
+    # what tool_choice allows comes first: only the answer branch without tools or with none
+    answer_only = recognizer(build_grammar((), None, parallel=False, thought=DECIDING))
+    assert answer_only.accepts(" No, hello.</think>\nHello!")
+    assert not answer_only.accepts(" Yes, hello.</think>\nHello!")
+    required = recognizer(
+        build_grammar(ALL_TOOLS, ToolChoice(mode="required"), parallel=False, thought=DECIDING)
+    )
+    assert not required.accepts(" No, hello.</think>\nHello!")
+
+
+def test_after_a_decided_thought_only_that_branch_is_left() -> None:
+    call = bare("get_weather", {"city": "Lisbon"})
+    answers = recognizer(
+        build_grammar(ALL_TOOLS, None, parallel=False, thinking=False, bare_calls=True, only="answer")
+    )
+    calls = recognizer(
+        build_grammar(ALL_TOOLS, None, parallel=False, thinking=False, bare_calls=True, only="calls")
+    )
+    assert answers.accepts("It is sunny.")
+    assert not answers.accepts(call)
+    assert not answers.accepts("```json")  # still an answer beside tools: not opening like a call
+    assert calls.accepts(call)
+    assert not calls.accepts("It is sunny.")
+    # only calls where none are allowed: the answer stays
+    none = recognizer(
+        build_grammar(ALL_TOOLS, ToolChoice(mode="none"), parallel=False, thinking=False, only="calls")
+    )
+    assert none.accepts("It is sunny.")

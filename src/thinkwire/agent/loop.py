@@ -5,7 +5,10 @@ under ``keep`` every earlier assistant turn goes back whole, every thinking bloc
 ``discard`` and ``current-turn`` hide what they hide and the trace says so. The model's whole
 turn (thinking, text, tool calls, in order) joins the transcript; its tool calls run
 concurrently and their results join as one user message; a turn without tool calls is the
-answer. A run ends with a ``RunResult``: ``answered``, ``limit`` (steps, tokens, seconds or
+answer. A call the model already made with the same arguments in this run is not run again
+(``rerun_repeats=False``, the default): its result is the earlier one, with a note saying so
+(``repeat_note``), so a small model that repeats itself gets told, not a loop of identical
+calls. A run ends with a ``RunResult``: ``answered``, ``limit`` (steps, tokens, seconds or
 cost — checked before each step, seconds also during one), ``error`` (the model or upstream
 failed; the message says how) or ``interrupted`` (cancelled: the trace is closed with it and
 the cancellation goes on).
@@ -21,7 +24,7 @@ import anyio
 import msgspec
 
 from thinkwire.agent.models import Model
-from thinkwire.agent.tools import AgentTool, run_tool
+from thinkwire.agent.tools import AgentTool, ToolRun, run_tool
 from thinkwire.agent.trace import (
     ModelRequest,
     ModelResponse,
@@ -33,13 +36,30 @@ from thinkwire.agent.trace import (
     TraceWriter,
 )
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.blocks import Text, ToolCall
+from thinkwire.ir.blocks import Text, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message, Request, Sampling, ThinkingConfig, Usage
 from thinkwire.ir.stream import BlockDelta, BlockStart, Folder, StreamEvent
 from thinkwire.policy import Policy, apply_policy
 
 Observer = Callable[[TraceRecord | StreamEvent], None]
 """Sees every trace record and every streamed model event, as they happen (the live view)."""
+
+
+def repeat_note(call: ToolCall, earlier: ToolResult) -> str:
+    """What the model reads for a call it already made with the same arguments."""
+    return (
+        f"You already called {call.name} with these arguments; the result was: {earlier.content_text()}\n"
+        "Do not call it again: use that result to answer, or call a different tool."
+    )
+
+
+def _call_key(call: ToolCall) -> str:
+    """The call as a name and its arguments' JSON value (key order and spacing ignored)."""
+    try:
+        value = call.parsed_arguments()
+    except msgspec.DecodeError:
+        return f"{call.name} {call.arguments}"
+    return f"{call.name} {msgspec.json.encode(value, order='sorted').decode()}"
 
 
 class Limits(msgspec.Struct, frozen=True, kw_only=True):
@@ -71,7 +91,10 @@ class _Stop(Exception):
 class Agent:
     """A tool-using agent on ``model`` (module docstring). ``max_tokens``: per model turn;
     ``temperature``: the model's default when ``None``; ``seed``: fixes the model's sampling
-    where it can (the same seed for each policy of a paired eval run)."""
+    where it can (the same seed for each policy of a paired eval run); ``rerun_repeats``: run a
+    call again when the model repeats one it made with the same arguments (default: answer it
+    with the earlier result and ``repeat_note``; tools with side effects or changing results
+    may want it)."""
 
     def __init__(
         self,
@@ -87,6 +110,7 @@ class Agent:
         temperature: float | None = None,
         trace: TraceWriter | None = None,
         observer: Observer | None = None,
+        rerun_repeats: bool = False,
     ) -> None:
         apply_policy((), policy)  # ValueError for an unknown policy, now rather than mid-run
         self.model, self.tools, self.policy = model, tuple(tools), policy
@@ -94,11 +118,13 @@ class Agent:
         self.system, self.max_tokens, self.thinking, self.seed = system, max_tokens, thinking, seed
         self.temperature = temperature
         self.trace, self.observer = trace, observer
+        self.rerun_repeats = rerun_repeats
 
     async def run(self, task: str, *, history: Sequence[Message] = ()) -> RunResult:
         """Work on ``task`` (a user message after ``history``, e.g. an earlier run's transcript)."""
         self._started, self._steps, self._usage = time.monotonic(), 0, Usage(input_tokens=0, output_tokens=0)
         self._messages = [*history, Message(role="user", blocks=(Text(text=task),))]
+        self._done: dict[str, ToolResult] = {}  # each call's first result, by _call_key
         self._emit(
             RunStart(
                 task=task,
@@ -177,12 +203,20 @@ class Agent:
                     "error", f"step {step}: the turn ran out of max_tokens before an answer or a tool call"
                 )
             raise _Stop("answered", answer=answer)
-        runs = await asyncio.gather(*(run_tool(self.tools, call) for call in calls))
+        runs = await asyncio.gather(*(self._run_tool(call) for call in calls))
         for call, ran in zip(calls, runs, strict=True):
+            self._done.setdefault(_call_key(call), ran.result)
             self._emit(
                 ToolExecution(step=step, call=call, result=ran.result, seconds=ran.seconds, at=self._at())
             )
         self._messages.append(Message(role="user", blocks=tuple(r.result for r in runs)))
+
+    async def _run_tool(self, call: ToolCall) -> ToolRun:
+        earlier = None if self.rerun_repeats else self._done.get(_call_key(call))
+        if earlier is None:
+            return await run_tool(self.tools, call)
+        note = ToolResult(call_id=call.id, content=repeat_note(call, earlier), is_error=earlier.is_error)
+        return ToolRun(result=note, seconds=0.0)
 
     def _check_limits(self) -> None:
         limits, usage = self.limits, self._usage
@@ -242,4 +276,4 @@ class Agent:
         )
 
 
-__all__ = ["Agent", "Limits", "Observer", "RunResult"]
+__all__ = ["Agent", "Limits", "Observer", "RunResult", "repeat_note"]

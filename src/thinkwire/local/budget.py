@@ -47,7 +47,9 @@ template's ``thinking_prefill`` (inside an open think element) and generated in 
    the budget ran out (``finish_reason == "length"``) — the engine writes the close itself:
    ``think.close + think.after``, preceded by ``think.trail`` when the budget cut the thought
    and it does not already end with it. Phase 2 continues from ``prompt + phase-1 text +
-   close`` with the template's stops, the grammar built with ``thinking=False`` and
+   close`` with the template's stops, the grammar built with ``thinking=False`` (for the
+   thought phase 1 wrote, when the template's ``ThoughtShape`` has a ``decision``: the
+   thought's first word says answer or call) and
    ``n_predict`` = ``max_tokens`` minus the tokens phase 1 generated. With ``cache_prompt``
    llama.cpp evaluates only the close (and any token the re-tokenised text splits otherwise).
 
@@ -144,15 +146,15 @@ def generate(
     *,
     budget: int | None,
     think: ThinkSyntax,
-    rest_grammar: str | None = None,
+    rest_grammar: str | Callable[[str], str | None] | None = None,
 ) -> Generator[str, None, Result]:
     """The turn of ``params`` as text pieces; returns the final result.
 
     ``budget=None``: one completion, as it is. Otherwise the two phases of the module
     docstring; ``params`` are the unbudgeted ones (prompt ending with the thinking prefill,
     ``n_predict`` = ``max_tokens``, the turn's stops and grammar), ``rest_grammar`` the
-    grammar after the thinking (``None``: no grammar in phase 2). The close is yielded as a
-    piece of its own, between the phases.
+    grammar after the thinking, or a function of phase 1's text that gives it (``None``: no
+    grammar in phase 2). The close is yielded as a piece of its own, between the phases.
     """
     if budget is None:
         return (yield from run(params))
@@ -169,8 +171,9 @@ def generate(
     prompt = str(params["prompt"]) + thought + close
     rest: Params = {**params, "prompt": prompt, "n_predict": max_tokens - used}
     rest.pop("grammar", None)
-    if rest_grammar is not None:
-        rest["grammar"] = rest_grammar
+    grammar = rest_grammar(thought) if callable(rest_grammar) else rest_grammar
+    if grammar is not None:
+        rest["grammar"] = grammar
     second = yield from run(rest)
     return _merge(first, second)
 

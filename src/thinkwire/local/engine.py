@@ -74,6 +74,7 @@ Errors::
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import queue
@@ -82,7 +83,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -110,7 +111,7 @@ from thinkwire.local.model_files import PULL_HINT
 from thinkwire.local.parse import IdFactory, Problem, StreamParser, new_call_id
 from thinkwire.local.render import Rendered, render
 from thinkwire.local.signing import check_thinking, engine_origin, load_secret, restore_omitted, sign
-from thinkwire.local.templates import ChatTemplate, get_template
+from thinkwire.local.templates import ChatTemplate, ThoughtShape, get_template
 from thinkwire.policy import Policy
 
 DEFAULT_MAX_TOKENS: Final = 1024
@@ -192,7 +193,7 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
     tools: tuple[Tool, ...]
     origin: Origin
     plan: ThinkingPlan
-    rest_grammar: str | None = None  # the grammar after the thinking, for a budget's phase 2
+    rest_grammar: Callable[[str], str] | None = None  # after phase 1's thought, for a budget's phase 2
     bare_calls: bool = False  # the parser reads bare calls
 
 
@@ -378,7 +379,7 @@ class LocalEngine:
             parallel = template.parallel_calls and (choice is None or choice.parallel is not False)
             close = template.think.close + template.think.after
 
-            def grammar(thinking: bool) -> str:
+            def grammar(thinking: bool, thought: str = "") -> str:
                 return build_grammar(
                     tools,
                     choice,
@@ -386,11 +387,13 @@ class LocalEngine:
                     think_close=close,
                     thinking=thinking,
                     bare_calls=template.bare_calls,
+                    thought=template.thought,
+                    only=decided(template.thought, thought),
                 )
 
             params["grammar"] = grammar(plan.think)
             if plan.budget is not None:
-                rest_grammar = grammar(False)
+                rest_grammar = functools.partial(grammar, False)
         defaults = template.sampling
         for key, value in (
             (
@@ -435,6 +438,15 @@ class LocalEngine:
     def _recalled(self, signature: str) -> str | None:
         with self._recall_lock:
             return self._recall.get(signature)
+
+
+def decided(shape: ThoughtShape | None, thought: str) -> Literal["answer", "calls"] | None:
+    """What ``thought`` (the text after the prefill) decided with the first word of the shape's
+    ``decision``: an answer or calls (``None``: nothing, or no decision to make)."""
+    if shape is None or shape.decision is None or not thought:
+        return None
+    answer, call = shape.decision
+    return "answer" if thought.startswith(answer) else "calls" if thought.startswith(call) else None
 
 
 def _raise_for_error(result: Result, *, strict: bool = True) -> None:

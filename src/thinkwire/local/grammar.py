@@ -6,7 +6,12 @@ everything the model writes after it::
     THOUGHT "</think>\\n" (CALLS | ANSWER)
 
 - ``THOUGHT``: any text that does not contain ``</think>`` (so the first ``</think>`` always
-  closes the thinking), possibly empty.
+  closes the thinking), possibly empty. With ``prose`` (the template's ``prose_thinking``) it
+  is ``PROSE`` instead: text without ``<``, ``>``, ``{`` or ``}`` that does not start with a
+  line break (nor is empty). A small
+  model otherwise writes its call as markup or JSON inside the thinking (seen with the
+  default model: ``<call function="calc" arguments='{..}'/>`` at every step); with it the
+  thinking is a sentence or two of plan or reflection, and the call comes after ``</think>``.
 - ``ANSWER``: any non-empty text that does not contain ``<tool_call>`` (so an answer can
   never be mistaken for a call). When tools are offered (``auto``), it may also not start with
   ``{``, ``[``, ``<``, a backtick, ``"`` or whitespace, nor contain ``"arguments"``: without
@@ -86,6 +91,7 @@ import msgspec
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.conversation import Tool, ToolChoice
+from thinkwire.local.templates import ThoughtShape
 
 Syntax = Literal["hermes"]
 
@@ -99,6 +105,8 @@ _CALL_TAG: Final = "<tool_call>"
 _ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a call as JSON
 _NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside tools may not start with
 _NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
+_PROSE_CHARS: Final = "[^<>{}]"  # a prose thought: no markup, no JSON (so no closing tag either)
+_PROSE_START: Final = "[^<>{}\\x00-\\x1F]"  # and it does not start with a line break
 
 
 class GrammarError(ThinkwireError):
@@ -129,11 +137,15 @@ def build_grammar(
     think_close: str = THINK_CLOSE,
     thinking: bool = True,
     bare_calls: bool = False,
+    thought: ThoughtShape | None = None,
+    only: Literal["answer", "calls"] | None = None,
 ) -> str:
     """The GBNF grammar for one request, root rule ``root`` (see the module docstring).
 
     ``bare_calls``: a call may also be written as its bare JSON object, without the
-    ``<tool_call>`` tags (``BARE CALL`` in the module docstring).
+    ``<tool_call>`` tags (``BARE CALL`` in the module docstring). ``thought``: the thought is
+    ``PROSE`` of that shape (see the module docstring). ``only``: of what ``tool_choice``
+    allows, keep only the answer or only the calls (after a thought that decided which).
 
     ``think_close`` is the template's closing think tag (the thinking may not contain it without
     its final newline). ``thinking=False``: the grammar starts after the thinking (no thought,
@@ -161,21 +173,34 @@ def build_grammar(
 
     g = _Grammar()
     g.reserve("root")
-    thought = g.excluding("thought", think_close.removesuffix("\n")) if thinking else None
-    parts: list[_Expr] = []
-    if mode != "none" and tools:
-        parts.append(g.calls(tools, parallel=parallel, bare=bare_calls))
-    if mode == "auto" and tools:
+    prose: _Expr | None = None
+    if thinking and thought is not None:
+        size = "*" if thought.max_chars is None else f"{{0,{thought.max_chars}}}"
+        body = _Rep(_Class(_PROSE_CHARS), size)
+        prose = g.rule("thought", body if thought.decision else _seq(_Class(_PROSE_START), body))
+    thinks = g.excluding("thought", think_close.removesuffix("\n")) if thinking and not prose else prose
+    calls: _Expr | None = None
+    answers: _Expr | None = None
+    if mode != "none" and tools and only != "answer":
+        calls = g.calls(tools, parallel=parallel, bare=bare_calls)
+    answering = only != "calls" or calls is None
+    if answering and mode == "auto" and tools:
         # small models otherwise "answer" with a bare JSON call instead of the <tool_call>
         # syntax (seen with the default model), so an answer beside tools may not open like one
         answer = g.reserve("answer")
         first = _Class("[^" + "".join(_class_char(c) for c in _NOT_AN_ANSWER_START) + "]")
         rest = g.excluding("answer-rest", (_CALL_TAG, _ARGUMENTS_KEY, _NAME_KEY))
-        parts.append(g.define(answer, _seq(first, rest)))
-    elif mode in ("auto", "none"):
-        parts.append(g.excluding("answer", _CALL_TAG, nonempty=True))
-    after = _alt(*parts)
-    g.define("root", _seq(thought, _Lit(think_close), after) if thought is not None else after)
+        answers = g.define(answer, _seq(first, rest))
+    elif answering and mode in ("auto", "none"):
+        answers = g.excluding("answer", _CALL_TAG, nonempty=True)
+    if thinks is not None and thought is not None and thought.decision is not None:
+        # the thought's first word says which: (answer word) ... answer | (call word) ... calls
+        branches = zip(thought.decision, (answers, calls), strict=True)
+        root = _alt(*(_seq(_Lit(w), thinks, _Lit(think_close), after) for w, after in branches if after))
+    else:
+        after = _alt(*(part for part in (calls, answers) if part is not None))
+        root = _seq(thinks, _Lit(think_close), after) if thinks is not None else after
+    g.define("root", root)
     return g.render()
 
 
@@ -222,7 +247,8 @@ class _Alt(msgspec.Struct, frozen=True):
 
 class _Rep(msgspec.Struct, frozen=True):
     item: _Expr
-    op: Literal["*", "+", "?"]
+    op: str
+    """``*``, ``+``, ``?`` or ``{m,n}``."""
 
 
 _Expr = _Lit | _Class | _Ref | _Seq | _Alt | _Rep

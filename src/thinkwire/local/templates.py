@@ -126,6 +126,22 @@ class SamplingDefaults(msgspec.Struct, frozen=True, kw_only=True):
     repeat_penalty: float | None = None
 
 
+class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
+    """The shape a grammar gives the thinking (``thinkwire.local.grammar``), for a model whose
+    thinking is forced (``native_thinking`` false).
+
+    The thought is *prose*: no ``<``, ``>``, ``{`` or ``}`` (so no call markup or JSON in it),
+    at most ``max_chars`` characters (``None``: unbounded). ``decision``: the thought opens
+    with one of two words that continue the ``prefill`` (e.g. ``"Do I need a tool?"``): the
+    first leads to an answer after the thinking, the second to tool calls; so what the model
+    does follows what it said it would do. ``None``: the thought opens with any character but a
+    line break.
+    """
+
+    max_chars: int | None = None
+    decision: tuple[str, str] | None = None
+
+
 class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     """Everything model-specific about rendering prompts and parsing completions.
 
@@ -138,8 +154,10 @@ class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     ``thinkwire.local.grammar``). ``default_system``: the system text
     used when the conversation has none (``None``: no system section unless there are tools).
     ``think_instruction``: appended to the system section (``""``: none) to tell a model
-    without native thinking what the pre-filled ``<think>`` is for. ``notes``: free text for
-    people, e.g. how tools are presented to a model with no native tool syntax.
+    without native thinking what the pre-filled ``<think>`` is for. ``thought``: the shape the
+    grammar gives the thinking (``ThoughtShape``; ``None``: any text without the closing tag).
+    ``notes``: free text for people, e.g. how tools are presented to a model with no native
+    tool syntax.
     """
 
     name: str
@@ -157,6 +175,7 @@ class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     sampling: SamplingDefaults = SamplingDefaults()
     default_system: str | None = None
     think_instruction: str = ""
+    thought: ThoughtShape | None = None
     notes: str = ""
 
     @property
