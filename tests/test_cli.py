@@ -160,3 +160,9 @@ def test_model_commands_on_an_empty_store(tmp_path: Path) -> None:
     unknown = run("model", "pull", "no-such-model", "--home", str(tmp_path))
     assert unknown.returncode == 2
     assert list(tmp_path.iterdir()) == [] or all(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_serve_takes_calls_only_for_the_scripted_model() -> None:
+    refused = run("serve", "--calls", "2", "--port", "0")
+    assert refused.returncode == 2
+    assert b"--calls: only the scripted model takes it" in refused.stderr

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scripts import weather_agent
 from tests.support.servers import ScriptedServers
-from thinkwire.local.scripted import weather_agent
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

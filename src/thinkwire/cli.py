@@ -323,6 +323,14 @@ def serve_command(
     ] = None,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
+    calls: Annotated[
+        int,
+        typer.Option(
+            help="--model scripted only: tool calls it makes per user turn before it answers (it notes a "
+            "code word in its first thinking and quotes it at the end only if it still sees that thinking).",
+            min=1,
+        ),
+    ] = 1,
     log_level: Annotated[
         LogLevel, typer.Option(help="debug also shows llama.cpp's own logs; info adds one line per request.")
     ] = LogLevel.info,
@@ -345,6 +353,8 @@ def serve_command(
         template = old_profile
     if template is not None and template not in TEMPLATES:
         fail(f"--template: unknown template {template!r}; known: {', '.join(TEMPLATES)}")
+    if calls != 1 and model != "scripted":
+        fail("--calls: only the scripted model takes it (--model scripted)")
     options = ServeOptions(
         host=host,
         port=port,
@@ -364,6 +374,7 @@ def serve_command(
         state="" if no_state else state,
         durability=durability.value,
         threads=threads,
+        calls=calls,
         log_level=log_level.value,
     )
     try:

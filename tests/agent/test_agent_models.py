@@ -28,11 +28,11 @@ from thinkwire.agent.models import (
 from thinkwire.agent.tools import tool
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
-from thinkwire.emulators.scripted import CODE_WORD, reply
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult
 from thinkwire.ir.conversation import Message, Request, Tool
 from thinkwire.ir.stream import StreamEvent, fold
+from thinkwire.scripted import CODE_WORD, reply
 from thinkwire.upstreams.profiles import PROFILES
 
 pytestmark = pytest.mark.anyio

@@ -67,7 +67,7 @@ def test_a_tool_loop_sent_back_whole_succeeds_and_recalls(emulate: Emulate, stre
     assert first.content[0].thinking == "Step 1: I will call get_weather."
     assert first.content[1].thinking.startswith("I note the code word ")
     word = first.content[1].thinking.split()[-3]
-    assert first.content[2].input == {"city": "example"}
+    assert first.content[2].input == {"city": "Paris"}  # the subject of the question
     assert first.stop_reason == "tool_use"
 
     final = second(sdk, first, first.content, stream=stream)

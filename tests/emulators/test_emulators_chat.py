@@ -99,7 +99,7 @@ def test_deepseek_tool_loop_with_reasoning_content_succeeds(emulate: Emulate, st
     call = first["tool_calls"][0]
     assert (call["function"]["name"], call["function"]["arguments"]) == (
         "get_weather",
-        '{"city":"example","unit":"c"}',
+        '{"city":"Paris","unit":"c"}',
     )
     assert first["$finish"] == "tool_calls"
     word = first["reasoning_content"].split()[-3]

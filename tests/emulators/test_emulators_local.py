@@ -16,6 +16,7 @@ import httpx
 import msgspec
 import openai
 import pytest
+from tests.support.scripts import weather_agent
 
 from thinkwire.emulators.models import LocalModel
 from thinkwire.emulators.run import Emulate, run_emulator
@@ -23,7 +24,7 @@ from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Text, ToolCall
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.stream import BlockDelta, BlockStart, MessageStart, StreamEvent, TextDelta
-from thinkwire.local.scripted import ScriptedRuntime, scripted_engine, tokens, weather_agent
+from thinkwire.local.scripted import ScriptedRuntime, scripted_engine, tokens
 from thinkwire.local.service import EngineService
 
 TOOLS: list[Any] = [

@@ -13,11 +13,11 @@ from typing import Any
 
 import anthropic
 import pytest
+from tests.support.scripts import WEATHER_TOOL
 
 from thinkwire.emulators.models import LocalModel
 from thinkwire.emulators.run import Emulate
 from thinkwire.local.engine import LocalEngine
-from thinkwire.local.scripted import WEATHER_TOOL
 from thinkwire.local.service import EngineService
 
 pytestmark = pytest.mark.model

@@ -76,7 +76,7 @@ def test_stateless_tool_loop_with_encrypted_reasoning_recalls(emulate: Emulate, 
     assert call["id"].startswith("fc_")
     assert reasoning["summary"][0]["text"].startswith("Step 1: I will call get_weather.")
     assert reasoning["encrypted_content"]
-    assert (call["name"], call["arguments"]) == ("get_weather", '{"city":"example"}')
+    assert (call["name"], call["arguments"]) == ("get_weather", '{"city":"Paris"}')
     word = reasoning["summary"][0]["text"].split()[-3]
 
     final = create(sdk, [USER, *output(first), result_for(first)], stream=stream, include=ENCRYPTED)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from thinkwire.ir import Message, Request, Text, ThinkingConfig
+import pytest
+
+from thinkwire.ir import Message, Request, Response, Text, ThinkingConfig, Tool, ToolCall, ToolResult
 from thinkwire.ir.blocks import Thinking
-from thinkwire.local.scripted import ScriptedRuntime, scripted_engine, tokens
+from thinkwire.local.render import render
+from thinkwire.local.scripted import ScriptedRuntime, prompt_view, scripted_agent, scripted_engine, tokens
+from thinkwire.local.templates import get_template
+from thinkwire.policy import Policy
+from thinkwire.scripted import CODE_WORD
 
 REPLY = "Some careful thought here.\n</think>\nThe answer is 4."
 
@@ -63,3 +69,68 @@ def test_a_thinking_budget_gets_the_rest_of_the_same_reply() -> None:
     assert thinking.text == "Some careful"  # cut at the budget, then closed by the engine
     assert answer == Text(text="The answer is 4.")
     assert len(runtime.calls) == 2
+
+
+WEATHER = Tool(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+CLOCK = Tool(name="get_time", description="The time.", parameters={"type": "object", "properties": {}})
+
+
+def loop(policy: Policy, calls: int) -> list[Response]:
+    """One user turn through the real engine on the scripted agent, every turn sent back whole."""
+    engine, _ = scripted_engine(scripted_agent("qwen2.5-think", calls=calls))
+    messages: list[Message] = [Message(role="user", blocks=(Text(text="What is the weather in Oslo?"),))]
+    replies: list[Response] = []
+    for _ in range(calls + 2):
+        request = Request(model="scripted", messages=tuple(messages), tools=(WEATHER, CLOCK))
+        reply = engine.complete(request, policy=policy).response
+        replies.append(reply)
+        messages.append(reply.to_message())
+        called = [b for b in reply.blocks if isinstance(b, ToolCall)]
+        if not called:
+            break
+        messages.append(Message(role="user", blocks=(ToolResult(call_id=called[0].id, content="sunny"),)))
+    return replies
+
+
+def test_the_prompt_reads_back_into_the_conversation_it_was_rendered_from() -> None:
+    call = ToolCall(id="toolu_x", name="get_weather", arguments='{"city": "Oslo"}')
+    conversation = Request(
+        messages=(
+            Message(role="user", blocks=(Text(text="What is the weather in Oslo?"),)),
+            Message(role="assistant", blocks=(Thinking(text="I will look it up."), call)),
+            Message(role="user", blocks=(ToolResult(call_id="toolu_x", content="sunny"),)),
+        ),
+        tools=(WEATHER, CLOCK),
+    )
+    template = get_template("qwen2.5-think")
+    view = prompt_view(render(conversation, template).prompt, template)
+    assert view.tools == (WEATHER, CLOCK)
+    user, turn, result = view.messages
+    assert user.blocks == (Text(text="What is the weather in Oslo?"),)
+    assert [type(b) for b in turn.blocks] == [Thinking, ToolCall]
+    assert isinstance(turn.blocks[0], Thinking)
+    assert turn.blocks[0].text == "I will look it up."
+    read_call = turn.blocks[1]
+    assert isinstance(read_call, ToolCall)
+    assert (read_call.name, read_call.parsed_arguments()) == ("get_weather", {"city": "Oslo"})
+    assert result.blocks == (ToolResult(call_id=read_call.id, content="sunny"),)
+
+
+@pytest.mark.parametrize("calls", [1, 2])
+def test_serves_scripted_model_calls_as_asked_and_recalls_its_note_only_when_it_sees_its_thinking(
+    calls: int,
+) -> None:
+    kept = loop("keep", calls)
+    assert [len([b for b in r.blocks if isinstance(b, ToolCall)]) for r in kept] == [1] * calls + [0]
+    noted = CODE_WORD.search(kept[0].blocks[0].text)  # type: ignore[union-attr]
+    assert noted is not None
+    answer = kept[-1].blocks[-1]
+    assert isinstance(answer, Text)
+    assert answer.text.endswith(f"The code word I noted was {noted.group(1)}.")
+    discarded = loop("discard", calls)[-1].blocks[-1]
+    assert isinstance(discarded, Text)
+    assert discarded.text.endswith("I have no note of a code word.")

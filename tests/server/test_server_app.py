@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.scripts import weather_agent
 from tests.support.servers import ScriptedServers
-
-from thinkwire.local.scripted import weather_agent
 
 LONG = "word " * 400 + "\n</think>\nDone."
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Go on."}]}

@@ -8,9 +8,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+from tests.support.scripts import weather_agent
 from tests.support.servers import ScriptedServers
 
-from thinkwire.local.scripted import weather_agent
 from thinkwire.server.auth import AuthConfigError, keys_from_env
 
 CHAT: Any = {"model": "m", "messages": [{"role": "user", "content": "hi in Rome"}]}

@@ -7,9 +7,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from tests.support.scripts import WEATHER_TOOL, weather_agent
 from tests.support.servers import ScriptedServers
-
-from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
 
 TOOLS: list[Any] = [{"type": "function", "function": WEATHER_TOOL}]
 

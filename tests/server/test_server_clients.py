@@ -49,12 +49,14 @@ from langgraph.prebuilt import create_react_agent
 from pydantic import SecretStr
 from tests.support.clients import Exchange, Traffic
 from tests.support.processes import serve_process, stop
+from tests.support.scripts import WEATHER_TOOL
 
-from thinkwire.local.scripted import WEATHER_TOOL
+from thinkwire.scripted import CODE_WORD
 
 QUESTION: Final = "What is the weather in Oslo?"
-CALL_THINKING: Final = "I need the weather for Oslo, so I call the tool."
-"""What the scripted model thinks before it calls ``get_weather`` for Oslo."""
+CALL_THINKING: Final = "Step 1: I will call get_weather. I note the code word "
+"""How the scripted model's thinking before it calls ``get_weather`` starts (the code word
+follows: it is derived from the conversation)."""
 TIMEOUT: Final = 60.0
 """Seconds one whole tool loop may take (each HTTP request has half of it)."""
 THINKING_FIELDS: Final = ("reasoning_content", "reasoning", "reasoning_details", "thinking")
@@ -128,19 +130,24 @@ def judge(traffic: Traffic, answer: str, *, stream: bool, keeps: bool = False) -
     """The loop ended with the answer; the server sent the thinking with the tool call; the
     client's second request sent the tool-call turn back without it (``keeps``: with it, as
     received); and the server restored that turn."""
-    assert "sunny in Oslo" in answer
+    assert "sunny, 21 C in Oslo" in answer
     chats = traffic.chat()
     assert [c.status for c in chats] == [200, 200], [bytes(c.response) for c in chats]
     first, second = chats
     assert [c.request_json().get("stream", False) for c in chats] == [stream, stream]
     assert first.streamed == second.streamed == stream
-    assert thinking_sent(first) == CALL_THINKING
+    thought = thinking_sent(first)
+    assert thought.startswith(CALL_THINKING), thought
+    noted = CODE_WORD.search(thought)
+    assert noted is not None, thought
+    # the model found its note again, so the thinking restored (or kept) really reached it
+    assert f"The code word I noted was {noted.group(1)}." in answer, answer
     assert "thinkwire-restored" not in first.headers
     assert not tool_call_turns(first)
     [turn] = tool_call_turns(second)
     assert carries_thinking(turn) == keeps, turn
     if keeps:
-        assert turn["reasoning_content"] == CALL_THINKING
+        assert turn["reasoning_content"] == thought
     assert second.headers.get("thinkwire-restored") == "1", dict(second.headers)
 
 

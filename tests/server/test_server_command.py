@@ -60,8 +60,8 @@ def test_serve_answers_and_stops_cleanly_on_ctrl_c(scripted: tuple[subprocess.Po
     body = {"model": "scripted", "messages": [{"role": "user", "content": "say these four words"}]}
     answer = httpx.post(url + "/v1/chat/completions", json=body, timeout=30).json()
     message = answer["choices"][0]["message"]
-    assert message["content"] == "say these four words"
-    assert message["reasoning_content"].startswith("The user wrote 4 words.")
+    assert message["content"] == "You said: say these four words"
+    assert message["reasoning_content"] == "Step 1: I will answer the user. No tool is needed."
     assert httpx.get(url + "/healthz").json()["served"] == 1
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0

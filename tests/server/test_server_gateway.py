@@ -20,11 +20,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from tests.support.scripts import WEATHER_TOOL, weather_agent
 from tests.support.servers import ScriptedServers
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
-from thinkwire.local.scripted import WEATHER_TOOL, weather_agent
 from thinkwire.server import ServerState, create_app
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.client import UpstreamClient

@@ -17,10 +17,10 @@ import pytest
 from tests.support.apps import sqlite_state, stateful_app
 from tests.support.processes import serve_process, stop
 from tests.support.redis import RedisServer
+from tests.support.scripts import WEATHER_TOOL
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
-from thinkwire.local.scripted import WEATHER_TOOL
 from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.config import parse_config
 

@@ -17,10 +17,10 @@ import anthropic
 import openai
 import pytest
 from tests.support.apps import sqlite_state, stateful_app
+from tests.support.scripts import WEATHER_TOOL
 
 from thinkwire.asgi.serving import serving
 from thinkwire.local.engine import LocalEngine
-from thinkwire.local.scripted import WEATHER_TOOL
 from thinkwire.local.service import EngineService
 
 pytestmark = pytest.mark.model

@@ -76,7 +76,7 @@ from typing import Any, Final
 import httpx
 
 from tests.support.processes import serve_process
-from thinkwire.local.scripted import WEATHER_TOOL
+from tests.support.scripts import WEATHER_TOOL
 
 MODEL: Final = "deepseek-reasoner"
 STATE_SECRET: Final = "thinkwire-durability-" + "s" * 43

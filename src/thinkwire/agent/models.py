@@ -3,7 +3,7 @@
 A ``Model`` streams the next assistant turn of an IR ``Request`` as IR stream events. Specs:
 
 - ``local`` (the default model) or ``local:NAME``: the embedded engine, no key, no network;
-- ``scripted``: the deterministic scripted model (``thinkwire.emulators.scripted.reply``): it
+- ``scripted``: the deterministic scripted model (``thinkwire.scripted.reply``): it
   notes a code word only in its thinking and quotes it after a tool result only if that
   thinking came back — tests and demos of what a policy hides;
 - ``anthropic:MODEL``, ``minimax:MODEL``, ``deepseek:MODEL``, ``openrouter:MODEL``,
@@ -154,7 +154,7 @@ def open_model(
     env = dict(os.environ) if environ is None else environ
     head, sep, rest = spec.partition(":")
     if spec == "scripted":
-        from thinkwire.emulators.scripted import reply
+        from thinkwire.scripted import reply
 
         return FunctionModel(reply, name="scripted")
     if head == "local":

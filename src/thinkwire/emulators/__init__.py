@@ -17,8 +17,8 @@ from thinkwire.emulators.app import Exchange, create_emulator, make_vendor
 from thinkwire.emulators.breaks import BREAKS, BreakCase
 from thinkwire.emulators.models import MODELS, LocalModel, Model, load_local_model
 from thinkwire.emulators.run import emulating, run_emulator
-from thinkwire.emulators.scripted import reply, schema_example
 from thinkwire.emulators.vendors import VENDORS, Vendor
+from thinkwire.scripted import reply, schema_example
 
 __all__ = [
     "BREAKS",

@@ -3,7 +3,7 @@
 Two models speak through the same vendor (its wire format, rules, view, break case and
 signatures are the vendor's either way):
 
-- ``scripted`` (the default): ``thinkwire.emulators.scripted``, deterministic; the vendor
+- ``scripted`` (the default): ``thinkwire.scripted``, deterministic; the vendor
   calls it synchronously (``Vendor.handle``) and streams the whole reply as SSE;
 - ``local``: ``LocalModel``, the embedded local model (``thinkwire.local``, the model
   ``thinkwire model pull`` fetched) behind an ``EngineService``. It is prompted with the view,
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Final, Protocol
 import msgspec
 
 from thinkwire.backend import Caller
-from thinkwire.emulators.scripted import digest
 from thinkwire.emulators.vendors import Answered, Vendor
 from thinkwire.ir.blocks import Block, Text, Thinking, ToolCall
 from thinkwire.ir.conversation import Request, Response, StopReason, Usage
@@ -50,6 +49,7 @@ from thinkwire.ir.stream import (
     TextDelta,
     ThinkingDelta,
 )
+from thinkwire.scripted import digest
 
 if TYPE_CHECKING:
     from thinkwire.local.service import EngineService

@@ -45,11 +45,11 @@ from typing import Any, ClassVar, Final
 import msgspec
 from starlette.responses import JSONResponse
 
+from thinkwire import scripted
 from thinkwire.asgi.errors import envelope
 from thinkwire.dialects._reasoning import ANTHROPIC_FORMAT, UNKNOWN_FORMAT
 from thinkwire.dialects.base import get_codec
 from thinkwire.dialects.openai_responses.response import DERIVE_STATUS
-from thinkwire.emulators import scripted
 from thinkwire.emulators.breaks import DROP_THINKING, IGNORE_CARRIER, MERGE_STREAM_BLOCKS, BreakCase
 from thinkwire.emulators.signing import Signer
 from thinkwire.errors import ApiError

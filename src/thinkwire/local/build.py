@@ -1,9 +1,10 @@
 """The engine a set of options describes: ``EngineOptions`` and ``build_engine``.
 
 The model is the default one from the store (``thinkwire model pull``), a known model by name,
-any GGUF file (``model_path`` with a ``template``), or ``scripted`` — a canned model that thinks
-about the last thing the user wrote and repeats it, or runs the weather tool loop
-(``thinkwire.local.scripted``), for trying clients without loading anything. ``thinkwire
+any GGUF file (``model_path`` with a ``template``), or ``scripted`` — the deterministic scripted
+model (``thinkwire.scripted``, read through the rendered prompt by
+``thinkwire.local.scripted.scripted_agent``): any tools, a code word noted only in its thinking,
+``calls`` tool calls per user turn; for trying clients without loading anything. ``thinkwire
 serve``, the agent's ``local`` model and the emulators' build their engine here.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.local.engine import LocalEngine
-from thinkwire.local.scripted import SCRIPTED_MODEL, WEATHER_TOOL, echo_reply, scripted_engine, weather_agent
+from thinkwire.local.scripted import SCRIPTED_MODEL, scripted_agent, scripted_engine
 from thinkwire.local.templates import DEFAULT_TEMPLATE
 
 
@@ -37,13 +38,8 @@ class EngineOptions:
     home: Path | None = None
     threads: int | None = None
     log_level: str = "info"
-
-
-def scripted_reply(prompt: str) -> str:
-    """The ``scripted`` model: the weather loop when the prompt offers its tool, else an echo."""
-    if f'"name": "{WEATHER_TOOL["name"]}"' in prompt:
-        return weather_agent(prompt)
-    return echo_reply(prompt)
+    calls: int = 1
+    """Tool calls the ``scripted`` model makes per user turn before it answers."""
 
 
 def signing_secret(options: EngineOptions) -> bytes:
@@ -64,7 +60,7 @@ def build_engine(options: EngineOptions) -> LocalEngine:
     secret = signing_secret(options)
     if options.model == SCRIPTED_MODEL:
         engine, _ = scripted_engine(
-            scripted_reply,
+            scripted_agent(template, calls=options.calls),
             template,
             slots=options.slots,
             max_tokens=options.max_tokens,

@@ -22,6 +22,13 @@ What it imitates:
 - **streaming**: one chunk per token with ``delay`` seconds before each; when the callback
   returns ``True`` the generation stops (``cancelled`` counts such stops).
 
+``scripted_agent`` is the scripted model of ``thinkwire serve --model scripted``: it reads the
+rendered prompt back into the conversation (``prompt_view``: the template's own markup and
+completion parser, so it follows the template) and answers with ``thinkwire.scripted.reply``,
+the model the emulators and the agent use: any tools, a code word noted only in its thinking,
+``calls`` tool calls per user turn, the word quoted at the end only if the prompt still holds
+that thinking.
+
 A reply is the text the model continues with *after* the template's prefill (for
 ``qwen2.5-think``: the thinking, ``</think>``, then an answer or a ``<tool_call>`` element).
 A thinking budget makes the engine call twice (the thinking, then the rest after the close it
@@ -32,6 +39,7 @@ parser does with malformed output.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
@@ -40,8 +48,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
+from thinkwire import scripted
+from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult
+from thinkwire.ir.conversation import Message, Request, Response, Tool
 from thinkwire.local.engine import LocalEngine, OnChunk, Params, Result
-from thinkwire.local.templates import ChatTemplate
+from thinkwire.local.parse import CallSpec, format_calls, parse_completion
+from thinkwire.local.templates import ChatTemplate, ToolCallSyntax, get_template
 
 SCRIPTED_MODEL: Final = "scripted"
 """The model id of a scripted engine (``thinkwire serve --model scripted``)."""
@@ -58,47 +70,116 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def echo_reply(prompt: str) -> str:
-    """A reply for demos with no model: thinks about the last user line, then echoes it.
+def prompt_view(prompt: str, template: ChatTemplate) -> Request:
+    """The conversation a prompt rendered with ``template`` holds, read back: the tools of its
+    system section, user turns, tool results (their ids those of the calls before them, in
+    order), and assistant turns through the engine's own completion parser. The open assistant
+    turn at the end (the prefill) is not part of it."""
+    markup = template.markup
+    turns = [
+        (markup.system_header, "system", markup.system_footer),
+        (markup.assistant_header, "assistant", markup.assistant_footer),
+        (markup.tool_header, "tool", markup.tool_footer),
+        (markup.user_header, "user", markup.user_footer),
+    ]
+    text = prompt.removeprefix(markup.bos)
+    tools: tuple[Tool, ...] = ()
+    messages: list[Message] = []
+    calls: list[str] = []  # ids of the calls still waiting for their results
+    made = 0
+    pos = 0
+    while True:
+        turn = next((t for t in turns if text.startswith(t[0], pos)), None)
+        if turn is None:
+            break
+        header, role, footer = turn
+        start = pos + len(header)
+        end = text.find(footer, start)
+        if end < 0:  # the open turn the model continues
+            break
+        content, pos = text[start:end], end + len(footer)
+        if role == "system":
+            tools = _tools(content, template.tool_calls)
+        elif role == "assistant":
 
-    Written for ``qwen2.5-think``'s layout (thinking continued after ``<think>\\n``).
-    """
-    user = prompt.rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>", 1)[0].strip()
-    last = user.splitlines()[-1] if user else ""
-    words = len(last.split())
-    return (
-        f"The user wrote {words} word{'s' if words != 1 else ''}. "
-        f"I am the scripted model, so I repeat them.\n</think>\n\n{last or '(nothing to repeat)'}"
-    )
+            def new_id() -> str:
+                nonlocal made
+                made += 1
+                return f"call_{made}"
+
+            body = content.removeprefix(template.prefill)
+            parsed = parse_completion(body, template, tools=tools, new_id=new_id, prefill=template.prefill)
+            calls = [c.id for c in parsed.tool_calls]
+            messages.append(Message(role="assistant", blocks=parsed.blocks))
+        elif content.startswith(markup.tool_result_open):
+            results = _results(content, template)
+            ids = [calls.pop(0) if calls else f"result_{len(messages)}_{n}" for n in range(len(results))]
+            messages.append(
+                Message(
+                    role="user",
+                    blocks=tuple(ToolResult(call_id=i, content=r) for i, r in zip(ids, results, strict=True)),
+                )
+            )
+        else:
+            messages.append(Message(role="user", blocks=(Text(text=content),)))
+    return Request(messages=tuple(messages), tools=tools or None)
 
 
-WEATHER_TOOL: Final[dict[str, Any]] = {
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
-"""The tool ``weather_agent`` calls (name, description, JSON Schema of its arguments)."""
-_CALL: Final = (
-    'I need the weather for {city}, so I call the tool.\n</think>\n<tool_call>\n{{"name": "get_weather", '
-    '"arguments": {{"city": "{city}"}}}}\n</tool_call>'
-)
-_ANSWER: Final = "The tool says {city} is sunny, so I can answer.\n</think>\nIt is sunny in {city}."
+def _tools(system: str, syntax: ToolCallSyntax) -> tuple[Tool, ...]:
+    start = system.find(syntax.tools_intro)
+    if start < 0:
+        return ()
+    start += len(syntax.tools_intro)
+    end = system.find(syntax.tools_outro, start)
+    tools: list[Tool] = []
+    for line in system[start : end if end >= 0 else len(system)].split(syntax.tool_line_prefix):
+        line = line.removesuffix(syntax.tool_line_suffix).strip()
+        try:
+            spec = json.loads(line)
+        except ValueError:
+            continue
+        spec = spec.get("function", spec) if isinstance(spec, dict) else None
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            tools.append(
+                Tool(
+                    name=spec["name"], description=spec.get("description"), parameters=spec.get("parameters")
+                )
+            )
+    return tuple(tools)
 
 
-def weather_agent(prompt: str) -> str:
-    """A two-step tool loop for tests and demos (``qwen2.5-think`` layout): thinks, then calls
-    ``get_weather`` (``WEATHER_TOOL``) for the city the user named — the last capitalised word
-    after "in" in their last message, else the last capitalised word — and, once the last turn
-    holds a tool result, thinks again and answers ``It is sunny in CITY.``"""
-    turns = [t.split("<|im_end|>", 1)[0] for t in prompt.split("<|im_start|>user\n")[1:]]
-    asked = [t for t in turns if not t.lstrip().startswith("<tool_response>")]
-    said = asked[-1] if asked else ""
-    named = re.findall(r"\bin ([A-Z][A-Za-z]+)", said)
-    names = named or [w for w in (w.strip("?.!,") for w in said.split()) if w[:1].isupper() and w.isalpha()]
-    city = names[-1] if names else "Paris"
-    if turns and turns[-1].lstrip().startswith("<tool_response>"):
-        return _ANSWER.format(city=city)
-    return _CALL.format(city=city)
+def _results(content: str, template: ChatTemplate) -> list[str]:
+    markup = template.markup
+    inner = content.removeprefix(markup.tool_result_open).removesuffix(markup.tool_result_close)
+    return inner.split(markup.tool_result_close + markup.tool_result_separator + markup.tool_result_open)
+
+
+def completion(response: Response, template: ChatTemplate, *, think: bool = True) -> str:
+    """``response`` as the model would write it after the prefill: its thinking, the close of
+    the think element, then the call element or the answer (``think`` false: no thinking)."""
+    thought = " ".join(b.text for b in response.blocks if isinstance(b, Thinking))
+    calls = [b for b in response.blocks if isinstance(b, ToolCall)]
+    if calls:
+        rest = format_calls(template, [CallSpec(calls[0].name, calls[0].arguments)])
+    else:
+        rest = "".join(b.text for b in response.blocks if isinstance(b, Text))
+    if not think:
+        return rest
+    return thought + template.think.trail + template.think.close + template.think.after + rest
+
+
+def scripted_agent(template: ChatTemplate | str, *, calls: int = 1) -> Callable[[str], str]:
+    """The script of ``thinkwire serve --model scripted`` (module docstring): ``calls`` tool
+    calls per user turn before it answers."""
+    chat = get_template(template) if isinstance(template, str) else template
+
+    def script(prompt: str) -> str:
+        view = prompt_view(prompt, chat)
+        return completion(
+            scripted.reply(view, calls=calls), chat, think=not prompt.endswith(chat.no_think_prefill)
+        )
+
+    return script
 
 
 class ScriptedRuntime:

@@ -1,11 +1,16 @@
-"""The emulators' scripted model: a deterministic vendor-level model over the IR.
+"""The scripted model: one deterministic model over the IR, for tests, demos and CI.
 
-Given the request *as the server renders it for the model* (its "view": the vendor's rules
-and any ``--break`` case have already removed what the model does not see), it answers:
+The emulators answer with it (``thinkwire emulate``), the local engine's scripted runtime too
+(``thinkwire serve --model scripted``, through ``thinkwire.local.scripted``, which reads the
+rendered prompt back into a view), and the agent's ``--model scripted``. Given the request
+*as the server renders it for the model* (its "view": the vendor's rules and any ``--break``
+case have already removed what the model does not see), it answers:
 
 - tools offered, at the first step of a user turn: it thinks ("Step 1: I will call
   get_weather.") and notes a **code word** in that thinking only, then calls the first tool
-  with arguments that satisfy its JSON Schema (``schema_example``);
+  with arguments that satisfy its JSON Schema (``schema_example``), a required string taking
+  the subject of the user's question where there is one (``Oslo`` in "What is the weather in
+  Oslo?");
 - after a tool result, while it has calls left (``calls`` per user turn, 1 by default, or
   always when ``tool_choice`` is ``required`` or names a tool): it thinks, saying whether it
   still finds its note, and calls the next tool (round the list);
@@ -71,6 +76,30 @@ def schema_example(schema: Any) -> Any:
     return "example"
 
 
+def subject(said: str) -> str | None:
+    """The subject of a question, for string arguments: its last capitalised word but the first
+    ("What is the weather in Oslo?" -> ``Oslo``); ``None`` when there is none."""
+    words = [w.strip("?.!,;:'\"()") for w in said.split()[1:]]
+    names = [w for w in words if w[:1].isupper() and w.isalpha()]
+    return names[-1] if names else None
+
+
+def _arguments(tool: Tool, said: str) -> Any:
+    """``schema_example`` of the tool's parameters, its required plain strings set to the
+    subject of what the user said (when there is one)."""
+    schema = tool.parameters or {"type": "object"}
+    value = schema_example(schema)
+    name = subject(said)
+    if name is None or not isinstance(value, dict):
+        return value
+    properties = schema.get("properties") or {}
+    for key in value:
+        spec = properties.get(key)
+        if isinstance(spec, dict) and spec.get("type") == "string" and not ({"enum", "const"} & set(spec)):
+            value[key] = name
+    return value
+
+
 def digest(value: Any) -> str:
     """A stable hex digest of an IR value (or anything ``to_json`` takes)."""
     return hashlib.sha256(to_json(value)).hexdigest()
@@ -120,7 +149,7 @@ def reply(
                 f"Step {step}: {done} returned a result; I will call {tool.name}.",
                 _recall_thought(recalled),
             ]
-        arguments = msgspec.json.encode(schema_example(tool.parameters or {"type": "object"})).decode()
+        arguments = msgspec.json.encode(_arguments(tool, _last_user_text(messages))).decode()
         call = ToolCall(id=call_prefix + digest(view)[:24], name=tool.name, arguments=arguments)
         return Response(blocks=(*_thinking(thoughts, split_thinking), call), stop_reason="tool_use")
 

@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from thinkwire.emulators.scripted import code_word, prompt_tokens, reply, schema_example
 from thinkwire.ir import Message, Request, Response, Text, Thinking, Tool, ToolCall, ToolResult
+from thinkwire.scripted import code_word, prompt_tokens, reply, schema_example
 
 WEATHER = Tool(
     name="get_weather",
@@ -60,7 +60,10 @@ def test_with_tools_it_thinks_then_calls_the_first_tool() -> None:
     assert isinstance(thinking, Thinking)
     assert thinking.text.startswith("Step 1: I will call get_weather.")
     assert isinstance(call, ToolCall)
-    assert (call.name, call.parsed_arguments()) == ("get_weather", {"city": "example"})
+    assert (call.name, call.parsed_arguments()) == (
+        "get_weather",
+        {"city": "Paris"},
+    )  # the subject asked about
     assert response.stop_reason == "tool_use"
     assert reply(view) == response  # deterministic
     assert reply(msgspec.structs.replace(view, messages=(user("Other city?"),))).blocks[1] != call
