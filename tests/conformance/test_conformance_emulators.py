@@ -190,3 +190,20 @@ def test_a_named_carrier_must_be_the_one_the_endpoint_answers_in(emulate: Emulat
     # sent back in `reasoning`, DeepSeek refuses the tool turn (WIRE.md 2.8)
     assert card.row("accept-loop").status == "fail"
     assert "reasoning_content" in card.row("accept-loop").summary
+
+
+@pytest.mark.parametrize(("vendor", "dialect", "model"), VENDORS)
+def test_thinking_across_two_tool_calls_in_one_user_turn_passes(
+    emulate: Emulate, vendor: str, dialect: Dialect, model: str
+) -> None:
+    """With two tool calls per user turn the scripted model thinks, calls, thinks, calls, then
+    answers: each turn goes back with its thinking and the strict rules accept it."""
+    url, _ = emulate(vendor, calls=2)
+    card = check(url, dialect, model)
+    assert card.failed() == [], card.to_text()
+    row = card.row("several-calls")
+    assert row.status == "pass", card.to_text()
+    turns = row.details["turns"]["whole"]  # Claude models think in two blocks
+    assert [t[-1] for t in turns] == ["tool_call", "tool_call", "text"]
+    assert all(t[0] == "thinking" for t in turns)
+    assert card.row("thought-recall").status == "pass"
