@@ -371,9 +371,8 @@ def test_a_stateless_responses_client_keeps_its_thinking_with_no_store(vendor: s
             ]
             back = [*bare, {k: call[k] for k in ("type", "id", "call_id", "name", "arguments")}]
             result = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
-            second = client.responses.create(
-                model=model, input=[*asked, *back, result], tools=tools, **options
-            )
+            again: Any = [*asked, *back, result]
+            second = client.responses.create(model=model, input=again, tools=tools, **options)
         sent = emulator.state.requests[-1]
     assert sent.status == 200, sent.error
     assert "The code word I noted was" in second.output_text, second.output_text
