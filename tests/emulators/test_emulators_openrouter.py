@@ -39,7 +39,8 @@ def client(url: str) -> openai.OpenAI:
 
 def create(sdk: openai.OpenAI, model: str, messages: list[Any], *, stream: bool = False) -> dict[str, Any]:
     """The assistant message as a dict; streamed, the chunks accumulated into the same shape,
-    ``reasoning_details`` pieces merged by ``index`` as OpenRouter's docs say."""
+    ``reasoning_details`` pieces merged by ``index`` as OpenRouter's docs say, the plain
+    ``reasoning`` string concatenated."""
     if not stream:
         completion = sdk.chat.completions.create(model=model, messages=messages, tools=TOOLS)
         message = completion.choices[0].message.model_dump(exclude_none=True)
@@ -53,6 +54,8 @@ def create(sdk: openai.OpenAI, model: str, messages: list[Any], *, stream: bool 
             delta = choice.delta.model_dump(exclude_none=True)
             if "content" in delta:
                 out["content"] = out.get("content", "") + delta["content"]
+            if "reasoning" in delta:
+                out["reasoning"] = out.get("reasoning", "") + delta["reasoning"]
             for piece in delta.get("reasoning_details", []):
                 merged = details.setdefault(piece["index"], {})
                 for key, value in piece.items():
@@ -72,6 +75,10 @@ def create(sdk: openai.OpenAI, model: str, messages: list[Any], *, stream: bool 
     if details:
         out["reasoning_details"] = [details[i] for i in sorted(details)]
     return out
+
+
+DROPPED = ("reasoning_details", "reasoning")
+"""What a client that drops OpenRouter's reasoning leaves out: the array and its plain mirror."""
 
 
 def assistant(message: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -135,7 +142,7 @@ def test_claude_tool_turn_without_reasoning_details_is_refused(emulate: Emulate)
     url, app = emulate("openrouter")
     sdk = client(url)
     first = create(sdk, CLAUDE, [USER])
-    stripped = {k: v for k, v in assistant(first).items() if k != "reasoning_details"}
+    stripped = {k: v for k, v in assistant(first).items() if k not in DROPPED}
     provider, raw = refused(sdk, CLAUDE, [USER, stripped, tool_result(first)])
     assert provider == "Anthropic"
     message = MISSING_THINKING.format(i=1, found="tool_use")
@@ -151,7 +158,7 @@ def test_gemini_tool_turn_without_reasoning_details_is_refused(emulate: Emulate)
     url, _ = emulate("openrouter")
     sdk = client(url)
     first = create(sdk, GEMINI, [USER])
-    stripped = {k: v for k, v in assistant(first).items() if k != "reasoning_details"}
+    stripped = {k: v for k, v in assistant(first).items() if k not in DROPPED}
     provider, raw = refused(sdk, GEMINI, [USER, stripped, tool_result(first)])
     assert provider == "Google AI Studio"
     assert raw["error"]["status"] == "INVALID_ARGUMENT"
@@ -180,7 +187,7 @@ def test_earlier_turns_need_no_reasoning_details(emulate: Emulate) -> None:
     sdk = client(url)
     first = create(sdk, CLAUDE, [USER])
     final = create(sdk, CLAUDE, [USER, assistant(first), tool_result(first)])
-    stripped = {k: v for k, v in assistant(first).items() if k != "reasoning_details"}
+    stripped = {k: v for k, v in assistant(first).items() if k not in DROPPED}
     later = [USER, stripped, tool_result(first), assistant(final), {"role": "user", "content": "Thanks"}]
     assert create(sdk, CLAUDE, later)["$finish"] == "tool_calls"  # accepted: a new turn
 
@@ -210,7 +217,7 @@ def test_breaks_accept_but_cannot_recall(emulate: Emulate, case: str) -> None:
     assert bad["content"].endswith("I have no note of a code word.")
     assert app.state.requests[-1].view.messages[1].blocks[0].__class__.__name__ == "ToolCall"
     # validation is unchanged
-    stripped = {k: v for k, v in assistant(first).items() if k != "reasoning_details"}
+    stripped = {k: v for k, v in assistant(first).items() if k not in DROPPED}
     refused(client(broken), CLAUDE, [USER, stripped, tool_result(first)])
     assert [r.status for r in app.state.requests] == [200, 200, 400]
 
@@ -229,3 +236,13 @@ def test_merge_stream_blocks_collapses_claude_entries(emulate: Emulate) -> None:
     assert raw["error"]["message"] == INVALID_SIGNATURE.format(i=1, j=0)
     assert create(sdk, CLAUDE, [USER, assistant(whole), tool_result(whole)])["content"]
     assert [r.status for r in app.state.requests] == [200, 200, 400, 200]
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+def test_the_plain_reasoning_string_repeats_the_details_text(emulate: Emulate, model: str) -> None:
+    """OpenRouter sends ``reasoning`` beside ``reasoning_details``; clients that read only the
+    string (and proxies that forward only it) see the same text."""
+    url, _ = emulate("openrouter")
+    sdk = client(url)
+    for message in (create(sdk, model, [USER]), create(sdk, model, [USER], stream=True)):
+        assert message["reasoning"] == "".join(d["text"] for d in message["reasoning_details"])

@@ -479,7 +479,8 @@ class OpenRouter(ChatVendor):
     behaves as Claude (``anthropic/`` names the format ``anthropic-claude-v1``; Claude thinks
     in two blocks, so a turn has two ``reasoning.text`` entries). Reasoning is on unless the
     request's ``reasoning`` says ``enabled: false`` or ``effort: "none"``. Every entry is
-    signed (streamed: text pieces, then the signature, under one ``index``).
+    signed (streamed: text pieces, then the signature, under one ``index``). Beside the array
+    the message carries the plain ``reasoning`` string (the entries' text), as OpenRouter does.
 
     Rules (answered as OpenRouter relays a provider's 400, ``Provider returned error`` with the
     provider's body in ``metadata.raw``): an assistant message of the current turn that made
@@ -514,7 +515,7 @@ class OpenRouter(ChatVendor):
         return self.family(request) == "anthropic"
 
     def carrier(self, request: Request) -> Carrier | None:
-        return "reasoning_details"
+        return None  # the blocks' own (reasoning_details), so their ``reasoning`` mirror is written
 
     def check(self, request: Request) -> None:
         if not self.thinking_on(request):
@@ -575,6 +576,8 @@ class OpenRouter(ChatVendor):
             if isinstance(block, Thinking):
                 k = sum(1 for b in blocks if isinstance(b, Thinking))
                 extra: dict[str, Any] = {"format": fmt, "index": k}
+                if k == 0:  # the plain ``reasoning`` string OpenRouter sends beside the details
+                    extra["mirror"] = ["reasoning"]
                 origin = Origin(
                     dialect="openai-chat",
                     carrier="reasoning_details",
