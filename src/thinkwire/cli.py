@@ -386,7 +386,11 @@ def serve_command(
 @app.command("emulate")
 def emulate_command(
     vendor: Annotated[
-        str, typer.Argument(help="anthropic, deepseek, minimax, openai-responses or openrouter.")
+        str,
+        typer.Argument(
+            help="anthropic, deepseek, deepseek-anthropic (DeepSeek's Anthropic-compatible API), minimax, "
+            "openai-responses or openrouter."
+        ),
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8090,

@@ -15,6 +15,7 @@ from thinkwire.ir.blocks import Dialect
 VENDORS: list[tuple[str, Dialect, str]] = [
     ("anthropic", "anthropic", "claude-emulated"),
     ("deepseek", "openai-chat", "deepseek-reasoner"),
+    ("deepseek-anthropic", "anthropic", "deepseek-reasoner"),
     ("minimax", "openai-chat", "MiniMax-M2"),
     ("openrouter", "openai-chat", "anthropic/claude-emulated"),
     ("openrouter", "openai-chat", "google/gemini-emulated"),
@@ -24,6 +25,15 @@ EVERYWHERE = {"thinking-hidden", "schema"}
 """Probes every strict emulator passes besides its own (with the SDKs of thinkwire[check])."""
 APPLICABLE = {
     "anthropic": {
+        "thinking-carrier",
+        "stream-agrees",
+        "signatures",
+        "accept-loop",
+        "accept-streamed",
+        "accept-omitted",
+        "thought-recall",
+    },
+    "deepseek-anthropic": {
         "thinking-carrier",
         "stream-agrees",
         "signatures",
@@ -79,7 +89,7 @@ def caught(vendor: str, model: str, case: str) -> set[str]:
     if model.startswith("google/"):
         return set()  # Gemini thinks in one block: there is nothing to merge
     merged = {"stream-agrees", "accept-streamed"}
-    return merged | {"accept-omitted"} if vendor == "anthropic" else merged
+    return merged | {"accept-omitted"} if vendor in ("anthropic", "deepseek-anthropic") else merged
 
 
 def check(url: str, dialect: Dialect, model: str, **options: object) -> Card:

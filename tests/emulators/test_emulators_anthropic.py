@@ -217,3 +217,22 @@ def test_break_merge_stream_blocks_merges_thinking_in_streams_only(emulate: Emul
         "messages.1.content.0: Invalid `signature` in `thinking` block"
     )
     assert second(sdk, whole, whole.content).stop_reason == "end_turn"
+
+
+def test_deepseeks_anthropic_route_thinks_signs_its_own_and_refuses_claudes(emulate: Emulate) -> None:
+    """DeepSeek's Anthropic-compatible API (``/anthropic``): deepseek-reasoner thinks without
+    being asked, its tool loop works with its own signed thinking sent back, and thinking
+    signed by Claude is refused (a signature is good only where it was issued)."""
+    url, _ = emulate("deepseek-anthropic")
+    sdk = client(url + "/anthropic")
+    asked: dict[str, Any] = {"model": "deepseek-reasoner", "thinking": anthropic.NOT_GIVEN}
+    first = create(sdk, [USER], **asked)
+    assert [b.type for b in first.content] == ["thinking", "thinking", "tool_use"]
+    kept = second(sdk, first, blocks(first), **asked)
+    assert "The code word I noted was" in kept.content[-1].text
+    claude_url, _ = emulate("anthropic")
+    claude = create(client(claude_url), [USER])
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature`"):
+        second(sdk, claude, blocks(claude), **asked)
+    off = create(sdk, [USER], model="deepseek-chat", thinking=anthropic.NOT_GIVEN)
+    assert "thinking" not in [b.type for b in off.content]

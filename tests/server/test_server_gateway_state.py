@@ -25,7 +25,11 @@ from thinkwire.server.gateway import GatewayService
 from thinkwire.upstreams.config import parse_config
 
 TOOLS: Any = [{"type": "function", "function": WEATHER_TOOL}]
-VENDORS = [("anthropic", "anthropic", "claude-sonnet"), ("deepseek", "openai-chat", "deepseek-reasoner")]
+VENDORS = [
+    ("anthropic", "anthropic", "claude-sonnet"),
+    ("deepseek", "openai-chat", "deepseek-reasoner"),
+    ("deepseek-anthropic", "anthropic", "deepseek-reasoner"),
+]
 
 
 def legacy_loop(

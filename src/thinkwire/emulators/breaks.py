@@ -32,7 +32,9 @@ DROP_THINKING: Final = BreakCase(
         "word it noted in its earlier thinking ('I have no note of a code word.'), and the "
         "prompt-token count is lower than the strict emulator's for the same request."
     ),
-    vendors=frozenset({"anthropic", "deepseek", "minimax", "openai-responses", "openrouter"}),
+    vendors=frozenset(
+        {"anthropic", "deepseek", "deepseek-anthropic", "minimax", "openai-responses", "openrouter"}
+    ),
 )
 
 IGNORE_CARRIER: Final = BreakCase(
@@ -63,7 +65,7 @@ MERGE_STREAM_BLOCKS: Final = BreakCase(
         "merged block back gets Anthropic's 400 Invalid `signature` in `thinking` block "
         "(through OpenRouter: relayed as `Provider returned error`)."
     ),
-    vendors=frozenset({"anthropic", "openrouter"}),
+    vendors=frozenset({"anthropic", "deepseek-anthropic", "openrouter"}),
 )
 
 BREAKS: Final[dict[str, BreakCase]] = {

@@ -245,8 +245,8 @@ MODIFIED: Final = (
 class Anthropic(Vendor):
     name = "anthropic"
     dialect = "anthropic"
-    paths = ("/v1/messages",)
-    models = ("claude-emulated",)
+    paths: ClassVar[tuple[str, ...]] = ("/v1/messages",)
+    models: ClassVar[tuple[str, ...]] = ("claude-emulated",)
     id_prefix = "msg_"
     call_prefix = "toolu_"
     split_thinking = True
@@ -396,6 +396,28 @@ class ChatVendor(Vendor):
 def _carrier(block: Block) -> Carrier | None:
     origin = getattr(block, "origin", None)
     return origin.carrier if origin is not None else None
+
+
+class DeepSeekAnthropic(Anthropic):
+    """DeepSeek's Anthropic-compatible API (``https://api.deepseek.com/anthropic``, WIRE.md 1
+    "Anthropic Messages": a signature is valid only where it was issued).
+
+    Anthropic Messages with Anthropic's rules, answered by DeepSeek: ``deepseek-reasoner``
+    thinks unless ``thinking`` is disabled (``deepseek-chat`` only when enabled), and its
+    thinking blocks carry DeepSeek's own signatures, which this emulator (and DeepSeek) verify
+    and Claude refuses. Proxies that put Claude Code in front of DeepSeek use this route.
+    """
+
+    name = "deepseek-anthropic"
+    paths = ("/anthropic/v1/messages", "/v1/messages")
+    models = ("deepseek-reasoner", "deepseek-chat")
+
+    @staticmethod
+    def thinking_on(request: Request) -> bool:
+        mode = request.thinking.mode if request.thinking is not None else None
+        if mode == "disabled":
+            return False
+        return request.model != "deepseek-chat" or mode in ("enabled", "adaptive")
 
 
 def _has_carrier(message: Message, carrier: Carrier) -> bool:
@@ -794,6 +816,6 @@ def _encrypted(block: Thinking | RedactedThinking) -> str | None:
 
 
 VENDORS: Final[dict[str, type[Vendor]]] = {
-    v.name: v for v in (Anthropic, DeepSeek, MiniMax, OpenAIResponses, OpenRouter)
+    v.name: v for v in (Anthropic, DeepSeek, DeepSeekAnthropic, MiniMax, OpenAIResponses, OpenRouter)
 }
 """Every emulated vendor by name."""

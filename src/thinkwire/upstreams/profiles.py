@@ -110,6 +110,21 @@ PROFILES: Final[dict[str, VendorProfile]] = {
             ),
         ),
         VendorProfile(
+            name="deepseek-anthropic",
+            dialect="anthropic",
+            provider="deepseek",
+            auth="x-api-key",
+            headers={"anthropic-version": "2023-06-01"},
+            max_tokens=8192,
+            accepts_unsigned=False,
+            base_url="https://api.deepseek.com/anthropic",
+            api_key_env="DEEPSEEK_API_KEY",
+            notes=(
+                "DeepSeek's Anthropic-compatible API: Anthropic's rules, DeepSeek's own signatures "
+                "(Claude refuses them, and they refuse Claude's)"
+            ),
+        ),
+        VendorProfile(
             name="kimi",
             dialect="openai-chat",
             provider="moonshot",
