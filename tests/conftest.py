@@ -3,6 +3,7 @@
 ``serve``: the real server on a scripted model, on a loopback port.
 ``emulate``: vendor emulators on loopback ports, stopped after the test.
 ``redis``: a private ``redis-server`` on a loopback port (skips when it is not installed).
+``js_project``: ``tests/js`` (the Vercel AI SDK's npm project) with its locked ``node_modules``.
 ``default_model``: the path of the pulled default model; skips the test when the model or the
 runtime is missing (the tests marked ``model``).
 """
@@ -10,12 +11,17 @@ runtime is missing (the tests marked ``model``).
 from __future__ import annotations
 
 import importlib.util
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Final
 
 import pytest
 
+from tests.support.js import JS
 from tests.support.redis import RedisServer, redis_server_binary
 from tests.support.servers import ScriptedServers
 from thinkwire.emulators.run import Emulate, emulating
@@ -59,3 +65,34 @@ def redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+INSTALL_TIMEOUT: Final = 300.0
+OFFLINE: Final = re.compile(
+    r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network", re.I
+)
+
+
+@pytest.fixture(scope="session")
+def js_project() -> Path:
+    """``tests/js`` with its locked ``node_modules`` (``npm ci``, once per session)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node and npm are needed for the Vercel AI SDK tests (tests/js)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    major = re.match(r"v(\d+)", version.stdout.strip())
+    if major is None or int(major.group(1)) < 18:
+        pytest.skip(f"the AI SDK needs node >= 18, found {version.stdout.strip() or version.stderr.strip()}")
+    command = [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"]
+    try:
+        done = subprocess.run(
+            command, cwd=JS, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"npm ci in {JS} took over {INSTALL_TIMEOUT:.0f} s (no registry access?)")
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        if OFFLINE.search(output):
+            pytest.skip(f"npm ci in {JS} could not reach the registry:\n{output[-2000:]}")
+        pytest.fail(f"npm ci in {JS} failed ({done.returncode}):\n{output[-4000:]}")
+    return JS

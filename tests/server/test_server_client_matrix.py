@@ -101,8 +101,10 @@ CASES: Final = [
 @pytest.mark.filterwarnings(REACT_AGENT_DEPRECATED)
 @pytest.mark.parametrize(("client", "target", "stream"), CASES)
 def test_the_client_keeps_its_thinking_across_two_tool_calls(
-    targets: dict[str, str], client: Client, target: str, stream: bool
+    request: pytest.FixtureRequest, targets: dict[str, str], client: Client, target: str, stream: bool
 ) -> None:
+    if client.node:
+        request.getfixturevalue("js_project")  # npm ci, once per session
     with Traffic(timeout=30) as traffic:
         outcome = client.loop(targets[target], TARGETS[target][1], traffic, stream=stream)
         statuses = [x.status for x in traffic.exchanges]

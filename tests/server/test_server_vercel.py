@@ -26,8 +26,6 @@ cannot reach the registry.
 from __future__ import annotations
 
 import json
-import re
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -40,43 +38,13 @@ from tests.support.processes import serve_process, stop
 
 from thinkwire.scripted import CODE_WORD
 
-JS: Final = Path(__file__).resolve().parents[1] / "js"
 SCRIPT: Final = "responses_loop.mjs"
 QUESTION: Final = "What is the weather in Oslo?"
 CALL_THINKING: Final = "Step 1: I will call get_weather. I note the code word "
 """How the scripted model's thinking before its call starts (then the code word)."""
-INSTALL_TIMEOUT: Final = 300.0
 RUN_TIMEOUT: Final = 120.0
 """Seconds one run of the script may take (its own abort signal fires at half of it)."""
-OFFLINE: Final = re.compile(
-    r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network", re.I
-)
 MODES: Final = ("generate", "stream")
-
-
-@pytest.fixture(scope="session")
-def js_project() -> Path:
-    """``tests/js`` with its locked ``node_modules`` (``npm ci``, once per session)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the Vercel AI SDK tests (tests/js)")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=False)
-    major = re.match(r"v(\d+)", version.stdout.strip())
-    if major is None or int(major.group(1)) < 18:
-        pytest.skip(f"the AI SDK needs node >= 18, found {version.stdout.strip() or version.stderr.strip()}")
-    command = [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"]
-    try:
-        done = subprocess.run(
-            command, cwd=JS, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"npm ci in {JS} took over {INSTALL_TIMEOUT:.0f} s (no registry access?)")
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        if OFFLINE.search(output):
-            pytest.skip(f"npm ci in {JS} could not reach the registry:\n{output[-2000:]}")
-        pytest.fail(f"npm ci in {JS} failed ({done.returncode}):\n{output[-4000:]}")
-    return JS
 
 
 @dataclass

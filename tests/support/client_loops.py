@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,7 @@ from langgraph.prebuilt import create_react_agent
 from pydantic import SecretStr
 
 from tests.support.clients import Traffic
+from tests.support.js import JS
 
 QUESTION: Final = "What is the weather in Oslo?"
 STEPS: Final = 6
@@ -313,6 +315,33 @@ def langgraph(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcom
     return Outcome(str(agent.invoke(inputs, config)["messages"][-1].content), ran.names)
 
 
+# --- the Vercel AI SDK (node) -----------------------------------------------------------------
+
+
+def vercel(provider: str) -> Callable[..., Outcome]:
+    """The AI SDK's ``generateText`` / ``streamText`` tool loop (``stopWhen: stepCountIs(6)``)
+    on one of its providers, run by ``tests/js/matrix_loop.mjs`` (the statuses it saw are
+    checked here, since its HTTP client is node's)."""
+
+    def loop(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcome:
+        command = ["node", "matrix_loop.mjs", "--provider", provider, "--base-url", url, "--model", model]
+        command += ["--stream"] if stream else []
+        done = subprocess.run(
+            command, cwd=JS, capture_output=True, text=True, timeout=TIMEOUT + 30, check=False
+        )
+        try:
+            summary = json.loads(done.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise AssertionError(
+                f"matrix_loop.mjs printed no summary:\n{done.stdout}\n{done.stderr}"
+            ) from None
+        assert summary["ok"], summary
+        assert all(status == 200 for status in summary["statuses"]), summary
+        return Outcome(summary["text"], summary["toolCalls"])
+
+    return loop
+
+
 Loop = Callable[..., Outcome]
 
 
@@ -326,6 +355,13 @@ class Client:
     modes: tuple[str, str]
     """What the whole and the streamed run are called in the library's terms."""
 
+    @property
+    def node(self) -> bool:
+        """A JavaScript library (``tests/js``, installed by the ``js_project`` fixture)."""
+        return self.name.startswith("@")
+
+
+GENERATE: Final = ("generateText", "streamText")
 
 LOOPS: Final[tuple[Client, ...]] = (
     Client("openai", "openai-chat", openai_chat, ("create", "create(stream=True)")),
@@ -334,4 +370,7 @@ LOOPS: Final[tuple[Client, ...]] = (
     Client("openai-agents", "openai-chat", openai_agents, ("Runner.run", "Runner.run_streamed")),
     Client("langchain-openai", "openai-chat", langchain, ("invoke", "stream")),
     Client("langgraph", "openai-chat", langgraph, ("invoke", "stream")),
+    Client("@ai-sdk/openai-compatible", "openai-chat", vercel("openai-compatible"), GENERATE),
+    Client("@ai-sdk/openai", "openai-responses", vercel("openai"), GENERATE),
+    Client("@ai-sdk/anthropic", "anthropic", vercel("anthropic"), GENERATE),
 )
