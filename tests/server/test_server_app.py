@@ -179,3 +179,32 @@ def test_metrics_count_requests_and_read_the_backend(serve: ScriptedServers) -> 
     assert 'thinkwire_request_seconds_count{route="chat"} 2.0' in text
     assert "thinkwire_engine_generations_total 1.0" in text
     assert "thinkwire_engine_queued 0.0" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "name"),
+    [
+        (
+            "/v1/chat/completions",
+            {"max_tokens": 0, "messages": [{"role": "user", "content": "hi"}]},
+            "max_tokens",
+        ),
+        (
+            "/v1/chat/completions",
+            {"max_completion_tokens": -1, "messages": [{"role": "user", "content": "hi"}]},
+            "max_completion_tokens",
+        ),
+        ("/v1/messages", {"max_tokens": -1, "messages": [{"role": "user", "content": "hi"}]}, "max_tokens"),
+        ("/v1/responses", {"max_output_tokens": 0, "input": "hi"}, "max_output_tokens"),
+    ],
+)
+def test_an_output_limit_below_one_is_a_400_naming_the_field(
+    serve: ScriptedServers, path: str, body: dict[str, Any], name: str
+) -> None:
+    """Toward Anthropic -1 became 2047 and 0 became 2048, both at or under the thinking budget."""
+    url, runtime, _ = serve(weather_agent)
+    refused = httpx.post(url + path, json={"model": "m", **body}, timeout=10)
+    assert refused.status_code == 400
+    assert name in refused.text
+    assert "must be at least 1" in refused.text
+    assert runtime.calls == []  # nothing was generated

@@ -8,7 +8,7 @@ import pytest
 
 from thinkwire.ir import Message, RedactedThinking, Request, Text, Thinking, ToolCall
 from thinkwire.ir.blocks import Origin
-from thinkwire.upstreams.client import UpstreamClient, UpstreamError, vendor_error
+from thinkwire.upstreams.client import UpstreamClient, UpstreamError, retry_after, vendor_error
 from thinkwire.upstreams.config import Upstream, parse_config
 
 
@@ -81,3 +81,23 @@ def test_a_vendor_error_is_read_as_the_vendor_sent_it_without_the_key_it_echoes(
     assert (openai.family, openai.type, openai.code, openai.param) == ("openai", "rate_limit", "42", "model")
     html = vendor_error(502, b"<html>bad gateway</html>")
     assert (html.family, html.message) == (None, "<html>bad gateway</html>")
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed_on"),
+    [
+        ("7", "7"),
+        (" 30 ", "30"),
+        ("9" * 8000, "86400"),  # capped at a day, not 8,000 digits
+        ("Wed, 21 Oct 2015 07:28:00 GMT", "Wed, 21 Oct 2015 07:28:00 GMT"),
+        ("1, <script>", None),
+        ("ünïcode", None),  # not Latin-1: a 500 UnicodeEncodeError once it reached the headers
+        ("-1", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_an_upstreams_retry_after_is_passed_on_only_when_it_is_one(
+    sent: str | None, passed_on: str | None
+) -> None:
+    assert retry_after(sent) == passed_on

@@ -35,6 +35,7 @@ from thinkwire.asgi.event_stream import EventStreamResponse
 from thinkwire.asgi.http import credential
 from thinkwire.backend import Backend, Caller, Generation, KeepResponse
 from thinkwire.dialects.base import get_codec
+from thinkwire.dialects.openai_chat.carriers import FORM
 from thinkwire.dialects.openai_responses.reasoning import SOURCE
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import (
@@ -219,6 +220,10 @@ async def answer(
 ) -> Response:
     """Generate the next turn of ``request`` and answer it as ``reply`` says."""
     reply.total_input_usage = service.total_input_usage
+    limit = request.sampling.max_tokens
+    if limit is not None and limit < 1:
+        name = _limit_name(request, reply.dialect)
+        return envelope(ApiError(400, f"{name}: must be at least 1, got {limit}", param=name), reply.dialect)
     caller = Caller(
         dialect=reply.dialect,
         carrier=reply.carrier,
@@ -236,6 +241,14 @@ async def answer(
             _sse(generation, reply), close=generation.aclose, headers=_headers((), generation, reply)
         )
     return await _whole(generation, reply, http)
+
+
+def _limit_name(request: Request, dialect: Dialect) -> str:
+    """The wire name of the output-token limit the client set."""
+    if dialect == "openai-responses":
+        return "max_output_tokens"
+    form = request.extra.get("openai-chat", {}).get(FORM, {}) if dialect == "openai-chat" else {}
+    return "max_completion_tokens" if form.get("max_tokens") == "max_completion_tokens" else "max_tokens"
 
 
 async def _whole(generation: Generation, reply: Reply, http: HttpRequest) -> Response:

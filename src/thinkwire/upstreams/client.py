@@ -38,6 +38,7 @@ connection and between two reads, ``min(timeout, 10)`` to connect. Proxy variabl
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import urllib.request
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -282,9 +283,29 @@ async def _error(response: aiohttp.ClientResponse, upstream: Upstream, key: str 
     return UpstreamError(
         status if status < 500 else 502,
         f"upstream {upstream.name!r} answered {status}: {vendor.message}",
-        retry_after=response.headers.get("retry-after"),
+        retry_after=retry_after(response.headers.get("retry-after")),
         vendor=vendor,
     )
+
+
+MAX_RETRY_AFTER: Final = 86_400
+"""Seconds of ``retry-after`` passed on at most (a day)."""
+
+
+def retry_after(value: str | None) -> str | None:
+    """An upstream's ``retry-after`` fit to pass on: whole seconds (capped at a day) or an
+    HTTP date, as RFC 9110 allows; anything else (a script, 8,000 digits, text that is not
+    Latin-1) is dropped, so the client gets the server's default instead."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return str(min(int(value[:12]), MAX_RETRY_AFTER))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return value if when is not None and value.isascii() and value.isprintable() else None
 
 
 def vendor_error(status: int, raw: bytes, key: str | None = None) -> VendorError:
