@@ -64,6 +64,7 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.parse import LOCAL
+from thinkwire.server.limits import check_request
 
 log = logging.getLogger("thinkwire.server")
 
@@ -220,10 +221,10 @@ async def answer(
 ) -> Response:
     """Generate the next turn of ``request`` and answer it as ``reply`` says."""
     reply.total_input_usage = service.total_input_usage
-    limit = request.sampling.max_tokens
-    if limit is not None and limit < 1:
-        name = _limit_name(request, reply.dialect)
-        return envelope(ApiError(400, f"{name}: must be at least 1, got {limit}", param=name), reply.dialect)
+    try:
+        check_request(request, _limit_name(request, reply.dialect))
+    except ApiError as exc:
+        return envelope(exc, reply.dialect)
     caller = Caller(
         dialect=reply.dialect,
         carrier=reply.carrier,

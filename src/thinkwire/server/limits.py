@@ -1,0 +1,109 @@
+"""What a request may hold before any backend sees it: checks the codecs leave to the server.
+
+The codecs read any well-formed wire value (``thinkwire convert`` converts whatever it is
+given); the server also has to run it. Input that would crash a backend is refused here with a
+400 that says where and why, in the client's envelope, instead of a 500 naming a Python
+exception (and a keep-alive connection dropped after it):
+
+- nesting deeper than ``MAX_NESTING`` in a tool's JSON Schema or in tool-call arguments (the
+  local engine's grammar and parser, and the state's fingerprints, walk them);
+- a JSON Schema whose ``required`` is not a list of strings, or whose ``properties`` is not an
+  object (the grammar builder reads them as such);
+- an output-token limit below 1.
+
+Paths name the request as the IR holds it: ``tools[2].parameters.properties.a.required[0]``,
+``messages[3].blocks[1].arguments``. Every walk here is iterative, so the check itself cannot
+run out of stack.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from thinkwire.errors import ApiError
+from thinkwire.ir.blocks import ToolCall
+from thinkwire.ir.conversation import Request, Tool
+
+MAX_NESTING: Final = 100
+"""Levels of objects and arrays a schema or a call's arguments may nest."""
+
+
+def check_request(request: Request, limit_name: str) -> None:
+    """Raise ``ApiError`` 400 for what the module docstring lists; ``limit_name`` is the wire
+    name of the client's output-token limit."""
+    limit = request.sampling.max_tokens
+    if limit is not None and limit < 1:
+        raise ApiError(400, f"{limit_name}: must be at least 1, got {limit}", param=limit_name)
+    for i, tool in enumerate(request.tools or ()):
+        if isinstance(tool, Tool) and tool.parameters is not None:
+            _check_schema(tool.parameters, f"tools[{i}].parameters")
+    for i, message in enumerate(request.messages):
+        for j, block in enumerate(message.blocks):
+            if isinstance(block, ToolCall):
+                path = f"messages[{i}].blocks[{j}].arguments"
+                if nesting(block.arguments) > MAX_NESTING:
+                    raise _refused(path, f"nested more than {MAX_NESTING} levels deep")
+
+
+def nesting(text: str) -> int:
+    """How deep the objects and arrays of a JSON text nest (strings skipped; the text need not
+    be valid JSON)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+MAPS: Final = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+"""Schema keywords whose value maps names to schemas (a property may be called ``required``)."""
+
+
+def _check_schema(schema: Any, base: str) -> None:
+    stack: list[tuple[Any, str, int, bool]] = [(schema, base, 1, False)]
+    while stack:
+        value, path, depth, names = stack.pop()
+        if depth > MAX_NESTING:
+            raise _refused(base, f"nested more than {MAX_NESTING} levels deep")
+        if isinstance(value, list):
+            stack.extend((item, f"{path}[{k}]", depth + 1, False) for k, item in enumerate(value))
+            continue
+        if not isinstance(value, dict):
+            continue
+        if names:  # name -> schema: the names are not keywords
+            stack.extend((item, f"{path}.{key}", depth + 1, False) for key, item in value.items())
+            continue
+        required = value.get("required")
+        if required is not None and not isinstance(required, bool):
+            if not isinstance(required, list):
+                raise _refused(f"{path}.required", "expected an array of property names")
+            for k, name in enumerate(required):
+                if not isinstance(name, str):
+                    raise _refused(f"{path}.required[{k}]", f"expected a property name, got {_kind(name)}")
+        properties = value.get("properties")
+        if properties is not None and not isinstance(properties, dict):
+            raise _refused(f"{path}.properties", f"expected an object, got {_kind(properties)}")
+        stack.extend((item, f"{path}.{key}", depth + 1, key in MAPS) for key, item in value.items())
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
+def _refused(path: str, why: str) -> ApiError:
+    return ApiError(400, f"{path}: {why}", param=path)
