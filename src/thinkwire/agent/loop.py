@@ -5,13 +5,14 @@ under ``keep`` every earlier assistant turn goes back whole, every thinking bloc
 ``discard`` and ``current-turn`` hide what they hide and the trace says so. The model's whole
 turn (thinking, text, tool calls, in order) joins the transcript; its tool calls run
 concurrently and their results join as one user message; a turn without tool calls is the
-answer. A call the model already made with the same arguments in this run is not run again
-(``rerun_repeats=False``, the default): its result is the earlier one, with a note saying so
-(``repeat_note``), so a small model that repeats itself gets told, not a loop of identical
-calls. A run ends with a ``RunResult``: ``answered``, ``limit`` (steps, tokens, seconds or
-cost — checked before each step, seconds also during one), ``error`` (the model or upstream
-failed; the message says how) or ``interrupted`` (cancelled: the trace is closed with it and
-the cancellation goes on).
+answer. A call the model makes again with the same arguments, no other call having run
+since, is not run again (``rerun_repeats=False``, the default): its result is the earlier one,
+with a note saying so (``repeat_note``), so a small model that repeats itself gets told, not a
+loop of identical calls. Once another call has run, the same call runs again: the other one
+may have changed what it returns (check, fix, check again). A run ends with a ``RunResult``:
+``answered``, ``limit`` (steps, tokens, seconds or cost — checked before each step, seconds
+also during one), ``error`` (the model or upstream failed; the message says how) or
+``interrupted`` (cancelled: the trace is closed with it and the cancellation goes on).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class Agent:
         """Work on ``task`` (a user message after ``history``, e.g. an earlier run's transcript)."""
         self._started, self._steps, self._usage = time.monotonic(), 0, Usage(input_tokens=0, output_tokens=0)
         self._messages = [*history, Message(role="user", blocks=(Text(text=task),))]
-        self._done: dict[str, ToolResult] = {}  # each call's first result, by _call_key
+        self._done: dict[str, ToolResult] = {}  # the last step's executed calls' results, by _call_key
         self._emit(
             RunStart(
                 task=task,
@@ -203,9 +204,12 @@ class Agent:
                     "error", f"step {step}: the turn ran out of max_tokens before an answer or a tool call"
                 )
             raise _Stop("answered", answer=answer)
+        keys = [_call_key(call) for call in calls]
+        repeats = [not self.rerun_repeats and key in self._done for key in keys]
         runs = await asyncio.gather(*(self._run_tool(call) for call in calls))
+        if not all(repeats):  # something ran: only what ran now counts as already done
+            self._done = {k: r.result for k, r, again in zip(keys, runs, repeats, strict=True) if not again}
         for call, ran in zip(calls, runs, strict=True):
-            self._done.setdefault(_call_key(call), ran.result)
             self._emit(
                 ToolExecution(step=step, call=call, result=ran.result, seconds=ran.seconds, at=self._at())
             )
