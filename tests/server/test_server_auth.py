@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -39,3 +40,39 @@ def test_keys_come_from_one_environment_variable() -> None:
     assert keys_from_env("K", {"K": "a, b  c"}) == frozenset({"a", "b", "c"})
     with pytest.raises(AuthConfigError, match="unset or holds no keys"):
         keys_from_env("K", {"K": " , "})
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"content-type": "text/plain"}, 415),  # what a page may POST cross-origin without a preflight
+        ({"content-type": "application/x-www-form-urlencoded"}, 415),
+        ({"host": "attacker.example:8000"}, 403),  # DNS rebinding
+        ({"origin": "https://attacker.example"}, 403),
+        ({"origin": "null"}, 403),  # a sandboxed frame or a local file
+        ({"origin": "http://localhost:3000"}, 200),
+        ({"host": "[::1]:8000"}, 200),
+        ({"content-type": "application/json; charset=utf-8"}, 200),
+    ],
+)
+def test_a_keyless_server_refuses_what_a_web_page_could_send(
+    serve: ScriptedServers, headers: dict[str, str], status: int
+) -> None:
+    url, runtime, _ = serve(weather_agent)
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    sent = {"content-type": "application/json", **headers}
+    answer = httpx.post(url + "/v1/chat/completions", content=body, headers=sent, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert len(runtime.calls) == (1 if status == 200 else 0)  # refused before anything ran
+
+
+def test_with_keys_any_host_is_served(serve: ScriptedServers) -> None:
+    url, _, _ = serve(weather_agent, state={"api_keys": frozenset({"k1"})})
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(
+        url + "/v1/chat/completions",
+        json=body,
+        headers={"host": "gateway.internal", "authorization": "Bearer k1"},
+        timeout=30,
+    )
+    assert answer.status_code == 200

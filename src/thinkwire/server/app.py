@@ -52,6 +52,7 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
             started = time.perf_counter()
             response: Response | None = None
             try:
+                auth.check_browser(http, keyless=not state.api_keys)
                 if not open_to_all:
                     auth.check(http, state.api_keys)
                 response = await handler(http, state)
