@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -245,7 +246,7 @@ def cut_off_upstream() -> Iterator[tuple[str, list[bytes]]]:
         thread.join(5)
 
 
-def test_a_connection_lost_mid_stream_ends_the_stream_with_an_error_and_no_retry(
+def test_a_connection_lost_mid_answer_ends_it_with_an_error_and_no_retry(
     cut_off_upstream: tuple[str, list[bytes]],
 ) -> None:
     url, requests = cut_off_upstream
@@ -257,9 +258,10 @@ def test_a_connection_lost_mid_stream_ends_the_stream_with_an_error_and_no_retry
         whole = httpx.post(gw + "/v1/chat/completions", json=body)
     assert '"content":"Hel"' in streamed
     assert "broken stream" in streamed
-    assert whole.status_code == 502  # nothing was passed on yet: retried, then given up
-    assert "unreachable" in whole.json()["error"]["message"]
-    assert len(requests) == 1 + 3
+    # the upstream said 200 and began its answer: asking again would pay for it twice
+    assert whole.status_code == 502
+    assert "sent a broken response" in whole.json()["error"]["message"]
+    assert len(requests) == 1 + 1
 
 
 def test_a_local_upstream_is_the_embedded_engine(upstream: tuple[str, Any]) -> None:
@@ -303,3 +305,54 @@ def test_a_chat_client_without_max_tokens_gets_the_vendors_required_default(emul
     assert answer.choices[0].message.content
     sent = app.state.requests[-1].body
     assert sent["max_tokens"] == 8192
+
+
+@pytest.fixture
+def trickling_upstream() -> Iterator[str]:
+    """Answers 200, then one byte every 0.2 s, forever (well under any read timeout)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                try:
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+                    )
+                    while not stop.wait(0.2):
+                        conn.sendall(b" ")
+                except OSError:
+                    continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_an_upstream_that_trickles_ends_at_its_deadline(trickling_upstream: str) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    upstream = {
+        "name": "slow",
+        "kind": "openai-chat",
+        "base_url": trickling_upstream,
+        "timeout": 1,
+        "deadline": 2,
+    }
+    with gateway(upstream) as gw:
+        started = time.monotonic()
+        answer = httpx.post(gw + "/v1/chat/completions", json=body, timeout=30)
+        took = time.monotonic() - started
+    assert answer.status_code == 504
+    assert "took over its 2 s deadline" in answer.json()["error"]["message"]
+    assert took < 10  # not held open by the trickle

@@ -80,6 +80,10 @@ def test_keys_come_only_from_the_environment() -> None:
         ),
         ([{"name": "a", "kind": "local", "models": []}], "upstreams[0].models: expected a non-empty list"),
         ([{"name": "a", "kind": "local", "timeout": 0}], "upstreams[0].timeout: expected a positive"),
+        (
+            [{"name": "a", "kind": "local", "timeout": 60, "deadline": 30}],
+            "upstreams[0].deadline: expected a number of seconds no smaller than timeout",
+        ),
         ([{"name": "a", "kind": "local", "carrier": "thoughts"}], "upstreams[0].carrier: 'thoughts'"),
         ([{"name": "a", "kind": "local", "colour": "red"}], "upstreams[0].colour: unknown key"),
         (

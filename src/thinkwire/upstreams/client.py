@@ -17,7 +17,12 @@ own error as it sent it, for the gateway to relay unchanged):
   the vendor echoes back is blanked out;
 - connection errors and 5xx are retried with bounded, jittered exponential backoff while
   nothing has been yielded yet, then answered 502;
-- a timeout is 504;
+- a timeout is 504: ``upstream.timeout`` to connect and between two reads, and
+  ``upstream.deadline`` for the whole answer (an upstream that trickles a byte a second ends
+  there, not never);
+- an answer cut off after the upstream said 200 is not asked for again (that would pay for the
+  generation twice): a whole one is a 502 "broken response", a streamed one ends with an error
+  event after what arrived;
 - a stream that is malformed or ends early raises ``UpstreamError(502)`` after the events
   already yielded, so the caller ends the client's stream with an error event, never a hang.
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import time
 import urllib.request
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
@@ -203,10 +209,12 @@ class UpstreamClient:
         )
         session = self._current_session()
         attempt = 0
-        yielded = False
+        yielded = answered = False
+        deadline = time.monotonic() + upstream.deadline
         while True:
             try:
                 async with session.post(url, data=content, headers=headers, timeout=timeout) as response:
+                    answered = response.status < 400
                     if response.status >= 400:
                         error = await _error(response, upstream, upstream.api_key(self.environ))
                         if response.status >= 500 and attempt < self.retries:
@@ -215,7 +223,7 @@ class UpstreamClient:
                             continue
                         raise error
                     if not streamed:  # one body, replayed as the events of a whole response
-                        raw = await response.read()
+                        raw = await _read_by(response, deadline, upstream)
                         try:
                             whole = codec.decode_response(
                                 orjson.loads(raw), provider=upstream.profile.provider
@@ -231,6 +239,8 @@ class UpstreamClient:
                     reader = EventReader(codec.dialect, provider=upstream.profile.provider)
                     try:
                         async for chunk in response.content.iter_any():
+                            if time.monotonic() > deadline:
+                                raise _past_deadline(upstream)
                             for event in reader.feed(chunk):
                                 yielded = True
                                 yield event
@@ -247,9 +257,10 @@ class UpstreamClient:
                     504, f"upstream {upstream.name!r} timed out after {upstream.timeout:g} s"
                 ) from None
             except aiohttp.ClientError as exc:
-                if yielded:  # cut off mid-answer: what was sent stands, the rest is an error
+                if yielded or answered:  # cut off mid-answer: never generated (and paid for) twice
+                    what = "stream" if streamed else "response"
                     raise UpstreamError(
-                        502, f"upstream {upstream.name!r} sent a broken stream: {type(exc).__name__}"
+                        502, f"upstream {upstream.name!r} sent a broken {what}: {type(exc).__name__}"
                     ) from None
                 if attempt >= self.retries:
                     raise UpstreamError(
@@ -272,6 +283,20 @@ class UpstreamClient:
 
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, self.backoff * 2 ** (attempt - 1)))
+
+
+def _past_deadline(upstream: Upstream) -> UpstreamError:
+    return UpstreamError(504, f"upstream {upstream.name!r} took over its {upstream.deadline:g} s deadline")
+
+
+async def _read_by(response: aiohttp.ClientResponse, deadline: float, upstream: Upstream) -> bytes:
+    """The whole body, or ``UpstreamError`` 504 once ``deadline`` (a monotonic time) passes."""
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        if time.monotonic() > deadline:
+            raise _past_deadline(upstream)
+        body += chunk
+    return bytes(body)
 
 
 async def _error(response: aiohttp.ClientResponse, upstream: Upstream, key: str | None) -> UpstreamError:

@@ -9,7 +9,8 @@ api_key_env = "ANTHROPIC_API_KEY"       # the key is read from this variable, ne
                                         # default: the profile's, when base_url is its hosted API
 profile = "anthropic"                   # vendor facts and quirks (thinkwire.upstreams.profiles)
 models = ["claude-*"]                   # glob patterns of model names routed here
-timeout = 600                           # seconds
+timeout = 600                           # seconds to connect, and between two reads
+deadline = 1800                         # seconds one whole answer may take, however it trickles
 ```
 
 A request goes to the first upstream one of whose ``models`` patterns matches its ``model``.
@@ -42,6 +43,7 @@ _UPSTREAM_KEYS: Final = frozenset(
         "profile",
         "models",
         "timeout",
+        "deadline",
         "carrier",
         "headers",
         "thinking_budget",
@@ -63,6 +65,9 @@ class Upstream(msgspec.Struct, frozen=True, kw_only=True):
     profile: VendorProfile
     models: tuple[str, ...] = ("*",)
     timeout: float = 600.0
+    deadline: float = 1800.0
+    """Seconds one whole answer may take (an upstream trickling a byte a second never hits
+    ``timeout``)."""
     carrier: Carrier | None = None
     headers: dict[str, str] = {}
     thinking_budget: int | None = None
@@ -157,6 +162,9 @@ def _upstream(item: Any, path: str) -> Upstream:
     timeout = item.get("timeout", 600)
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"{path}.timeout: expected a positive number of seconds")
+    deadline = item.get("deadline", max(1800.0, float(timeout)))
+    if not isinstance(deadline, int | float) or isinstance(deadline, bool) or deadline < timeout:
+        raise ConfigError(f"{path}.deadline: expected a number of seconds no smaller than timeout")
     carrier = _str(item, "carrier", path) or None
     if carrier is not None and carrier not in CARRIERS:
         raise ConfigError(f"{path}.carrier: {carrier!r} is not one of {', '.join(CARRIERS)}")
@@ -176,6 +184,7 @@ def _upstream(item: Any, path: str) -> Upstream:
         profile=profile,
         models=tuple(models),
         timeout=float(timeout),
+        deadline=float(deadline),
         carrier=carrier,
         headers=dict(headers),
         thinking_budget=budget,
