@@ -356,3 +356,39 @@ def test_an_upstream_that_trickles_ends_at_its_deadline(trickling_upstream: str)
     assert answer.status_code == 504
     assert "took over its 2 s deadline" in answer.json()["error"]["message"]
     assert took < 10  # not held open by the trickle
+
+
+def test_an_upstreams_error_event_reaches_each_client_in_its_own_shape_and_is_counted() -> None:
+    """A Chat upstream's mid-stream ``{"error": {...}}`` went to an Anthropic client verbatim
+    (OpenAI's type and code in Anthropic's envelope) and was not counted as an upstream error."""
+
+    async def erroring(http: HttpRequest) -> Response:
+        async def body() -> Any:
+            yield (
+                b'data: {"id":"c1","object":"chat.completion.chunk","model":"m",'
+                b'"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}\n\n'
+            )
+            yield (
+                b'data: {"error":{"message":"overloaded mid-stream","type":"server_error",'
+                b'"code":"overloaded"}}\n\n'
+            )
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", erroring, methods=["POST"])])
+    messages = [{"role": "user", "content": "hi"}]
+    with serving(app) as url, gateway({"name": "x", "kind": "openai-chat", "base_url": url}) as gw:
+        claude = httpx.post(
+            gw + "/v1/messages", json={"model": "m", "max_tokens": 9, "messages": messages, "stream": True}
+        )
+        chat = httpx.post(
+            gw + "/v1/chat/completions", json={"model": "m", "messages": messages, "stream": True}
+        )
+        errors = httpx.get(gw + "/healthz").json()["upstream_errors"]
+    anthropic_error = [json.loads(line[6:]) for line in claude.text.splitlines() if '"type":"error"' in line]
+    assert anthropic_error == [
+        {"type": "error", "error": {"type": "api_error", "message": "overloaded mid-stream"}}
+    ]
+    assert '"code":"overloaded"' in chat.text  # an OpenAI client gets the vendor's own code
+    assert "overloaded mid-stream" in chat.text
+    assert errors == 2

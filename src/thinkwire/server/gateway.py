@@ -36,10 +36,10 @@ from thinkwire.backend import Caller, Generation
 from thinkwire.errors import OVERLOADED, ApiError
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
-from thinkwire.ir.stream import StreamEvent
+from thinkwire.ir.stream import StreamError, StreamEvent
 from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
-from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError
+from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError, vendor_error_of
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 from thinkwire.upstreams.conventions import with_placeholders, with_thinking, with_total_input
 
@@ -104,6 +104,8 @@ class GatewayService:
     async def _upstream(self, call: Call) -> AsyncGenerator[StreamEvent, None]:
         try:
             async for event in self.client.send(call):
+                if isinstance(event, StreamError):  # the vendor's error event: relayed as an error
+                    raise _stream_error(event, call.upstream.name)
                 yield with_total_input(event, call.upstream)
         except UpstreamError as exc:
             self.upstream_errors += 1
@@ -143,6 +145,20 @@ def _for_issuer(request: Request, upstream: Upstream) -> tuple[Request, tuple[Lo
         return request, ()
     log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
     return msgspec.structs.replace(request, messages=messages), tuple(losses)
+
+
+def _stream_error(event: StreamError, name: str) -> UpstreamError:
+    """An error event inside an upstream's stream, as the ``UpstreamError`` it is: the vendor's
+    words (its status when it gave one, else 502), counted and relayed like any other."""
+    error = event.error
+    nested = error.get("error")
+    inner: dict[str, Any] = nested if isinstance(nested, dict) else error
+    code = inner.get("code")
+    status = code if isinstance(code, int) and 400 <= code < 600 else 502
+    message = inner.get("message")
+    text = message if isinstance(message, str) else "an error event without a message"
+    vendor = vendor_error_of(status, error, text)
+    return UpstreamError(status, f"upstream {name!r} sent an error event: {vendor.message}", vendor=vendor)
 
 
 def relayed(error: UpstreamError, name: str) -> ApiError:

@@ -340,7 +340,15 @@ def vendor_error(status: int, raw: bytes, key: str | None = None) -> VendorError
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         data = None
+    return vendor_error_of(status, data, text, key)
+
+
+def vendor_error_of(status: int, data: Any, text: str, key: str | None = None) -> VendorError:
+    """An error envelope already parsed (``data``; ``text``: what to say when it is none), as
+    ``vendor_error`` reads it. A stream's error event holds the inner object alone."""
     inner = data.get("error") if isinstance(data, dict) else None
+    if isinstance(data, dict) and inner is None and isinstance(data.get("message"), str):
+        inner, data = data, {}  # the inner object alone (a stream's error event)
     if not isinstance(inner, dict):
         return VendorError(status, _blank(text, key))
     family = "anthropic" if data.get("type") == "error" else "openai"
