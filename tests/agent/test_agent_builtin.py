@@ -129,6 +129,30 @@ def test_a_symlink_out_of_the_working_directory_is_refused(tree: Path) -> None:
         read_file("link.txt")
 
 
+def test_hidden_files_are_not_read(tree: Path) -> None:
+    """``list_files`` hides dotfiles; ``read_file`` read them all the same (``.env``)."""
+    (tree / ".config").mkdir()
+    (tree / ".config" / "token").write_text("sk-secret", encoding="utf-8")
+    for path in (".hidden", ".config/token", "docs/../.hidden"):
+        with pytest.raises(PermissionError, match="is hidden"):
+            read_file(path)
+
+
+def test_a_link_swapped_in_after_the_check_is_not_followed_out(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race: the path is checked, then replaced by a link to a file outside before the
+    open. Simulated by checking one path and opening another that is such a link."""
+    os.symlink(tree.parent / "secret.txt", tree / "swapped.txt")
+    monkeypatch.setattr("thinkwire.agent.builtin._inside", lambda path: tree / "swapped.txt")
+    with pytest.raises((PermissionError, FileNotFoundError)):
+        read_file("notes.txt")
+    os.symlink(tree.parent, tree / "up")  # a folder link in the middle of the path
+    monkeypatch.setattr("thinkwire.agent.builtin._inside", lambda path: tree / "up" / "secret.txt")
+    with pytest.raises(PermissionError, match="is outside the working directory"):
+        read_file("notes.txt")
+
+
 def test_missing_files_and_directories_are_clear_errors(tree: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no file nothing\.txt"):
         read_file("nothing.txt")

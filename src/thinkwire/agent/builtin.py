@@ -4,6 +4,10 @@
   ``min``, ``max``, ``sqrt``) evaluated over the syntax tree, never ``eval``;
 - ``list_files(directory)`` and ``read_file(path)``: the working directory's tree only (a path
   that leaves it is refused), text files, output cut at ``thinkwire.agent.tools.MAX_OUTPUT``;
+  hidden files and folders (a name starting with ``.``, such as ``.env``) are neither listed
+  nor read. ``read_file`` opens the resolved path without following a link in its last part
+  and checks where the opened file really is, so a link swapped in between the check and the
+  open cannot lead it out of the directory;
 - ``current_time()``: the local date and time.
 """
 
@@ -13,6 +17,8 @@ import ast
 import datetime
 import math
 import operator
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -110,10 +116,30 @@ def read_file(path: str) -> str:
     Args:
         path: A path relative to the working directory.
     """
+    root = Path.cwd().resolve()
     target = _inside(path)
-    if not target.is_file():
+    if any(part.startswith(".") for part in target.relative_to(root).parts):
+        raise PermissionError(f"{path} is hidden (a name starting with '.'); hidden files are not read")
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        raise FileNotFoundError(f"no file {path}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         raise FileNotFoundError(f"no file {path}")
-    return target.read_text(encoding="utf-8", errors="replace")
+    with os.fdopen(fd, "rb") as opened:
+        real = _opened_path(fd)
+        if real is not None and real != root and root not in real.parents:
+            raise PermissionError(f"{path} is outside the working directory")
+        return opened.read().decode("utf-8", errors="replace")
+
+
+def _opened_path(fd: int) -> Path | None:
+    """Where an open file really is (Linux's ``/proc``; ``None`` where that cannot be known)."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
 
 
 def current_time() -> str:
