@@ -22,7 +22,7 @@ from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier
 from thinkwire.local.build import EngineOptions, build_engine, signing_secret
 from thinkwire.policy import Policy
-from thinkwire.store.base import StoreError
+from thinkwire.store.base import StoreError, without_password
 from thinkwire.store.pipeline import Stateful
 from thinkwire.store.state import ConversationState, Durability
 
@@ -162,7 +162,7 @@ def _backend(options: ServeOptions) -> Stateful:
             backend = local
         else:
             for upstream in config.upstreams:
-                where = upstream.base_url or "the local engine"
+                where = without_password(upstream.base_url) if upstream.base_url else "the local engine"
                 key = f", key from ${upstream.api_key_env}" if upstream.api_key_env else ""
                 if upstream.api_key_env and upstream.api_key() is None:
                     key += " (not set!)"
@@ -185,7 +185,6 @@ def _state(options: ServeOptions, home: Path) -> ConversationState | None:
         _say("no state: thinking a client drops is not restored, and no Responses are stored")
         return None
     from thinkwire.store import STATE_DB, Keys, open_state
-    from thinkwire.store.base import without_password
     from thinkwire.store.fingerprint import RETIRED_SECRET_ENV
 
     if os.environ.get(RETIRED_SECRET_ENV):

@@ -161,7 +161,10 @@ def decode_response(data: bytes) -> StoredResponse:
 
 
 def without_password(url: str) -> str:
-    """The URL as it may appear in errors and logs: any password replaced by ``***``."""
+    """The URL as it may appear in errors and logs: any password (and any query string, where
+    some APIs take their key) replaced by ``***``."""
+    if "?" in url:
+        url = url.partition("?")[0] + "?***"
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
