@@ -1,0 +1,958 @@
+"""Field report: ``thinkwire check`` against third-party servers, written to docs/field-report.md.
+
+Run from the repository root of a fresh clone (needs Python 3.11+, Node 20 with npm, network
+to PyPI and npm; takes about half an hour on two cores)::
+
+    python3 benchmarks/field_report.py
+
+Not part of CI: it installs third-party servers. What it does, each step bounded in time:
+
+1. **Install**, each into its own environment under ``.field/`` (git-ignored), reused when
+   the pinned version is already there: thinkwire itself (the repository's ``.venv`` when it
+   exists, else ``.field/thinkwire`` with ``pip install -e '.[check,local]'``); LiteLLM's proxy
+   (``pip install 'litellm[proxy]==LITELLM_VERSION'`` in ``.field/litellm``); claude-code-router
+   (``npm install @musistudio/claude-code-router@CCR_VERSION`` in ``.field/ccr``); llama.cpp's
+   server through ``xllamacpp`` (thinkwire's ``local`` extra) on the local model of
+   ``thinkwire model pull``. An install that fails or times out makes that system
+   "not installed: <why>" in the report; the others still run.
+2. **Serve**: the strict emulators (``thinkwire emulate deepseek|anthropic|openrouter``, the
+   scripted model, ``--calls 2``) with each proxy in front of them, configured as a user would
+   (``litellm --config`` with a ``model_list``; claude-code-router's ``config.json`` with
+   ``Providers`` and its ``deepseek`` / ``Anthropic`` / ``openrouter`` transformers, under a
+   private ``HOME``), and llama.cpp's server on the local model directly (no emulator: it is
+   the model server). Every process runs under ``timeout`` and in its own process group, which
+   is killed when its system is done.
+3. **Check**: ``thinkwire check --format json`` per system, client dialect it serves (a path
+   that answers 404 is "not served") and routed model; ``--repeat 6`` through the proxies
+   (scripted emulators), ``--repeat 1`` on llama.cpp (a real 1.5B model on CPU; its output is
+   capped by the server's ``n_predict``). The cards, stderr and every server's log go to
+   ``.field/runs/<UTC time>/``.
+4. **Write** ``docs/field-report.md``: versions, the command, the date, per system a report
+   card (probes x runs) with the failing probes' summaries, and the notes in ``NOTES`` — the
+   plain-words reading of the evidence, written by hand from the JSON of the run named in
+   ``NOTES_RUN``. When a rerun's verdicts differ from the ones the notes were written for, the
+   page says so next to the notes instead of passing stale prose off as current.
+
+Options: ``--only litellm,ccr,llamacpp`` (a subset), ``--skip-install`` (use what is in
+``.field/``), ``--out PATH`` (another page), ``--page-from .field/runs/<run>`` (rewrite the page
+from a saved run's ``results.json``, e.g. after updating ``NOTES``). ``--serve-llama MODEL PORT
+N_PREDICT`` is the llama.cpp server process this script starts (run with thinkwire's Python,
+which has xllamacpp).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import datetime as dt
+import hashlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".field"
+PAGE = ROOT / "docs" / "field-report.md"
+COMMAND = "python3 benchmarks/field_report.py"
+
+LITELLM_VERSION = "1.108.7"
+CCR_VERSION = "2.0.0"
+LLAMA_ALIAS = "qwen2.5-coder-1.5b"
+LLAMA_N_PREDICT = 128
+"""The server-wide cap on generated tokens (llama.cpp clamps each request's ``max_tokens``)."""
+
+INSTALL_TIMEOUT = 900.0
+START_TIMEOUT = 120.0
+PROXY_REPEAT = 6
+LLAMA_REPEAT = 1
+PROXY_CHECK_TIMEOUT = 300.0
+LLAMA_CHECK_TIMEOUT = 600.0
+LIFETIME = 3 * 3600
+"""No process this script starts outlives this many seconds, even if the script is killed."""
+
+DIALECT_PATHS = {
+    "openai-chat": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "openai-responses": "/v1/responses",
+}
+
+# ports: 18750-18779 (18731 is CI's)
+LITELLM_PORTS = {"deepseek": 18750, "anthropic": 18751, "openrouter": 18752, "proxy": 18753}
+CCR_PORTS = {"deepseek": 18760, "anthropic": 18761, "openrouter": 18762, "proxy": 18763}
+LLAMA_PORT = 18770
+
+PROBES = (
+    "thinking-carrier",
+    "stream-agrees",
+    "signatures",
+    "thinking-hidden",
+    "stream-final",
+    "schema",
+    "accept-loop",
+    "accept-streamed",
+    "accept-omitted",
+    "accept-redacted",
+    "several-calls",
+    "thought-recall",
+    "carrier-tokens",
+)
+
+
+def log(message: str) -> None:
+    print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] {message}", flush=True)
+
+
+# installs
+
+
+@dataclass
+class Install:
+    """A system's install: its version, or why it is missing."""
+
+    name: str
+    version: str = ""
+    missing: str = ""
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def run_bounded(cmd: list[str], timeout: float, cwd: Path = ROOT, **kw: Any) -> tuple[int, str]:
+    """Run to completion within ``timeout`` seconds: (exit status, the output's last lines)."""
+    try:
+        done = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, **kw
+        )
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout:.0f} s: {' '.join(cmd)}"
+    except OSError as exc:
+        return 127, f"{cmd[0]}: {exc}"
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-6:])
+    return done.returncode, tail
+
+
+def pip_version(python: Path, package: str) -> str:
+    code, out = run_bounded(
+        [str(python), "-c", f"import importlib.metadata as m; print(m.version({package!r}))"], 60
+    )
+    return out.strip().splitlines()[-1] if code == 0 and out.strip() else ""
+
+
+def install_thinkwire(skip: bool) -> Install:
+    """thinkwire with its ``check`` and ``local`` extras: the repository's .venv, else .field/."""
+    for venv in (ROOT / ".venv", CACHE / "thinkwire"):
+        exe = venv / "bin" / "thinkwire"
+        if exe.exists() and pip_version(venv / "bin" / "python", "xllamacpp"):
+            return found_thinkwire(venv)
+    if skip:
+        return Install("thinkwire", missing="no .venv or .field/thinkwire and --skip-install")
+    venv = CACHE / "thinkwire"
+    log(f"installing thinkwire into {venv}")
+    for cmd in (
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-e", ".[check,local]"],
+    ):
+        code, out = run_bounded(cmd, INSTALL_TIMEOUT)
+        if code:
+            return Install("thinkwire", missing=f"`{' '.join(cmd)}` failed ({code}): {out}")
+    return found_thinkwire(venv)
+
+
+def found_thinkwire(venv: Path) -> Install:
+    python = venv / "bin" / "python"
+    _, rev = run_bounded(["git", "rev-parse", "--short", "HEAD"], 30)
+    return Install(
+        "thinkwire",
+        version=f"{pip_version(python, 'thinkwire')} (commit {rev.strip()})",
+        paths={"python": python, "thinkwire": venv / "bin" / "thinkwire"},
+    )
+
+
+def install_litellm(skip: bool) -> Install:
+    venv = CACHE / "litellm"
+    python = venv / "bin" / "python"
+    if pip_version(python, "litellm") != LITELLM_VERSION:
+        if skip:
+            return Install("litellm", missing=f"litellm {LITELLM_VERSION} not in {venv}")
+        log(f"installing litellm[proxy]=={LITELLM_VERSION} into {venv}")
+        for cmd in (
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+        ):
+            code, out = run_bounded(cmd, INSTALL_TIMEOUT)
+            if code:
+                return Install("litellm", missing=f"`{' '.join(cmd)}` failed ({code}): {out}")
+    version = pip_version(python, "litellm")
+    if not version:
+        return Install("litellm", missing=f"litellm does not import in {venv}")
+    return Install("litellm", version=version, paths={"litellm": venv / "bin" / "litellm"})
+
+
+def install_ccr(skip: bool) -> Install:
+    prefix = CACHE / "ccr"
+    package = prefix / "node_modules" / "@musistudio" / "claude-code-router"
+    node = shutil.which("node")
+    npm = shutil.which("npm")
+    if not node or not npm:
+        return Install("ccr", missing="node and npm are not on PATH (Node 20 is needed)")
+
+    def version() -> str:
+        try:
+            return str(json.loads((package / "package.json").read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            return ""
+
+    if version() != CCR_VERSION:
+        if skip:
+            return Install("ccr", missing=f"claude-code-router {CCR_VERSION} not in {prefix}")
+        log(f"installing @musistudio/claude-code-router@{CCR_VERSION} into {prefix}")
+        prefix.mkdir(parents=True, exist_ok=True)
+        cmd = [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix)]
+        code, out = run_bounded([*cmd, f"@musistudio/claude-code-router@{CCR_VERSION}"], 600)
+        if code:
+            return Install("ccr", missing=f"npm install failed ({code}): {out}")
+    if version() != CCR_VERSION:
+        return Install("ccr", missing=f"npm installed no claude-code-router {CCR_VERSION}")
+    _, node_version = run_bounded([node, "--version"], 30)
+    return Install(
+        "ccr",
+        version=f"{CCR_VERSION} (Node {node_version.strip()})",
+        paths={"node": Path(node), "cli": package / "dist" / "cli.js"},
+    )
+
+
+def install_llamacpp(thinkwire: Install, skip: bool) -> Install:
+    if thinkwire.missing:
+        return Install("llamacpp", missing=f"thinkwire is not installed: {thinkwire.missing}")
+    python, exe = thinkwire.paths["python"], thinkwire.paths["thinkwire"]
+    version = pip_version(python, "xllamacpp")
+    if not version:
+        return Install("llamacpp", missing=f"xllamacpp does not import with {python}")
+    code, out = run_bounded([str(exe), "model", "path"], 60)
+    if code:
+        if skip:
+            return Install("llamacpp", missing=f"no local model ({out.strip()})")
+        log("pulling the local model (thinkwire model pull)")
+        code, out = run_bounded([str(exe), "model", "pull"], INSTALL_TIMEOUT)
+        if code:
+            return Install("llamacpp", missing=f"`thinkwire model pull` failed ({code}): {out}")
+    model = Path(out.strip().splitlines()[-1])
+    if not model.is_file():
+        return Install("llamacpp", missing=f"no model file at {model}")
+    return Install("llamacpp", version=f"xllamacpp {version}", paths={"python": python, "model": model})
+
+
+# processes
+
+
+@contextlib.contextmanager
+def serving(
+    name: str, cmd: list[str], logs: Path, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process in its own process group, under ``timeout``; the group is killed on exit."""
+    logs.mkdir(parents=True, exist_ok=True)
+    out = (logs / f"{name}.log").open("wb")
+    proc = subprocess.Popen(
+        ["timeout", "-k", "10", str(LIFETIME), *cmd],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=15)
+        out.close()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float = START_TIMEOUT) -> str:
+    """'' once ``url`` answers 200, else why not (the process exited, or the time ran out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with status {proc.returncode} before it served"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return ""
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    return f"not ready at {url} after {timeout:.0f} s"
+
+
+def served(base: str, path: str) -> bool:
+    """Whether the server routes ``path``: anything but 404 / 405 to an empty JSON body."""
+    request = urllib.request.Request(
+        base + path, data=b"{}", headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return True
+    except urllib.error.HTTPError as exc:
+        return exc.code not in (404, 405)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextlib.contextmanager
+def emulators(thinkwire: Path, ports: dict[str, int], logs: Path) -> Iterator[str]:
+    """The three strict emulators (scripted, two tool calls a turn); yields '' or why not."""
+    with contextlib.ExitStack() as stack:
+        for vendor in ("deepseek", "anthropic", "openrouter"):
+            cmd = [str(thinkwire), "emulate", vendor, "--port", str(ports[vendor])]
+            proc = stack.enter_context(serving(f"emulate-{vendor}", [*cmd, "--calls", "2"], logs))
+            why = wait_ready(proc, f"http://127.0.0.1:{ports[vendor]}/v1/models")
+            if why:
+                yield f"the {vendor} emulator: {why}"
+                return
+        yield ""
+
+
+# checks
+
+
+@dataclass
+class Run:
+    """One ``thinkwire check`` run: what was checked and its card (or why there is none)."""
+
+    dialect: str
+    model: str
+    route: str
+    card: dict[str, Any] | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class SystemResult:
+    key: str
+    title: str
+    version: str = ""
+    missing: str = ""
+    setup: str = ""
+    runs: list[Run] = field(default_factory=list)
+
+
+def check(
+    thinkwire: Path,
+    base: str,
+    run: Run,
+    repeat: int,
+    timeout: float,
+    out_dir: Path,
+    env: dict[str, str] | None = None,
+) -> Run:
+    stem = f"{run.dialect}--{run.model.replace('/', '_').replace(',', '_')}"
+    cmd = [str(thinkwire), "check", "--base-url", base, "--dialect", run.dialect]
+    cmd += ["--model", run.model, "--repeat", str(repeat), "--format", "json"]
+    cmd += ["--timeout", str(min(timeout / 3, 180))]
+    if env:
+        cmd += ["--api-key-env", next(iter(env))]
+    log(f"check {base} {run.dialect} {run.model} (--repeat {repeat})")
+    started = time.monotonic()
+    try:
+        env_all = {**os.environ, **(env or {})}
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT, env=env_all
+        )
+    except subprocess.TimeoutExpired as exc:
+        run.error = f"`thinkwire check` did not finish in {timeout:.0f} s (killed)"
+        (out_dir / f"{stem}.err").write_bytes(exc.stderr or b"")
+        run.seconds = time.monotonic() - started
+        return run
+    run.seconds = time.monotonic() - started
+    (out_dir / f"{stem}.json").write_text(done.stdout)
+    (out_dir / f"{stem}.err").write_text(done.stderr)
+    try:
+        run.card = json.loads(done.stdout)
+    except ValueError:
+        lines = [ln.strip() for ln in done.stderr.strip().splitlines() if ln.strip()]
+        errors = [i for i, ln in enumerate(lines) if ln.startswith("thinkwire: error:")]
+        why = " ".join(lines[errors[0] :] if errors else lines[-3:]) or "no output"
+        run.error = f"`thinkwire check` exited {done.returncode} without a card: {why}"
+    return run
+
+
+def check_all(
+    tw: Install,
+    base: str,
+    routes: list[tuple[str, str]],
+    repeat: int,
+    timeout: float,
+    logs: Path,
+    env: dict[str, str] | None = None,
+) -> list[Run]:
+    """``check`` each (model, route) in each dialect the server routes (a 404 path: not served)."""
+    runs = []
+    for dialect, path in DIALECT_PATHS.items():
+        if not served(base, path):
+            runs.append(Run(dialect, "-", "-", error=f"{path} not served (404)"))
+            continue
+        for model, route in routes:
+            run = Run(dialect, model, route)
+            runs.append(check(tw.paths["thinkwire"], base, run, repeat, timeout, logs, env))
+    return runs
+
+
+# the systems
+
+
+def run_litellm(tw: Install, inst: Install, logs: Path) -> SystemResult:
+    result = SystemResult("litellm", "LiteLLM proxy", inst.version, inst.missing)
+    if inst.missing:
+        return result
+    p = LITELLM_PORTS
+    routes = [
+        ("deepseek-reasoner", "deepseek/deepseek-reasoner", f"http://127.0.0.1:{p['deepseek']}"),
+        ("claude-sonnet-4-5", "anthropic/claude-sonnet-4-5", f"http://127.0.0.1:{p['anthropic']}"),
+        (
+            "openrouter/anthropic/claude-sonnet-4.5",
+            "openrouter/anthropic/claude-sonnet-4.5",
+            f"http://127.0.0.1:{p['openrouter']}/v1",
+        ),
+    ]
+    config = "model_list:\n"
+    for name, model, base in routes:
+        config += f"  - model_name: {name}\n    litellm_params:\n      model: {model}\n"
+        config += f"      api_base: {base}\n      api_key: sk-emulated\n"
+    (logs / "litellm-config.yaml").write_text(config)
+    result.setup = (
+        "`litellm --config config.yaml --num_workers 1 --detailed_debug` (the upstream requests "
+        "in its log) with a random `LITELLM_MASTER_KEY` "
+        "(1.108 refuses to start without one) passed to check with `--api-key-env`, and:"
+        f"\n\n```yaml\n{config}```"
+    )
+    base = f"http://127.0.0.1:{p['proxy']}"
+    cmd = [str(inst.paths["litellm"]), "--config", str(logs / "litellm-config.yaml")]
+    cmd += ["--host", "127.0.0.1", "--port", str(p["proxy"]), "--num_workers", "1"]
+    cmd += ["--detailed_debug"]  # litellm.log then holds each request it sends upstream
+    with emulators(tw.paths["thinkwire"], p, logs) as why:
+        if why:
+            result.missing = f"not run: {why}"
+            return result
+        key = {"FIELD_LITELLM_KEY": f"sk-field-{os.urandom(16).hex()}"}
+        env = {"LITELLM_MASTER_KEY": key["FIELD_LITELLM_KEY"], "LITELLM_TELEMETRY": "False"}
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no fetch from GitHub: the bundled map
+        with serving("litellm", cmd, logs, env=env) as proc:
+            why = wait_ready(proc, f"{base}/health/liveliness", timeout=240)
+            if why:
+                result.missing = f"not run: litellm {why} (see litellm.log)"
+                return result
+            pairs = [(name, model) for name, model, _ in routes]
+            result.runs = check_all(tw, base, pairs, PROXY_REPEAT, PROXY_CHECK_TIMEOUT, logs, key)
+    return result
+
+
+def run_ccr(tw: Install, inst: Install, logs: Path) -> SystemResult:
+    result = SystemResult("ccr", "claude-code-router", inst.version, inst.missing)
+    if inst.missing:
+        return result
+    p = CCR_PORTS
+    providers = [
+        {
+            "name": "deepseek",
+            "api_base_url": f"http://127.0.0.1:{p['deepseek']}/chat/completions",
+            "api_key": "sk-emulated",
+            "models": ["deepseek-reasoner"],
+            "transformer": {"use": ["deepseek"]},
+        },
+        {
+            "name": "anthropic",
+            "api_base_url": f"http://127.0.0.1:{p['anthropic']}/v1/messages",
+            "api_key": "sk-emulated",
+            "models": ["claude-sonnet-4-5"],
+            "transformer": {"use": ["Anthropic"]},
+        },
+        {
+            "name": "openrouter",
+            "api_base_url": f"http://127.0.0.1:{p['openrouter']}/v1/chat/completions",
+            "api_key": "sk-emulated",
+            "models": ["anthropic/claude-sonnet-4.5"],
+            "transformer": {"use": ["openrouter"]},
+        },
+    ]
+    config = {
+        "LOG": True,
+        "LOG_LEVEL": "debug",
+        "HOST": "127.0.0.1",
+        "PORT": p["proxy"],
+        "API_TIMEOUT_MS": 120000,
+        "NON_INTERACTIVE_MODE": True,
+        "Providers": providers,
+        "Router": {"default": "deepseek,deepseek-reasoner"},
+    }
+    home = logs / "ccr-home"
+    (home / ".claude-code-router").mkdir(parents=True, exist_ok=True)
+    text = json.dumps(config, indent=2)
+    (home / ".claude-code-router" / "config.json").write_text(text)
+    result.setup = (
+        "`ccr start` (in the foreground, `HOME` private to the run) with "
+        f"`~/.claude-code-router/config.json`:\n\n```json\n{text}\n```\n\n"
+        "Each run names its route as `provider,model`, which claude-code-router passes through."
+    )
+    base = f"http://127.0.0.1:{p['proxy']}"
+    cmd = [str(inst.paths["node"]), str(inst.paths["cli"]), "start"]
+    with emulators(tw.paths["thinkwire"], p, logs) as why:
+        if why:
+            result.missing = f"not run: {why}"
+            return result
+        with serving("ccr", cmd, logs, env={"HOME": str(home)}, cwd=logs) as proc:
+            why = wait_ready(proc, f"{base}/health")
+            if why:
+                result.missing = f"not run: claude-code-router {why} (see ccr.log)"
+                return result
+            pairs = [
+                (f"{provider['name']},{model}", str(provider["api_base_url"]))
+                for provider in providers
+                for model in provider["models"]
+            ]
+            result.runs = check_all(tw, base, pairs, PROXY_REPEAT, PROXY_CHECK_TIMEOUT, logs)
+    return result
+
+
+def run_llamacpp(tw: Install, inst: Install, logs: Path) -> SystemResult:
+    result = SystemResult("llamacpp", "llama.cpp server (xllamacpp)", inst.version, inst.missing)
+    if inst.missing:
+        return result
+    model = inst.paths["model"]
+    result.setup = (
+        f"`xllamacpp.Server` on `{model.name}` (no thinking of its own), `use_jinja`, "
+        f"`n_ctx` 8192, one slot, 2 threads, `n_predict` {LLAMA_N_PREDICT} (the server caps every "
+        "request's output there, so a turn stays within minutes on a shared CPU), "
+        "`reasoning_format` left at its default; checked directly, no emulator behind it, "
+        f"`--repeat {LLAMA_REPEAT}`."
+    )
+    base = f"http://127.0.0.1:{LLAMA_PORT}"
+    cmd = [str(inst.paths["python"]), str(Path(__file__).resolve()), "--serve-llama"]
+    cmd += [str(model), str(LLAMA_PORT), str(LLAMA_N_PREDICT)]
+    with serving("llama-server", cmd, logs) as proc:
+        why = wait_ready(proc, f"{base}/health", timeout=300)
+        if why:
+            result.missing = f"not run: llama.cpp server {why} (see llama-server.log)"
+            return result
+        pairs = [(LLAMA_ALIAS, model.name)]
+        result.runs = check_all(tw, base, pairs, LLAMA_REPEAT, LLAMA_CHECK_TIMEOUT, logs)
+    return result
+
+
+def serve_llama(model: str, port: int, n_predict: int) -> None:
+    """The llama.cpp server process: xllamacpp's HTTP server until SIGTERM."""
+    xllamacpp: Any = importlib.import_module("xllamacpp")  # thinkwire's Python only
+
+    params = xllamacpp.CommonParams()
+    params.model.path = model
+    params.port = port
+    params.hostnames = ["127.0.0.1"]
+    params.use_jinja = True
+    params.n_ctx = 8192
+    params.n_parallel = 1
+    params.n_predict = n_predict
+    params.cpuparams.n_threads = 2
+    params.cpuparams_batch.n_threads = 2
+    params.model_alias = {LLAMA_ALIAS}
+    server = xllamacpp.Server(params)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        del server
+
+
+# the page
+
+NOTES_RUN = "20261205T195010"
+"""The run (``.field/runs/<name>``) whose evidence the notes below were written from."""
+
+NOTES_VERDICTS: dict[str, str] = {
+    "litellm": "04aeca3448d2",
+    "ccr": "f9741f6089e2",
+    "llamacpp": "fc364c1101f8",
+}
+"""Per system, the digest of that run's verdicts (``verdict_digest``)."""
+
+NOTES: dict[str, str] = {
+    "litellm": """\
+Where LiteLLM only passes requests through, nothing is lost: Chat to DeepSeek and
+`/v1/messages` to Anthropic pass every probe, including the turn with two tool calls. Every
+route that translates between formats loses thinking somewhere:
+
+- **Chat to Claude.** Whole tool loops work, but only because LiteLLM reads back its own
+  `thinking_blocks` field (signed, one entry per block). Its `reasoning_content` joins the two
+  thinking blocks with no separator ("...call get_weather.I note the code word..."). In a stream,
+  `thinking_blocks` comes as fragments: pieces of text, then the signature in a delta of its
+  own, merged by `index`. The `accept-streamed` and `thought-recall` failures on this route come
+  from the checker, not from LiteLLM (see "Where the checker was wrong").
+- **Chat to OpenRouter (Claude).** A whole response moves the signed `reasoning_details` under
+  `provider_specific_fields` and leaves only the joined `reasoning_content` at the top level.
+  When the turn goes back as it was received, LiteLLM forwards `provider_specific_fields`
+  unchanged. Its debug log shows `reasoning_details` nested there, where OpenRouter does not
+  look, so OpenRouter refuses the turn. The stream has `reasoning_details` at the top level
+  but with no signatures, and OpenRouter refuses that too. `reasoning_content` sent back is
+  not translated for OpenRouter at all (`carrier-tokens`). No tool loop with thinking gets
+  through this route.
+- **`/v1/messages` to OpenRouter (Claude).** The whole response merges the two thinking
+  blocks into one with `"signature": null` (the SDK's `ThinkingBlock` rejects null). The
+  stream keeps the two blocks but puts an empty text block between them and signs neither.
+  When the turn goes back, LiteLLM forwards it to OpenRouter as its own `thinking_blocks`
+  (with `"signature": ""`) plus `reasoning_content`, never as `reasoning_details` (per its
+  upstream log), and OpenRouter refuses it.
+- **`/v1/responses` to DeepSeek.** The loop works: the thinking reaches DeepSeek (recall 6/6
+  kept, 0/6 stripped). The reasoning item is off-spec, though. It has no `summary` (which the
+  SDK type requires), its text is an `output_text` part in `content`,
+  `response.reasoning_summary_text.delta` has no `summary_index`, and `output_item.done`
+  differs from `response.completed`. There is no `encrypted_content`, although it was asked
+  for: the `signatures` fail is right by the letter of the dialect, but it costs nothing on
+  this route because LiteLLM accepts the reasoning text back.
+- **`/v1/responses` to Claude.** Whole turns go back and are accepted. In a stream,
+  `encrypted_content` and the reasoning `content` appear only in `response.completed`. A
+  client that builds the turn from `output_item.done` (as check does) therefore sends back a
+  reasoning item with only its summary. LiteLLM drops that item and forwards a bare `tool_use`,
+  which Claude refuses. A client that reads `response.completed` would not hit this.
+  `thought-recall` is inconclusive at 6 trials (kept 3/6, stripped 0/6: only the whole
+  trials complete).
+- **Not checked.** For `deepseek/` models, LiteLLM 1.108 sends `/v1/messages` to DeepSeek's
+  Anthropic-compatible `/anthropic/v1/messages`. For `openrouter/` models, it sends
+  `/v1/responses` to OpenRouter's `/v1/responses`. Check got the 404 above on its first
+  request and stopped with exit 2. `thinkwire emulate deepseek` serves Chat only.
+  `deepseek-anthropic` (new in commit c4ee6e2) serves `/anthropic/v1/messages`, but on an
+  address of its own, and LiteLLM uses one `api_base` per deployment for both paths. No
+  emulator serves OpenRouter's Responses API.
+- **Setup.** LiteLLM 1.108 will not start without a master key. For a model name missing from
+  its cost map (the emulators' own `claude-emulated`), it refuses `reasoning_effort` with
+  `UnsupportedParamsError`, so the config uses real model names, which the emulators accept.""",
+    "llamacpp": """\
+This card says almost nothing about thinking, and the cause is the model, not the server.
+Qwen2.5-Coder-1.5B, the only local GGUF here, never thinks. It also wrote its tool call as a
+fenced JSON block in the visible text, which llama.cpp's tool-call parser for this template
+does not pick up. So every probe about thinking or tool loops is n/a, and the one `fail` on
+`thinking-carrier` ("no thinking came back") is true of the model, not a sign that llama.cpp
+dropped anything. WIRE.md section 4 lists what llama.cpp does with thinking (`reasoning` and
+`reasoning_details` are accepted with 200 and ignored). Checking that needs a model that
+thinks, which this run did not have.
+
+What the run does show:
+
+- `/v1/chat/completions` parses with the SDK types. The server closed the keep-alive
+  connection after a stream, and check's retry on a fresh connection handled it (noted in the
+  `schema` evidence).
+- `/v1/responses` is far from OpenAI's schema: 540 complaints, including no `output_index` or
+  `sequence_number` on stream events, `response.created` without `model` or `output`, and no
+  `tools`, `tool_choice` or `parallel_tool_calls` on the whole response. `stream-final` fails
+  because `output_item.done` has no `output_index` to match against `response.completed`.
+  That is a real deviation, though conformance.md says this probe is n/a when no reasoning
+  item streams.
+- `/v1/messages`: no card. At about 2 s per generated token on the shared 2-core CPU, a
+  response took longer than the 180 s per read that the script gives check (`--timeout`), so
+  check stopped with exit 2 ("did not answer within 180 s") about seven minutes in, and the
+  answers it had already collected were lost. On a faster machine, or with a larger
+  `LLAMA_CHECK_TIMEOUT`, this should complete.""",
+    "ccr": """\
+claude-code-router serves only `/v1/messages`. With the `Anthropic` transformer it passes
+requests through, and every probe passes. With the `deepseek` and `openrouter` transformers:
+
+- A whole (non-streamed) response drops the thinking: only the `tool_use` comes back.
+- A streamed response carries the thinking but signs none of it. Its `content_block_start`
+  for a thinking block has no `signature` field at all, which the SDK type requires.
+- Thinking sent back is not translated into the upstream's carrier: DeepSeek answers 400 "The
+  'reasoning_content' in the thinking mode must be passed back", and OpenRouter/Claude
+  answers 400 "Expected `thinking` ... but found `tool_use`". No tool loop completes on
+  either route, whole or streamed.
+- Error bodies include Node stack traces with the server's file paths.
+
+`thought-recall` says n/a ("the model never settled a value") on those two routes. That is
+misleading: see "Where the checker was wrong".""",
+}
+"""Per system: what it gets wrong, in plain words, judged from that run's JSON evidence."""
+
+CHECKER_NOTES = """\
+The evidence and the proxies' own logs show verdicts in this run that do not follow from the
+traffic, plus limitations. These are defects in `thinkwire check`, reported and not
+fixed here.
+
+1. **A stream's unknown fields are folded by keeping the last delta** (LiteLLM, Chat to
+   Claude, `accept-streamed` fail). LiteLLM streams `thinking_blocks` as fragments per
+   `index`. Check sent back only the final fragment, `"thinking_blocks": [{"type":
+   "thinking", "thinking": "", "signature": "<block 2's signature>", "index": 1}]`, next to
+   the full `reasoning_content`. LiteLLM trusts `thinking_blocks`, so the emulator answered
+   400 "Invalid `signature` in `thinking` block". Merged by `index`, the stream gives the same
+   two signed blocks that the whole response carries, and those are accepted.
+2. **The stripped control does not strip thinking that sits in fields thinkwire does not
+   model** (LiteLLM, Chat to Claude, `thought-recall` fail: "the endpoint drops earlier
+   thinking: 210 prompt tokens with it, 210 without"). `strip_thinking` removes the IR
+   thinking blocks but keeps `thinking_blocks` and `provider_specific_fields.thinking_blocks`.
+   LiteLLM's upstream log shows the whole stripped trials' second requests arriving with both
+   thinking blocks, the same as the kept ones. Both conditions recalled 3/3 whole, and the
+   streamed trials failed as in item 1. The thinking did reach the model in both conditions,
+   so the verdict should be at most inconclusive, never "drops earlier thinking".
+3. **`thought-recall` n/a although every kept trial that held a value was refused**
+   (claude-code-router, DeepSeek and OpenRouter routes). The outcomes are 3 `no-value` (whole:
+   the proxy dropped the thinking) and 3 `refused` (streamed: the thinking, with its value,
+   was refused when sent back). The summary says "the model never settled a value in its
+   thinking alone", which the streamed trials contradict. By conformance.md's own rule ("a
+   fail: every kept trial refused"), counting only the trials that had a value, this should
+   be a fail.
+4. **`signatures` n/a on Chat to OpenRouter through LiteLLM** ("the endpoint signs none of its
+   reasoning_details entries"). The whole response does carry signed `reasoning_details`,
+   under `provider_specific_fields`. The stream carries the same entries without signatures,
+   and OpenRouter then refuses the turn. n/a hides a signature that was lost, not absent.
+   (This is a limitation: check cannot know the upstream signs. `format:
+   anthropic-claude-v1` entries without a signature are the tell.)
+5. **Not in this run's verdicts.** During a trial run, when the llama.cpp server was stopped
+   in the middle of a response, `thinkwire check` exited 1 with an uncaught
+   `aiohttp.ClientPayloadError` traceback ("Response payload is not completed") and no card.
+   It should give the documented one-line error with exit 2.
+6. **`stream-final` fails on llama.cpp's Responses stream, which has no reasoning item.**
+   conformance.md says n/a in that case. The difference it reports (no `output_index` on
+   `output_item.done`) is real, but it is a schema matter, and `schema` already fails it.
+7. **One slow answer loses the whole card.** On llama.cpp `/v1/messages`, a single read that
+   went past `--timeout`, seven minutes into the run, ended check with exit 2 and no card.
+   The server was reachable and slow. Recording a timeout on that probe would keep the
+   evidence already gathered.
+
+Everything else was judged by hand against the evidence and the proxies' logs, and the
+verdicts hold. The keep-alive retry worked against llama.cpp's server, which closes the
+connection after a stream: the card notes "retried on a fresh one" instead of stopping with
+"unreachable".
+"""
+
+
+def verdict_digest(result: SystemResult) -> str:
+    seen = [
+        (r.dialect, r.model, [(row["id"], row["status"]) for row in (r.card or {}).get("rows", [])])
+        for r in result.runs
+    ]
+    return hashlib.sha256(json.dumps([result.missing, seen]).encode()).hexdigest()[:12]
+
+
+def cell(run: Run, probe: str) -> str:
+    for row in (run.card or {}).get("rows", []):
+        if row["id"] == probe:
+            status = str(row["status"])
+            return f"**{status}**" if status == "fail" else status
+    return ""
+
+
+def clip(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def system_section(result: SystemResult, run_dir: Path) -> str:
+    lines = [f"## {result.title}", ""]
+    if result.version:
+        lines += [f"Version: {result.version}.", ""]
+    if result.missing:
+        prefix = "" if result.missing.startswith("not run") else "not installed: "
+        lines += [f"**{prefix}{result.missing}**", ""]
+    if result.setup:
+        lines += [f"Setup: {result.setup}", ""]
+    checked = [r for r in result.runs if r.card]
+    for r in result.runs:
+        if r.error:
+            lines += [f"- {r.dialect} `{r.model}`: {r.error}"]
+    if any(r.error for r in result.runs):
+        lines += [""]
+    if checked:
+        head = [f"{r.dialect}<br>`{r.model}`" for r in checked]
+        lines += ["| probe | " + " | ".join(head) + " |", "|---" * (len(checked) + 1) + "|"]
+        for probe in PROBES:
+            lines += [f"| `{probe}` | " + " | ".join(cell(r, probe) for r in checked) + " |"]
+        totals = []
+        for r in checked:
+            counts = (r.card or {}).get("counts", {})
+            totals.append(f"{counts.get('fail', 0)} fail, {r.seconds:.0f} s")
+        lines += ["| | " + " | ".join(totals) + " |", ""]
+        lines += ["What `check` said where it failed or could not decide:", ""]
+        for r in checked:
+            for row in (r.card or {}).get("rows", []):
+                if row["status"] in ("fail", "inconclusive"):
+                    lines += [
+                        f"- {r.dialect} `{r.model}`, `{row['id']}` ({row['status']}): "
+                        f"{clip(str(row['summary']))}"
+                    ]
+        lines += [""]
+    notes = NOTES.get(result.key)
+    if notes:
+        lines += ["**What it gets wrong** (read from the evidence by hand):", "", notes, ""]
+        if NOTES_VERDICTS.get(result.key) != verdict_digest(result):
+            lines += [
+                f"*These notes were written from run `{NOTES_RUN}`; the verdicts of this run "
+                f"(`{run_dir.name}`) differ: read its evidence again before trusting them.*",
+                "",
+            ]
+    return "\n".join(lines)
+
+
+def write_page(
+    out: Path, results: list[SystemResult], installs: list[Install], run_dir: Path, started: str
+) -> None:
+    tw = next(i for i in installs if i.name == "thinkwire")
+    versions = [
+        f"- thinkwire {tw.version or 'not installed: ' + tw.missing}",
+        f"- Python {platform.python_version()} on {platform.system()} {platform.machine()}",
+    ]
+    for r in results:
+        versions += [f"- {r.title}: {r.version or 'not installed: ' + r.missing}"]
+    page = [
+        "# Field report: `thinkwire check` against real proxies and servers",
+        "",
+        f"Generated by `{COMMAND}` (run from the repository root; not part of CI) on {started} "
+        f"UTC, run `{run_dir.name}`. The script installs each third-party server into its own "
+        "environment under `.field/`, puts each proxy in front of thinkwire's strict emulators "
+        "(`thinkwire emulate deepseek|anthropic|openrouter`, scripted model, `--calls 2`: two "
+        "tool calls per user turn, a code word noted only in thinking), runs `thinkwire check "
+        "--format json` in every client dialect the server answers, and writes this page. The "
+        "cards, the check's stderr and every server's log stay in `.field/runs/<run>/`; "
+        "[conformance.md](conformance.md) explains each probe and verdict. What the emulators "
+        "enforce is WIRE.md's vendor rules, so a failure here is the proxy's, not a model's. "
+        "The tables come from the cards. The notes under them are written by hand from the "
+        "evidence and the servers' logs (`NOTES` in the script) and are flagged when a rerun's "
+        "verdicts differ.",
+        "",
+        "Versions:",
+        "",
+        *versions,
+        "",
+        f"Trials: `--repeat {PROXY_REPEAT}` through the proxies (scripted emulators, "
+        f"deterministic), `--repeat {LLAMA_REPEAT}` on llama.cpp (a real model on a shared CPU; "
+        "too few trials for `thought-recall` to pass or fail on recall alone).",
+        "",
+        "In the tables, `n/a` means the probe does not apply or tested nothing about thinking "
+        "(the card gives the reason); **fail** is in bold.",
+        "",
+    ]
+    for result in results:
+        page += [system_section(result, run_dir), ""]
+    page += ["## Where the checker was wrong", "", CHECKER_NOTES]
+    if run_dir.name != NOTES_RUN:
+        page += [f"*Written from run `{NOTES_RUN}`; read this run's evidence again.*", ""]
+    out.write_text("\n".join(page).rstrip() + "\n")
+
+
+# main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="litellm,ccr,llamacpp")
+    parser.add_argument("--skip-install", action="store_true")
+    parser.add_argument("--out", type=Path, default=PAGE)
+    parser.add_argument("--serve-llama", nargs=3, metavar=("MODEL", "PORT", "N_PREDICT"))
+    parser.add_argument("--page-from", type=Path, metavar="RUN", help="rewrite the page only")
+    args = parser.parse_args()
+    if args.page_from:
+        started, installs, ordered = load_run(args.page_from)
+        write_page(args.out, ordered, installs, args.page_from.resolve(), started)
+        for result in ordered:
+            log(f"{result.key}: verdict digest {verdict_digest(result)}")
+        return 0
+    if args.serve_llama:
+        model, port, n_predict = args.serve_llama
+        serve_llama(model, int(port), int(n_predict))
+        return 0
+    if shutil.which("timeout") is None:
+        print("field_report: needs coreutils' timeout", file=sys.stderr)
+        return 2
+    only = set(args.only.split(","))
+    started = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"
+    run_dir = CACHE / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log(f"field report: run {run_dir}")
+
+    tw = install_thinkwire(args.skip_install)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        f_litellm = pool.submit(install_litellm, args.skip_install)
+        f_ccr = pool.submit(install_ccr, args.skip_install)
+        f_llama = pool.submit(install_llamacpp, tw, args.skip_install)
+        installs = [tw, f_litellm.result(), f_ccr.result(), f_llama.result()]
+    for inst in installs:
+        log(f"{inst.name}: {inst.version or 'not installed: ' + inst.missing}")
+    by_name = {i.name: i for i in installs}
+    if tw.missing:
+        for name in ("litellm", "ccr", "llamacpp"):
+            by_name[name].missing = by_name[name].missing or f"thinkwire: {tw.missing}"
+
+    jobs = {"litellm": run_litellm, "ccr": run_ccr, "llamacpp": run_llamacpp}
+    results: dict[str, SystemResult] = {}
+
+    def system(key: str) -> None:
+        if key not in only:
+            return
+        try:
+            results[key] = jobs[key](tw, by_name[key], mkdir(run_dir / key))
+        except Exception as exc:  # one system's crash must not lose the others' results
+            log(f"{key}: the script failed: {exc!r}")
+            result = SystemResult(key, key, by_name[key].version)
+            result.missing = f"not run: the script failed: {exc!r}"
+            results[key] = result
+
+    def proxies() -> None:
+        system("litellm")
+        system("ccr")
+
+    def llama() -> None:
+        system("llamacpp")
+
+    # the proxies run on the scripted emulators while the local model generates
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(proxies), pool.submit(llama)]:
+            future.result()
+
+    ordered = [results[k] for k in ("litellm", "ccr", "llamacpp") if k in results]
+    saved = {"started": started, "installs": installs, "results": ordered}
+    (run_dir / "results.json").write_text(json.dumps(saved, default=as_json, indent=1))
+    write_page(args.out, ordered, installs, run_dir, started)
+    for result in ordered:
+        log(f"{result.key}: verdict digest {verdict_digest(result)}")
+    log(f"wrote {args.out}")
+    return 0
+
+
+def as_json(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Install | SystemResult | Run):
+        return vars(value)
+    raise TypeError(type(value))
+
+
+def load_run(run_dir: Path) -> tuple[str, list[Install], list[SystemResult]]:
+    """A run's ``results.json``, for ``--page-from``."""
+    saved = json.loads((run_dir / "results.json").read_text())
+    installs = [Install(**{**i, "paths": {}}) for i in saved["installs"]]
+    results = []
+    for r in saved["results"]:
+        runs = [Run(**run) for run in r.pop("runs")]
+        results.append(SystemResult(**r, runs=runs))
+    return saved["started"], installs, results
+
+
+def mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
