@@ -86,7 +86,7 @@ def get_weather(city: str) -> dict[str, Any]:
     """The current weather in a city: temperature in degrees Celsius and conditions.
 
     Args:
-        city: The city's name, e.g. "Lisbon".
+        city: The city's name.
     """
     found = WEATHER.get(_key(city))
     if found is None:
@@ -99,7 +99,7 @@ def get_price(product: str) -> dict[str, Any]:
     """The shop's current price of a product, in US dollars.
 
     Args:
-        product: The product's name, e.g. "kettle".
+        product: The product's name.
     """
     key = _key(product)
     key = key if key in PRICES else key.removeprefix("a ").removeprefix("the ")
@@ -112,7 +112,7 @@ def lookup_order(order_id: str) -> dict[str, Any]:
     """An order's record: customer, product and the tracking number of its package.
 
     Args:
-        order_id: The order's id, e.g. "A-1001".
+        order_id: The order's id (a letter, a dash and four digits).
     """
     order = ORDERS.get(order_id.strip().upper())
     if order is None:
@@ -124,7 +124,7 @@ def track_package(tracking_number: str) -> dict[str, Any]:
     """Where a package is: its delivery status and the city it is in.
 
     Args:
-        tracking_number: The package's tracking number, e.g. "TRK-100".
+        tracking_number: The package's tracking number (TRK, a dash and three digits).
     """
     package = PACKAGES.get(tracking_number.strip().upper())
     if package is None:

@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+import msgspec
 import pytest
 
 from thinkwire.dialects.anthropic.request import decode_request as decode_anthropic
 from thinkwire.dialects.openai_chat.request import decode_request as decode_chat
 from thinkwire.dialects.openai_responses.request import decode_request as decode_responses
-from thinkwire.ir import ThinkingConfig
-from thinkwire.local.budget import OFF, UNBOUNDED, Result, ThinkingPlan, closing, generate, plan_thinking
-from thinkwire.local.engine import decided
+from thinkwire.ir import ThinkingConfig, Tool
+from thinkwire.local.budget import (
+    OFF,
+    UNBOUNDED,
+    Result,
+    ThinkingPlan,
+    Written,
+    closing,
+    generate,
+    plan_thinking,
+)
+from thinkwire.local.engine import decided, drafted
 from thinkwire.local.templates import ThoughtShape, get_template
 
 THINK = get_template("qwen2.5-think").think  # "<think>" "\n" .. "\n" "</think>", then "\n"
@@ -220,8 +230,28 @@ def test_the_grammar_after_the_thinking_may_depend_on_the_thought() -> None:
 
 def test_a_deciding_thought_decides_what_the_rest_of_the_turn_may_be() -> None:
     shape = ThoughtShape(decision=(" No,", " Yes,"))
-    assert decided(shape, " No, I know it.") == "answer"
-    assert decided(shape, " Yes, the weather.") == "calls"
-    assert decided(shape, "Maybe.") is None
-    assert decided(ThoughtShape(), " No, I know it.") is None
-    assert decided(None, " No, I know it.") is None
+    assert decided(shape, " No, I know it.") == ("answer", None)
+    assert decided(shape, " Yes, the weather.") == ("calls", None)
+    assert decided(shape, "Maybe.") == (None, None)
+    assert decided(ThoughtShape(), " No, I know it.") == (None, None)
+    assert decided(None, " No, I know it.") == (None, None)
+    tools = (Tool(name="get"), Tool(name="get_weather"))
+    per_tool = ThoughtShape(decision=(" none", " {tool}"))
+    assert decided(per_tool, " get_weather, for Lisbon.", tools) == ("calls", "get_weather")  # the longest
+    assert decided(per_tool, " get, then.", tools) == ("calls", "get")
+    assert decided(per_tool, " none, I know it.", tools) == ("answer", None)
+    assert decided(per_tool, " lookup, maybe.", tools) == (None, None)
+
+
+def test_a_thought_that_decided_to_answer_drafts_the_answer() -> None:
+    shape = ThoughtShape(decision=(" No, I can answer:", " Yes,"), draft_answer=True)
+    assert drafted(shape, " No, I can answer: Paris is the capital.\n") == "Paris is the capital."
+    assert drafted(shape, " Yes, the weather.") == ""
+    assert drafted(msgspec.structs.replace(shape, draft_answer=False), " No, I can answer: Paris.") == ""
+    run = Phases((" No, I can answer: Paris.", "length", 9))
+    pieces, result = _drain(
+        generate(PARAMS, run, budget=9, think=THINK, rest_grammar=lambda t: Written("Paris."))
+    )
+    assert len(run.calls) == 1  # nothing generated after the thinking: the engine wrote the answer
+    assert "".join(pieces) == " No, I can answer: Paris.\n</think>\nParis."
+    assert result["choices"][0]["finish_reason"] == "stop"

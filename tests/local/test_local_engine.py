@@ -62,6 +62,14 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 TEMPLATE = get_template("qwen2.5-think")
 BARE_TEMPLATE = msgspec.structs.replace(TEMPLATE, bare_calls=True)
+
+
+def grammar(choice: ToolChoice | None = None, **kw: Any) -> str:
+    """The grammar the default template gives a request with ``TOOLS``."""
+    shape = {"bare_calls": TEMPLATE.bare_calls, "thought": TEMPLATE.thought}
+    return build_grammar(TOOLS, choice, parallel=False, **{**shape, **kw})
+
+
 WEATHER = Tool(
     name="get_weather",
     description="Current weather for a city.",
@@ -178,7 +186,7 @@ def test_tool_call_turn_end_to_end() -> None:
         "n_predict": DEFAULT_MAX_TOKENS,
         "cache_prompt": True,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False),
+        "grammar": grammar(),
         "temperature": 0.7,
         "top_p": 0.8,
         "top_k": 20,
@@ -279,10 +287,10 @@ def test_max_tokens_mid_thinking() -> None:
 def test_tool_choice_none_allows_an_answer_only() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     out = engine(fake).complete(request(tool_choice=ToolChoice(mode="none")))
-    grammar = fake.calls[0]["grammar"]
-    assert grammar == build_grammar(TOOLS, ToolChoice(mode="none"), parallel=False)
-    assert "tool_call" not in grammar.split("answer ::=")[0].split("root ::=")[1].splitlines()[0]
-    assert "get_weather" not in grammar
+    sent = fake.calls[0]["grammar"]
+    assert sent == grammar(ToolChoice(mode="none"))
+    assert "tool_call" not in sent.split("answer ::=")[0].split("root ::=")[1].splitlines()[0]
+    assert "get_weather" not in sent
     assert out.response.stop_reason == "end_turn"
     assert isinstance(out.response.blocks[-1], Text)
 
@@ -291,7 +299,7 @@ def test_opaque_tools_are_left_out_of_prompt_and_grammar() -> None:
     fake = FakeRuntime(result(ANSWER_TEXT))
     opaque = Opaque(dialect="openai-responses", data={"type": "web_search"})
     out = engine(fake).complete(request(tools=(opaque, WEATHER)))
-    assert fake.calls[0]["grammar"] == build_grammar(TOOLS, None, parallel=False)
+    assert fake.calls[0]["grammar"] == grammar()
     assert fake.calls[0]["prompt"] == render(request(), TEMPLATE).prompt
     assert "opaque tool" in out.skipped
 
@@ -463,7 +471,7 @@ def test_thinking_off_prefills_an_empty_think_element(thinking: ThinkingConfig) 
     [params] = fake.calls
     assert params["prompt"] == render(request(), TEMPLATE).prompt + "\n</think>\n"  # <think>\n\n</think>\n
     assert params["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")
-    assert params["grammar"] == build_grammar(TOOLS, None, parallel=False, thinking=False)
+    assert params["grammar"] == grammar(thinking=False)
     assert params["grammar"].startswith("root ::= call | answer\n")
     assert params["n_predict"] == DEFAULT_MAX_TOKENS
     assert _blocks(out.response) == [
@@ -503,7 +511,7 @@ def test_qwen3_with_thinking_off_gets_what_its_template_writes_for_enable_thinki
     assert _blocks(out.response) == [Text(text="Hello!")]
 
 
-BUDGET_THOUGHT = "I should check the weather in Lis"  # cut by the budget
+BUDGET_THOUGHT = "Do I need a tool? Yes, the weather in Lis"  # cut by the budget
 
 
 def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -> None:
@@ -515,7 +523,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
     out = engine(fake).complete(req)
 
     first, second = fake.calls
-    full = build_grammar(TOOLS, None, parallel=False)
+    full = grammar()
     assert first == {
         "prompt": render(request(), TEMPLATE).prompt,  # the template's prefill already opens thinking
         "n_predict": 16,
@@ -533,7 +541,7 @@ def test_a_budget_spent_inside_the_thinking_closes_it_and_generates_the_rest() -
         "prompt": first["prompt"] + BUDGET_THOUGHT + close,
         "n_predict": 100 - 16,
         "stop": ["<|im_end|>", "</tool_call>"],
-        "grammar": build_grammar(TOOLS, None, parallel=False, thinking=False),
+        "grammar": grammar(thinking=False, only="calls"),  # the thought said: a tool
     }
     thinking, call = out.response.blocks
     assert isinstance(thinking, Thinking)

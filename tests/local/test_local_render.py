@@ -60,9 +60,7 @@ def test_default_template_prompt_is_exact() -> None:
     )
     rendered = render(request, QWEN25)
     assert rendered.prompt == (
-        "<|im_start|>system\nBe brief.\n\n"
-        "Before you answer, think step by step inside <think></think>. After </think>, either call one "
-        "tool or write your final answer to the user in plain sentences.\n\n"
+        "<|im_start|>system\nBe brief.\n\n" + QWEN25.think_instruction + "\n\n"
         "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
         "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
         '{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city", '

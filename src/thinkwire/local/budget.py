@@ -108,6 +108,13 @@ UNBOUNDED: Final = ThinkingPlan()
 OFF: Final = ThinkingPlan(think=False)
 
 
+class Written(msgspec.Struct, frozen=True):
+    """The rest of a turn, written by the engine instead of generated (a drafted answer,
+    ``ThoughtShape.draft_answer``: the grammar would allow nothing else)."""
+
+    text: str
+
+
 def plan_thinking(
     config: ThinkingConfig | None, max_tokens: int, *, default_share: float | None = None
 ) -> ThinkingPlan:
@@ -146,7 +153,7 @@ def generate(
     *,
     budget: int | None,
     think: ThinkSyntax,
-    rest_grammar: str | Callable[[str], str | None] | None = None,
+    rest_grammar: str | Callable[[str], str | Written | None] | None = None,
 ) -> Generator[str, None, Result]:
     """The turn of ``params`` as text pieces; returns the final result.
 
@@ -154,7 +161,8 @@ def generate(
     docstring; ``params`` are the unbudgeted ones (prompt ending with the thinking prefill,
     ``n_predict`` = ``max_tokens``, the turn's stops and grammar), ``rest_grammar`` the
     grammar after the thinking, or a function of phase 1's text that gives it (``None``: no
-    grammar in phase 2). The close is yielded as a piece of its own, between the phases.
+    grammar in phase 2) or ``Written`` text that is the rest of the turn (no phase 2). The
+    close is yielded as a piece of its own, between the phases.
     """
     if budget is None:
         return (yield from run(params))
@@ -172,6 +180,9 @@ def generate(
     rest: Params = {**params, "prompt": prompt, "n_predict": max_tokens - used}
     rest.pop("grammar", None)
     grammar = rest_grammar(thought) if callable(rest_grammar) else rest_grammar
+    if isinstance(grammar, Written):  # nothing to generate: the engine writes the rest itself
+        yield grammar.text
+        return {**first, "choices": [{"text": "", "finish_reason": "stop"}]}
     if grammar is not None:
         rest["grammar"] = grammar
     second = yield from run(rest)

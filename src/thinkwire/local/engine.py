@@ -74,14 +74,13 @@ Errors::
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import queue
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -89,7 +88,7 @@ import msgspec
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier, Dialect, Origin, Thinking, ToolCall
-from thinkwire.ir.conversation import Request, Response, StopReason, Tool, Usage
+from thinkwire.ir.conversation import Request, Response, StopReason, Tool, ToolChoice, Usage
 from thinkwire.ir.stream import (
     BlockDelta,
     BlockStart,
@@ -104,7 +103,7 @@ from thinkwire.ir.stream import (
 )
 from thinkwire.local.budget import Params as Params  # the runtime's types, re-exported
 from thinkwire.local.budget import Result as Result
-from thinkwire.local.budget import Run, ThinkingPlan, generate, plan_thinking
+from thinkwire.local.budget import Run, ThinkingPlan, Written, generate, plan_thinking
 from thinkwire.local.budget import finish_reason as _finish_reason
 from thinkwire.local.grammar import build_grammar
 from thinkwire.local.model_files import PULL_HINT
@@ -193,7 +192,7 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
     tools: tuple[Tool, ...]
     origin: Origin
     plan: ThinkingPlan
-    rest_grammar: Callable[[str], str] | None = None  # after phase 1's thought, for a budget's phase 2
+    rest_grammar: Callable[[str], str | Written] | None = None  # after phase 1's thought (phase 2)
     bare_calls: bool = False  # the parser reads bare calls
 
 
@@ -380,20 +379,26 @@ class LocalEngine:
             close = template.think.close + template.think.after
 
             def grammar(thinking: bool, thought: str = "") -> str:
+                only, tool = decided(template.thought, thought, tools)
                 return build_grammar(
                     tools,
-                    choice,
+                    choice if tool is None else ToolChoice(mode="tool", name=tool),
                     parallel=parallel,
                     think_close=close,
                     thinking=thinking,
                     bare_calls=template.bare_calls,
                     thought=template.thought,
-                    only=decided(template.thought, thought),
+                    only=only,
                 )
 
             params["grammar"] = grammar(plan.think)
+
+            def rest(thought: str) -> str | Written:
+                draft = drafted(template.thought, thought)
+                return Written(draft) if draft else grammar(False, thought)
+
             if plan.budget is not None:
-                rest_grammar = functools.partial(grammar, False)
+                rest_grammar = rest
         defaults = template.sampling
         for key, value in (
             (
@@ -440,13 +445,29 @@ class LocalEngine:
             return self._recall.get(signature)
 
 
-def decided(shape: ThoughtShape | None, thought: str) -> Literal["answer", "calls"] | None:
-    """What ``thought`` (the text after the prefill) decided with the first word of the shape's
-    ``decision``: an answer or calls (``None``: nothing, or no decision to make)."""
+def decided(
+    shape: ThoughtShape | None, thought: str, tools: Sequence[Tool] = ()
+) -> tuple[Literal["answer", "calls"] | None, str | None]:
+    """What ``thought`` (the text after the prefill) decided with the opening words of the
+    shape's ``decision``: an answer or calls, and which tool when the words name one
+    (``(None, None)``: nothing, or no decision to make)."""
     if shape is None or shape.decision is None or not thought:
-        return None
+        return None, None
     answer, call = shape.decision
-    return "answer" if thought.startswith(answer) else "calls" if thought.startswith(call) else None
+    if thought.startswith(answer):
+        return "answer", None
+    if "{tool}" not in call:
+        return ("calls", None) if thought.startswith(call) else (None, None)
+    named = [t.name for t in tools if thought.startswith(call.replace("{tool}", t.name))]
+    return ("calls", max(named, key=len)) if named else (None, None)
+
+
+def drafted(shape: ThoughtShape | None, thought: str) -> str:
+    """The answer a thought that decided to answer drafted (``ThoughtShape.draft_answer``):
+    its text after the opening phrase, stripped (``""``: none)."""
+    if shape is None or not shape.draft_answer or shape.decision is None:
+        return ""
+    return thought.removeprefix(shape.decision[0]).strip() if thought.startswith(shape.decision[0]) else ""
 
 
 def _raise_for_error(result: Result, *, strict: bool = True) -> None:

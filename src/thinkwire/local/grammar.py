@@ -106,6 +106,7 @@ _ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a 
 _NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside tools may not start with
 _NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
 _PROSE_CHARS: Final = "[^<>{}]"  # a prose thought: no markup, no JSON (so no closing tag either)
+_TOOL: Final = "{tool}"  # in a decision's call words: the tool's name
 _PROSE_START: Final = "[^<>{}\\x00-\\x1F]"  # and it does not start with a line break
 
 
@@ -179,11 +180,14 @@ def build_grammar(
         body = _Rep(_Class(_PROSE_CHARS), size)
         prose = g.rule("thought", body if thought.decision else _seq(_Class(_PROSE_START), body))
     thinks = g.excluding("thought", think_close.removesuffix("\n")) if thinking and not prose else prose
+    decision = thought.decision if thinks is not None and thought is not None else None
+    callable_tools = tools if mode != "none" and only != "answer" else ()
+    per_tool = decision is not None and _TOOL in decision[1]
     calls: _Expr | None = None
     answers: _Expr | None = None
-    if mode != "none" and tools and only != "answer":
-        calls = g.calls(tools, parallel=parallel, bare=bare_calls)
-    answering = only != "calls" or calls is None
+    if callable_tools and not per_tool:
+        calls = g.calls(callable_tools, parallel=parallel, bare=bare_calls)
+    answering = only != "calls" or not callable_tools
     if answering and mode == "auto" and tools:
         # small models otherwise "answer" with a bare JSON call instead of the <tool_call>
         # syntax (seen with the default model), so an answer beside tools may not open like one
@@ -193,10 +197,18 @@ def build_grammar(
         answers = g.define(answer, _seq(first, rest))
     elif answering and mode in ("auto", "none"):
         answers = g.excluding("answer", _CALL_TAG, nonempty=True)
-    if thinks is not None and thought is not None and thought.decision is not None:
-        # the thought's first word says which: (answer word) ... answer | (call word) ... calls
-        branches = zip(thought.decision, (answers, calls), strict=True)
-        root = _alt(*(_seq(_Lit(w), thinks, _Lit(think_close), after) for w, after in branches if after))
+    if decision is not None and thinks is not None:
+        # the thought's first words say which: (answer words) ... answer | (call words) ... calls
+        # (one branch per tool, its calls to that tool only, when the call words name it)
+        branches: list[tuple[str, _Expr | None]] = [(decision[0], answers)]
+        if per_tool:
+            branches += [
+                (decision[1].replace(_TOOL, t.name), g.calls([t], parallel=parallel, bare=bare_calls))
+                for t in callable_tools
+            ]
+        else:
+            branches.append((decision[1], calls))
+        root = _alt(*(_seq(_Lit(w), thinks, _Lit(think_close), a) for w, a in branches if a is not None))
     else:
         after = _alt(*(part for part in (calls, answers) if part is not None))
         root = _seq(thinks, _Lit(think_close), after) if thinks is not None else after

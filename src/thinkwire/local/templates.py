@@ -132,14 +132,21 @@ class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
 
     The thought is *prose*: no ``<``, ``>``, ``{`` or ``}`` (so no call markup or JSON in it),
     at most ``max_chars`` characters (``None``: unbounded). ``decision``: the thought opens
-    with one of two words that continue the ``prefill`` (e.g. ``"Do I need a tool?"``): the
+    with one of two phrases that continue the ``prefill`` (e.g. ``"Do I need a tool?"``): the
     first leads to an answer after the thinking, the second to tool calls; so what the model
-    does follows what it said it would do. ``None``: the thought opens with any character but a
-    line break.
+    does follows what it said it would do. When the second holds ``{tool}`` there is one such
+    phrase per tool, with its name there, and the calls go to that tool only
+    (``"Which tool do I need now?"``: ``" none"`` or ``" get_weather"``). ``None``: the thought
+    opens with any character but a line break. ``draft_answer``: a thought that decided to
+    answer drafts the answer after its opening phrase (``"No, I can answer: Paris."``), and the
+    answer is that draft, word for word (when the thinking ran as the first phase of a budget,
+    ``thinkwire.local.budget``): the small default model writes good drafts in its thinking
+    and, right after ``</think>``, answers with a call written as text instead.
     """
 
     max_chars: int | None = None
     decision: tuple[str, str] | None = None
+    draft_answer: bool = False
 
 
 class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
@@ -269,14 +276,28 @@ QWEN25_THINK: Final = ChatTemplate(
     keep_stop=("</tool_call>",),
     sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
     default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+    bare_calls=True,
     think_instruction=(
-        "Before you answer, think step by step inside <think></think>. After </think>, either call "
-        "one tool or write your final answer to the user in plain sentences."
+        "Before you act, think inside <think></think> in one or two short sentences, starting with whether "
+        "you need a tool. You need one for facts you cannot know yourself (live data, records, prices, exact "
+        'arithmetic) that no tool result has given you yet. Examples: "Hello!" - No, I can answer: Hello! '
+        'How can I help? "What is the capital of Spain?" - No, I can answer: the capital of Spain is Madrid. '
+        '"How much is the lamp?" - Yes, the price tool gives the lamp\'s price. "What is 37 * 41?" - Yes, '
+        'the calculator gives the exact product. "Where is order X-0000?" - Yes, the order tool gives its '
+        "record. After a result that answers the question - No, I can answer: what the result says. Then "
+        "call one tool, or write your final answer to the user. Never call a tool again with the same "
+        "arguments."
+    ),
+    thought=ThoughtShape(
+        max_chars=300,
+        decision=("Do I need a tool? No, I can answer:", "Do I need a tool? Yes,"),
+        draft_answer=True,
     ),
     notes=(
-        "The default model. Without the grammar it writes bare JSON instead of tool calls. With "
-        "bare_calls it makes its later calls too, but then repeats calls it has the result of "
-        "(docs/local-engine.md), so it is off."
+        "The default model. Without the grammar it writes bare JSON instead of tool calls, so bare calls "
+        "are on: the call it prefers, written back byte for byte. The grammar makes its thinking a short "
+        "prose answer to 'Do I need a tool?' (without it the thinking was call markup) and holds the turn "
+        "to that answer; a thought is at most 300 characters. Measured with benchmarks/local_agent.py."
     ),
 )
 
