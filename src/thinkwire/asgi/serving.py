@@ -14,11 +14,15 @@ from typing import Any
 
 import uvicorn
 
+from thinkwire.asgi.protocol import BoundedHttpTools
+
 
 @contextmanager
 def serving(app: Any, *, start_timeout: float = 10.0) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 at a free port; yields ``http://127.0.0.1:PORT``."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", http=BoundedHttpTools
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="thinkwire-background-server", daemon=True)
     thread.start()

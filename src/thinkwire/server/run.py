@@ -89,6 +89,7 @@ def serve(options: ServeOptions) -> None:
     """Run the server until interrupted (the command's body; messages go to stderr)."""
     import uvicorn
 
+    from thinkwire.asgi.protocol import BoundedHttpTools
     from thinkwire.server.app import create_app
     from thinkwire.server.auth import keys_from_env
     from thinkwire.server.state import ServerState
@@ -124,7 +125,11 @@ def serve(options: ServeOptions) -> None:
         )
     _say(f"serving on {url}\n" + ROUTES.format(url=url).rstrip("\n"))
     config = uvicorn.Config(
-        create_app(state), log_level=options.log_level, lifespan="on", timeout_graceful_shutdown=5
+        create_app(state),
+        log_level=options.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        http=BoundedHttpTools,  # request heads bounded (httptools has no limit of its own)
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         uvicorn.Server(config).run(sockets=[sock])
