@@ -125,3 +125,27 @@ def test_unknown_previous_response_is_a_404_naming_the_parameter(serve: Scripted
         "code": "previous_response_not_found",
     }
     assert runtime.calls == []
+
+
+def test_encrypted_reasoning_the_server_cannot_read_is_a_reported_loss(serve: ScriptedServers) -> None:
+    """A stateless client sends back ``{id, encrypted_content, summary: []}`` that no one here
+    issued (OpenAI's own): the local model cannot see it, and the response says so instead of
+    dropping it silently."""
+    url, runtime, _ = serve(weather_agent)
+    items: list[Any] = [
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"type": "reasoning", "id": "rs_foreign", "encrypted_content": "gAAAAABforeign", "summary": []},
+        {
+            "type": "function_call",
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city": "Paris"}',
+        },
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+    ]
+    answer = httpx.post(
+        url + "/v1/responses", json={"model": "m", "input": items, "tools": TOOLS, "store": False}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["thinkwire-thinking-losses"] == "1"
+    assert "gAAAAABforeign" not in runtime.calls[-1]["prompt"]

@@ -666,6 +666,8 @@ class EngineStream(Iterator[StreamEvent]):
 
     def __init__(self, engine: LocalEngine, prepared: _Prepared) -> None:
         self.result: EngineResult | None = None
+        self.skipped = prepared.rendered.skipped
+        """What the prompt could not show the model (redacted thinking, images, opaque items)."""
         self._cancel = threading.Event()
         self._events = self._run(engine, prepared)
 

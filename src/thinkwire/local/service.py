@@ -30,6 +30,7 @@ from thinkwire.backend import Caller, Generation
 from thinkwire.errors import OVERLOADED, ApiError
 from thinkwire.ir.blocks import Carrier, Dialect
 from thinkwire.ir.conversation import Request
+from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import StreamEvent
 from thinkwire.local.engine import EngineError, EngineStream, LocalEngine
 from thinkwire.local.grammar import GrammarError
@@ -68,17 +69,23 @@ class EngineService:
     async def generate(self, request: Request, caller: Caller) -> Generation:
         """The next assistant turn of ``request``: waits for a slot, then opens the engine
         stream. Raises ``ApiError`` for a refused request (bad signature, no grammar, queue
-        full, context exceeded). The engine reads the IR whole: no losses; it keeps no state
-        (``thinkwire.store.pipeline.Stateful`` restores in front of it)."""
-        return await Generation.start(self._events(request, caller))
+        full, context exceeded). It keeps no state (``thinkwire.store.pipeline.Stateful``
+        restores in front of it). What the prompt could not show the model (redacted or
+        encrypted-only reasoning the state could not resolve, images, opaque items) is reported
+        as losses, never dropped silently."""
+        opened: list[EngineStream] = []
+        return await Generation.start(self._events(request, caller, opened), losses=lambda: _skipped(opened))
 
-    async def _events(self, request: Request, caller: Caller) -> AsyncGenerator[StreamEvent, None]:
+    async def _events(
+        self, request: Request, caller: Caller, opened: list[EngineStream]
+    ) -> AsyncGenerator[StreamEvent, None]:
         await self._acquire()
         stream: EngineStream | None = None
         try:
             stream = await anyio.to_thread.run_sync(
                 self._open, request, caller.dialect, caller.carrier, caller.seed
             )
+            opened.append(stream)
             while (event := await anyio.to_thread.run_sync(_next, stream)) is not _END:
                 yield event  # type: ignore[misc]  # _next returns an event or _END
             self.served += 1
@@ -194,3 +201,16 @@ def _api_error(exc: EngineError) -> ApiError:
 
 def _param(exc: SignatureError) -> str | None:
     return exc.problems[0].path if exc.problems else None
+
+
+def _skipped(opened: list[EngineStream]) -> tuple[Loss, ...]:
+    """The prompt's skipped parts as losses (``redacted`` for reasoning, ``block`` else)."""
+    skipped = opened[0].skipped if opened else ()
+    return tuple(
+        Loss(
+            path="messages",
+            kind="redacted" if "redacted" in what else "block",
+            detail=f"{what} cannot be shown to the local model; left out of its prompt",
+        )
+        for what in skipped
+    )
