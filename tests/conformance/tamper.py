@@ -4,7 +4,9 @@
 loopback port that forwards each POST to ``upstream`` (same path), changing the request body
 (``request``), the whole JSON answer (``whole``) or the raw SSE text of a stream (``stream``),
 or answering first with a status of its own (``status(n)`` for the n-th request: (status,
-headers) or ``None``). It records every request body it forwarded in ``Proxy.bodies``.
+headers) or ``None``), waiting ``delay(n)`` seconds before the n-th answer (a slow server), or
+cutting the n-th answer off half-way when ``cut(n)`` (a server dying mid-response). It
+records every request body it forwarded in ``Proxy.bodies``.
 
 ``closing(upstream)`` is a raw HTTP/1.1 proxy that answers each connection's first request
 with ``Connection: keep-alive`` and closes the connection when the next request arrives on it
@@ -13,6 +15,7 @@ with ``Connection: keep-alive`` and closes the connection when the next request 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -35,6 +38,8 @@ class Proxy:
     whole: Callable[[Json], Json] = lambda body: body
     stream: Callable[[str], str] = lambda text: text
     status: Callable[[int], tuple[int, dict[str, str]] | None] = lambda n: None
+    delay: Callable[[int], float] = lambda n: 0.0
+    cut: Callable[[int], bool] = lambda n: False
     bodies: list[Json] = field(default_factory=list)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -51,7 +56,10 @@ class Proxy:
                 break
         body = self.request(orjson.loads(raw))
         self.bodies.append(body)
-        own = self.status(len(self.bodies))
+        number = len(self.bodies)
+        if self.delay(number):
+            await asyncio.sleep(self.delay(number))
+        own = self.status(number)
         if own is not None:
             code, headers = own
             error = orjson.dumps({"error": {"type": "rate_limit_error", "message": "slow down"}})
@@ -70,6 +78,11 @@ class Proxy:
             out = self.stream(answer.text).encode()
         else:
             out = orjson.dumps(self.whole(answer.json()))
+        if self.cut(number):
+            pairs = [(b"content-type", kind.encode()), (b"content-length", str(len(out)).encode())]
+            await send({"type": "http.response.start", "status": answer.status_code, "headers": pairs})
+            await send({"type": "http.response.body", "body": out[: len(out) // 2], "more_body": True})
+            raise ConnectionAbortedError("the tampering proxy cut the answer off")
         await _answer(send, answer.status_code, out, kind, {})
 
 

@@ -11,6 +11,7 @@ import orjson
 from tests.conformance.tamper import closing, tampering
 
 from thinkwire.conformance import PROBES, Card, Endpoint, run_check
+from thinkwire.conformance.card import Row
 from thinkwire.emulators.run import Emulate
 from thinkwire.ir.blocks import Dialect
 
@@ -43,6 +44,12 @@ def events(change: Callable[[Json], Json | None]) -> Callable[[str], str]:
         return "\n\n".join(out)
 
     return apply
+
+
+def stream_final(upstream: str, event: Callable[[Json], Json | None]) -> Row:
+    """The stream-final row of a Responses emulator behind a proxy changing each stream event."""
+    with tampering(upstream, stream=events(event)) as (url, _):
+        return check(url, "openai-responses", "gpt-emulated", "stream-final").row("stream-final")
 
 
 def test_a_server_closing_a_reused_connection_is_retried_on_a_fresh_one(emulate: Emulate) -> None:
@@ -244,10 +251,8 @@ def test_a_stream_whose_items_lack_what_completed_holds_fails_stream_final(emula
             data["item"].pop("encrypted_content", None)
         return data
 
-    with tampering(upstream, stream=events(event)) as (url, _):
-        card = check(url, "openai-responses", "gpt-emulated", "stream-final")
-    row = card.row("stream-final")
-    assert row.status == "fail", card.to_text()
+    row = stream_final(upstream, event)
+    assert row.status == "fail", row.summary
     assert "`encrypted_content` only in response.completed" in row.summary
 
 
@@ -259,3 +264,78 @@ def test_without_the_sdks_the_schema_probe_names_the_extra(emulate: Emulate, mon
     card = check(upstream, "anthropic", "claude-emulated", "schema")
     assert card.row("schema").status == "n/a"
     assert "thinkwire[check]" in card.row("schema").summary
+
+
+def test_fields_streamed_in_pieces_go_back_merged(emulate: Emulate) -> None:
+    """LiteLLM streams `thinking_blocks` one fragment per delta, merged by `index`, the
+    signature in a delta of its own; the turn sent back must hold the merged block."""
+    upstream, _ = emulate("deepseek")
+
+    def fragment(data: Json) -> Json:
+        for choice in data.get("choices", []):
+            delta = choice.get("delta", {})
+            if delta.get("reasoning_content"):
+                piece = {"type": "thinking", "thinking": delta["reasoning_content"], "signature": None}
+                delta["thinking_blocks"] = [{**piece, "index": 0}]
+            elif choice.get("finish_reason"):
+                signed = {"type": "thinking", "thinking": "", "signature": "sig", "index": 0}
+                delta["thinking_blocks"] = [signed]
+        return data
+
+    def demand(body: Json) -> Json:
+        for message in body["messages"]:
+            if message["role"] == "assistant" and "thinking_blocks" in message:
+                (block,) = message["thinking_blocks"]
+                assert block["thinking"] == message["reasoning_content"], "fragments were not joined"
+                assert block["signature"] == "sig", "the signature delta was lost"
+        return body
+
+    with tampering(upstream, stream=events(fragment), request=demand) as (url, proxy):
+        card = check(url, "openai-chat", "deepseek-reasoner", "accept-streamed")
+    assert card.row("accept-streamed").status == "pass", card.to_text()
+    sent = [m for b in proxy.bodies for m in b["messages"] if m["role"] == "assistant"]
+    assert sent
+    assert all(m["thinking_blocks"][0]["signature"] == "sig" for m in sent)
+
+
+def test_a_server_dying_mid_answer_is_a_verdict_not_a_traceback(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+    with tampering(upstream, cut=lambda n: n == 2) as (url, _):
+        card = check(url, "anthropic", "claude-emulated", "thinking-carrier", "stream-agrees")
+    row = card.row("stream-agrees")
+    assert row.status == "fail", card.to_text()
+    assert "ClientPayloadError" in row.summary
+
+
+def test_a_read_past_the_timeout_fails_that_probe_and_keeps_the_card(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+    chosen = tuple(p for p in PROBES if p.id in ("thinking-carrier", "stream-agrees"))
+    with tampering(upstream, delay=lambda n: 3.0 if n == 2 else 0.0) as (url, _):
+        endpoint = Endpoint(url, "anthropic", "claude-emulated", timeout=1.0)
+        card = asyncio.run(run_check(endpoint, probes=chosen, repeat=1))
+    assert card.row("thinking-carrier").status == "pass", card.to_text()
+    row = card.row("stream-agrees")
+    assert row.status == "fail", card.to_text()
+    assert "--timeout 1 s" in row.summary
+
+
+def test_stream_final_is_na_without_a_reasoning_item(emulate: Emulate) -> None:
+    """llama.cpp's Responses stream: no reasoning item, no `output_index` on the item events."""
+    upstream, _ = emulate("openai-responses")
+
+    def event(data: Json) -> Json | None:
+        item = data.get("item")
+        if isinstance(item, dict) and item.get("type") == "reasoning":
+            return None
+        if data.get("type", "").startswith("response.reasoning"):
+            return None
+        if data.get("type") == "response.completed":
+            output = data["response"]["output"]
+            data["response"]["output"] = [i for i in output if i.get("type") != "reasoning"]
+        data.pop("output_index", None)
+        return data
+
+    row = stream_final(upstream, event)
+    assert row.status == "n/a", row.summary
+    assert "no thinking was compared" in row.summary
+    assert "output_item.done came for indexes" in row.summary

@@ -8,8 +8,10 @@ by hand: options a dialect needs (``stream_options``, ``include``...) are IR ``e
 
 Every call is an ``Exchange`` that keeps the request body and the first bytes of the answer as
 they went over the wire, for the report card's evidence. A refusal (4xx/5xx) is an
-``Exchange`` with ``status`` and ``error`` (the server's own message); only an endpoint that
-cannot be reached at all raises ``Unreachable``; before that, ``Wire`` retries (its docstring).
+``Exchange`` with ``status`` and ``error`` (the server's own message), and so is an answer cut
+off (the connection broke mid-answer) or, once the endpoint has answered, a read past the
+timeout; only an endpoint that cannot be reached at all raises ``Unreachable``; before that,
+``Wire`` retries (its docstring).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import aiohttp
 import msgspec
 import orjson
 
-from thinkwire.conformance.echo import sent_turn
+from thinkwire.conformance.echo import sent_turn, streamed_fields
 from thinkwire.dialects.base import StreamDecoder, get_codec
 from thinkwire.dialects.openai_chat.stream import DONE
 from thinkwire.dialects.sse import SSEEvent, SSEParser
@@ -154,6 +156,9 @@ class Wire:
         self.endpoint = endpoint
         self.codec = get_codec(endpoint.dialect)
         self.calls = 0
+        self.answered = False
+        """Whether the endpoint ever answered: a later read past the timeout is then the
+        exchange's error (the probe's verdict names it), not ``Unreachable``."""
         self._session: aiohttp.ClientSession | None = None
 
     async def aclose(self) -> None:
@@ -215,6 +220,7 @@ class Wire:
                 self.endpoint.url, data=orjson.dumps(body), headers=self.endpoint.headers(), timeout=timeout
             ) as answer:
                 exchange.status = answer.status
+                self.answered = True
                 exchange.retry_after = answer.headers.get("retry-after")
                 restored = answer.headers.get(RESTORED, "0")
                 exchange.restored = int(restored) if restored.isdigit() else 0
@@ -231,9 +237,11 @@ class Wire:
             if not exchange.status:
                 raise _Dropped(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
             exchange.error = f"the connection broke: {type(exc).__name__}: {exc}".rstrip(": ")
-        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             what = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            if exchange.status:
+            if isinstance(exc, TimeoutError) and (exchange.status or self.answered):
+                exchange.error = f"no answer within --timeout {self.endpoint.timeout:g} s ({what})"
+            elif exchange.status:  # a server dying mid-answer: aiohttp's ClientPayloadError
                 exchange.error = f"the connection broke: {what}"
             elif isinstance(exc, TimeoutError):
                 raise Unreachable(
@@ -270,7 +278,7 @@ class Wire:
             for event in decoder.close():
                 folder.feed(event)
             exchange.response = folder.result()
-            exchange.turn = sent_turn(self.codec, exchange.response)
+            exchange.turn = sent_turn(self.codec, exchange.response, fields=streamed_fields(exchange.events))
         except StreamAborted as exc:
             exchange.error = f"the stream ended with an error event: {orjson.dumps(exc.error).decode()}"
         except (DecodeError, ThinkwireError, UnicodeDecodeError) as exc:

@@ -55,8 +55,8 @@ async def run_check(
             else:
                 try:
                     result = await probe.run(ctx)
-                except Unreachable:
-                    raise
+                except Unreachable as exc:  # it answered the first request: keep the card
+                    result = Result("fail", f"the endpoint stopped answering: {exc}")
                 except ThinkwireError as exc:
                     result = Result("fail", f"the probe could not run: {exc}")
             rows.append(Row.of(probe, result))

@@ -4,7 +4,8 @@
   stream's ``response.output_item.done`` events carried, with the same fields (LiteLLM's
   Responses streams over Anthropic put ``encrypted_content`` only on ``response.completed``; a
   client that reads items as they are done loses it), and ``output_item.added`` names the
-  same item ids.
+  same item ids. n/a when no stream carried a reasoning item (differences about other items are
+  the ``schema`` probe's to judge, and are listed).
 """
 
 from __future__ import annotations
@@ -62,26 +63,39 @@ def differences(exchange: Exchange) -> list[str]:
     return out
 
 
+def _reasoning_items(exchange: Exchange) -> int:
+    """Reasoning items a stream carried, in its item events or its ``response.completed``."""
+    items = [d.get("item") for d in _events(exchange, "response.output_item.done")]
+    items += [d.get("item") for d in _events(exchange, "response.output_item.added")]
+    for completed in _events(exchange, "response.completed"):
+        output = completed.get("response", {}).get("output")
+        items += output if isinstance(output, list) else []
+    return sum(1 for i in items if isinstance(i, dict) and i.get("type") == "reasoning")
+
+
 async def stream_final(ctx: Context) -> Result:
     streams = [e for e in await ctx.observed() if e.stream and e.ok]
     if not streams:
         return not_applicable("no stream was answered (see stream-agrees)")
-    for exchange in streams:
-        found = differences(exchange)
-        if found:
-            return failed(f"{len(found)} difference(s), e.g. {found[0]}", exchange, differences=found[:10])
-    reasoning = sum(
-        1
-        for e in streams
-        for d in _events(e, "response.output_item.done")
-        if isinstance(d.get("item"), dict) and d["item"].get("type") == "reasoning"
-    )
+    reasoning = sum(_reasoning_items(e) for e in streams)
     if not reasoning:
+        found = [d for e in streams for d in differences(e)]
+        if found:
+            return not_applicable(
+                f"none of the {len(streams)} streams carried a reasoning item, so no thinking was compared; "
+                f"{len(found)} difference(s) about other items (schema judges them), e.g. {found[0]}",
+                streams[0],
+                differences=found[:10],
+            )
         return not_applicable(
             f"the {len(streams)} streams agree with their response.completed, but none carried a reasoning "
             "item, so no thinking was compared",
             streams[0],
         )
+    for exchange in streams:
+        found = differences(exchange)
+        if found:
+            return failed(f"{len(found)} difference(s), e.g. {found[0]}", exchange, differences=found[:10])
     return passed(
         f"{len(streams)} streams: response.completed repeats every item event ({reasoning} reasoning items)",
         streams[0],
