@@ -177,35 +177,35 @@ def openai_responses(url: str, model: str, traffic: Traffic, *, stream: bool) ->
 def anthropic_messages(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcome:
     """The tool loop of Anthropic's tool-use docs: ``response.content`` appended as it came."""
     ran = Ran()
-    client = anthropic.Anthropic(base_url=url.removesuffix("/v1"), api_key="sk-dummy", max_retries=0)
-    tools: Any = [{"name": n, "description": DESCRIPTIONS[n], "input_schema": SCHEMA} for n in FUNCTIONS]
-    messages: list[Any] = [{"role": "user", "content": QUESTION}]
-    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
-    for _ in range(STEPS):
-        message: Any
-        if stream:
-            with client.messages.stream(
-                model=model, max_tokens=4000, messages=messages, tools=tools, thinking=thinking
-            ) as events:
-                message = events.get_final_message()
-        else:
-            message = client.messages.create(
-                model=model, max_tokens=4000, messages=messages, tools=tools, thinking=thinking
+    with anthropic.Anthropic(base_url=url.removesuffix("/v1"), api_key="sk-dummy", max_retries=0) as client:
+        tools: Any = [{"name": n, "description": DESCRIPTIONS[n], "input_schema": SCHEMA} for n in FUNCTIONS]
+        messages: list[Any] = [{"role": "user", "content": QUESTION}]
+        thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+        for _ in range(STEPS):
+            message: Any
+            if stream:
+                with client.messages.stream(
+                    model=model, max_tokens=4000, messages=messages, tools=tools, thinking=thinking
+                ) as events:
+                    message = events.get_final_message()
+            else:
+                message = client.messages.create(
+                    model=model, max_tokens=4000, messages=messages, tools=tools, thinking=thinking
+                )
+            messages.append({"role": "assistant", "content": message.content})
+            calls = [block for block in message.content if block.type == "tool_use"]
+            if not calls:
+                return Outcome("".join(b.text for b in message.content if b.type == "text"), ran.names)
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": c.id, "content": ran.call(c.name, c.input)}
+                        for c in calls
+                    ],
+                }
             )
-        messages.append({"role": "assistant", "content": message.content})
-        calls = [block for block in message.content if block.type == "tool_use"]
-        if not calls:
-            return Outcome("".join(b.text for b in message.content if b.type == "text"), ran.names)
-        messages.append(
-            {
-                "role": "user",
-                "content": [
-                    {"type": "tool_result", "tool_use_id": c.id, "content": ran.call(c.name, c.input)}
-                    for c in calls
-                ],
-            }
-        )
-    raise AssertionError("the tool loop did not end")
+        raise AssertionError("the tool loop did not end")
 
 
 # --- the OpenAI Agents SDK --------------------------------------------------------------------

@@ -102,7 +102,9 @@ class EngineService:
         return [self.engine.model_id]
 
     def response_model(self, request: Request) -> str | None:
-        return self.engine.model_id
+        """The model name the client asked for (the engine's own when it named none): Claude
+        Code drops the thinking of a response whose ``model`` is not the one it requested."""
+        return request.model or self.engine.model_id
 
     async def aclose(self) -> None:
         self.engine.close()
