@@ -208,3 +208,10 @@ def test_an_output_limit_below_one_is_a_400_naming_the_field(
     assert name in refused.text
     assert "must be at least 1" in refused.text
     assert runtime.calls == []  # nothing was generated
+
+
+def test_head_and_get_on_the_root_answer_without_a_key(serve: ScriptedServers) -> None:
+    """Claude Code, Codex and others send ``HEAD /`` before their first request (404 before)."""
+    url, _, _ = serve(weather_agent, state={"api_keys": frozenset({"k"})})
+    assert httpx.head(url + "/").status_code == 200
+    assert httpx.get(url + "/").json()["name"] == "thinkwire"

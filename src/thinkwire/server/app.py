@@ -8,6 +8,8 @@ Routes::
     GET|DELETE /v1/responses/{id} a stored response
     GET  /v1/models               the served model, readable by both SDKs
     GET  /healthz                 slots, queue, counters (no key needed)
+    GET|HEAD /                    a line saying what this is (no key needed; coding agents
+                                  probe it with HEAD before their first request)
     GET  /metrics                 Prometheus metrics (server.metrics)
 
 A path or method that does not exist gets a 404 / 405 in the envelope of the dialect its path
@@ -84,6 +86,7 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
         Route("/v1/models", bind(models), methods=["GET"]),
         Route("/v1/models/{id:path}", bind(model), methods=["GET"]),
         Route("/healthz", bind(health, open_to_all=True), methods=["GET"]),
+        Route("/", bind(root, open_to_all=True), methods=["GET"]),
         Route("/metrics", bind(serve_metrics), methods=["GET"]),
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}
@@ -113,6 +116,12 @@ async def model(http: HttpRequest, state: ServerState) -> Response:
         )
         return envelope(error, _dialect(http))
     return JSONResponse(_model_entry(state, id))
+
+
+async def root(http: HttpRequest, state: ServerState) -> Response:
+    return JSONResponse(
+        {"name": "thinkwire", "routes": ["/v1/chat/completions", "/v1/messages", "/v1/responses"]}
+    )
 
 
 async def health(http: HttpRequest, state: ServerState) -> Response:
