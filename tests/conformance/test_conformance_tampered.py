@@ -339,3 +339,51 @@ def test_stream_final_is_na_without_a_reasoning_item(emulate: Emulate) -> None:
     assert row.status == "n/a", row.summary
     assert "no thinking was compared" in row.summary
     assert "output_item.done came for indexes" in row.summary
+
+
+def test_the_stripped_control_strips_thinking_in_fields_thinkwire_does_not_model(emulate: Emulate) -> None:
+    """LiteLLM answers with `thinking_blocks` too and trusts them when the turn comes back: a
+    control that keeps them still carries the thinking."""
+    upstream, _ = emulate("deepseek")
+
+    def add(body: Json) -> Json:
+        message = body["choices"][0]["message"]
+        blocks = [{"type": "thinking", "thinking": message.get("reasoning_content", ""), "signature": "s"}]
+        message["thinking_blocks"] = blocks
+        message["provider_specific_fields"] = {"thinking_blocks": blocks}
+        return body
+
+    def trust(body: Json) -> Json:
+        for message in body["messages"]:
+            if message["role"] == "assistant" and message.get("thinking_blocks"):
+                message["reasoning_content"] = message["thinking_blocks"][0]["thinking"]
+        return body
+
+    with tampering(upstream, whole=add, request=trust) as (url, _):
+        card = check(url, "openai-chat", "deepseek-reasoner", "thought-recall", repeat=6)
+    row = card.row("thought-recall")
+    assert row.status == "pass", card.to_text()
+    assert row.details["stripped"]["recalled"] == 0
+
+
+def test_recall_fails_when_every_kept_trial_holding_a_value_was_refused(emulate: Emulate) -> None:
+    """claude-code-router over DeepSeek: whole answers lose the thinking (no value noted), and
+    streamed turns sent back lose it on the way up, so DeepSeek refuses them."""
+    upstream, _ = emulate("deepseek")
+
+    def whole(body: Json) -> Json:
+        body["choices"][0]["message"].pop("reasoning_content", None)
+        return body
+
+    def untranslated(body: Json) -> Json:
+        for message in body["messages"]:
+            if body.get("stream") and message["role"] == "assistant":
+                message.pop("reasoning_content", None)
+        return body
+
+    with tampering(upstream, whole=whole, request=untranslated) as (url, _):
+        card = check(url, "openai-chat", "deepseek-reasoner", "thought-recall", repeat=2)
+    row = card.row("thought-recall")
+    assert row.status == "fail", card.to_text()
+    assert "whose thinking held a value (1 of 2) was refused" in row.summary
+    assert "reasoning_content" in row.summary

@@ -17,11 +17,13 @@ are measured, and the verdict says only what they show:
   test on the paired trials, ``thinkwire.evals.stats``, two-sided, 5%);
 - ``fail``: the wire shows the thinking never reached the prompt (the prompt tokens with it are
   no higher than without it, ``baseline``) and recall does not say otherwise; or every kept
-  trial was refused;
+  trial was refused, or every kept trial whose thinking held a value (the others noted none:
+  a proxy that drops thinking from whole answers) was refused when sent back;
 - ``inconclusive`` otherwise, with the trials that would make the observed difference
   significant (none when the rates are equal: the model did not use the value, which does not
   say the endpoint dropped it);
-- ``n/a`` when the model never settled a value in its thinking alone.
+- ``n/a`` when the model never settled a value in its thinking alone (and no trial that did
+  was refused).
 
 Rates come with Wilson score intervals (95%) in ``details``.
 """
@@ -260,6 +262,16 @@ async def thought_recall(ctx: Context) -> Result:
     )
     if a["outcomes"].get("refused") == len(kept):
         return failed(f"every kept trial was refused ({figures})", *evidence, **details)
+    valued = [t for t in kept if t.value is not None and t.outcome != "leaked"]
+    if valued and all(t.outcome == "refused" for t in valued):
+        refusal = next(t.loop.refused for t in valued if t.loop.refused is not None)
+        return failed(
+            f"every kept trial whose thinking held a value ({len(valued)} of {len(kept)}) was refused when "
+            f"sent back: {refusal.error} ({figures})",
+            refusal,
+            *evidence,
+            **details,
+        )
     if all(t.outcome in ("no-value", "leaked", "refused") for t in kept):
         return not_applicable(
             f"nothing to recall: the model never settled a value in its thinking alone ({a['outcomes']})",

@@ -45,6 +45,11 @@ REDACTED_TRIGGER: Final = (
     "ANTHROPIC_MAGIC_STRING_TRIGGER_REDACTED_THINKING_46C9A13E193C177646C7398A98432ECCCE4C1253"
 )
 """Anthropic's documented test string: a model answering it returns ``redacted_thinking``."""
+THINKING_FIELDS: Final = frozenset(
+    {"thinking_blocks", "reasoning", "reasoning_content", "reasoning_details", "reasoning_text", "thinking"}
+)
+"""Message fields outside thinkwire's model that hold thinking (LiteLLM's ``thinking_blocks``)."""
+_THINK_SPAN: Final = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
 _NOTED: Final = (
     re.compile(r"SECRET\s*=\s*(\d{3,6})"),
     re.compile(r"the code word ([a-z]+-[0-9a-f]{4})"),  # thinkwire's scripted models
@@ -100,11 +105,29 @@ def _weather(call: ToolCall) -> str:
 
 
 def strip_thinking(message: Message) -> Message:
-    """``message`` without its reasoning blocks (what a client that drops thinking sends)."""
+    """``message`` without its thinking anywhere (what a client that drops thinking sends): its
+    reasoning blocks, ``<think>`` spans in its text, and the fields thinkwire does not model
+    that hold thinking (``THINKING_FIELDS``, at the top of the message or under
+    ``provider_specific_fields``: LiteLLM's ``thinking_blocks``), so the control carries none."""
     if message.role != "assistant":
         return message
-    kept = tuple(b for b in message.blocks if not isinstance(b, Thinking | RedactedThinking))
-    return msgspec.structs.replace(message, blocks=kept)
+    kept = tuple(
+        msgspec.structs.replace(b, text=_THINK_SPAN.sub("", b.text)) if isinstance(b, Text) else b
+        for b in message.blocks
+        if not isinstance(b, Thinking | RedactedThinking)
+    )
+    extra = {dialect: _without_thinking(fields) for dialect, fields in message.extra.items()}
+    return msgspec.structs.replace(message, blocks=kept, extra=extra)
+
+
+def _without_thinking(fields: Any) -> Any:
+    if not isinstance(fields, dict):
+        return fields
+    out = {k: v for k, v in fields.items() if k not in THINKING_FIELDS}
+    nested = out.get("provider_specific_fields")
+    if isinstance(nested, dict):
+        out["provider_specific_fields"] = {k: v for k, v in nested.items() if k not in THINKING_FIELDS}
+    return out
 
 
 def blank_thinking(message: Message, text: str = "") -> Message:
