@@ -50,3 +50,17 @@ def test_turns_without_thinking_get_the_placeholder_only_beside_turns_with_some(
     assert placed.messages[3] is thought
     assert [(loss.path, loss.kind) for loss in losses] == [("messages[1]", "missing")]
     assert with_placeholders(mixed, _upstream("vllm")) == (mixed, ())  # no placeholder: as it is
+
+
+def test_adaptive_thinking_is_left_as_the_client_asked() -> None:
+    """Claude Code, Cline and Droid send ``thinking: {"type": "adaptive"}``; it reached Claude as
+    ``{"type": "enabled", "budget_tokens": 2048}``."""
+    (claude,) = parse_config(
+        {"upstreams": [{"name": "c", "kind": "anthropic", "base_url": "http://x"}]}
+    ).upstreams
+    adaptive = Request(
+        messages=(Message(role="user", blocks=(Text(text="hi"),)),),
+        thinking=ThinkingConfig(mode="adaptive", extra={"anthropic": {"display": "omitted"}}),
+        sampling=Sampling(max_tokens=500),
+    )
+    assert with_thinking(adaptive, claude) is adaptive

@@ -35,9 +35,9 @@ def with_thinking(request: Request, upstream: Upstream) -> Request:
     """``request`` asking for thinking when its upstream thinks only when asked and the client
     did not say (a Chat client has no way to): budget from the upstream's profile or config,
     ``max_tokens`` raised by that much when it would leave no room after the thinking (the
-    vendor requires ``max_tokens`` above the budget). A request that set a budget or turned
-    thinking off is left as it is. A request without ``max_tokens`` gets the profile's, for a
-    vendor that requires one."""
+    vendor requires ``max_tokens`` above the budget). A request that set a budget, asked for
+    adaptive thinking (Claude Code, Cline and Droid do) or turned thinking off is left as it
+    is. A request without ``max_tokens`` gets the profile's, for a vendor that requires one."""
     default = upstream.profile.max_tokens
     if request.sampling.max_tokens is None and default is not None:
         request = msgspec.structs.replace(
@@ -46,7 +46,7 @@ def with_thinking(request: Request, upstream: Upstream) -> Request:
     budget = upstream.default_thinking_budget
     asked = request.thinking
     if budget is None or (
-        asked is not None and (asked.budget_tokens is not None or asked.mode == "disabled")
+        asked is not None and (asked.budget_tokens is not None or asked.mode in ("disabled", "adaptive"))
     ):
         return request
     extra = asked.extra if asked is not None else {}
