@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from thinkwire.dialects.anthropic import CODEC
+from thinkwire.dialects.base import get_codec
 from thinkwire.errors import DecodeError
 from thinkwire.ir import Image, Opaque, RedactedThinking, Text, Thinking, ThinkingConfig, ToolCall, ToolResult
 
@@ -327,8 +328,8 @@ def _with_block(block: Any) -> dict[str, Any]:
         (_with_block({"thinking": "untyped"}), "messages[3].content[1].type: required field is missing"),
         (_with_block("text"), "messages[3].content[1]: expected an object, got a string"),
         (
-            _request({"role": "system", "content": "x"}),
-            "messages[0].role: expected 'user' or 'assistant', got 'system'",
+            _request({"role": "developer", "content": "x"}),
+            "messages[0].role: expected 'user', 'assistant' or 'system', got 'developer'",
         ),
         (
             _request({"role": "user", "content": 7}),
@@ -406,3 +407,30 @@ def test_tool_result_content_of_the_wrong_type() -> None:
         _request({"role": "user", "content": "ls"}, TOOL_TURN, {"role": "user", "content": [result]})
     )
     assert str(error) == "messages[2].content[0].content: expected a string or an array, got an object"
+
+
+def test_a_mid_conversation_system_message_stays_in_place() -> None:
+    """Claude Code's default model sends ``role: "system"`` inside ``messages``; it was a 400.
+    It reads as a system message where it stood, comes back in place, and goes to Chat as a
+    system message in the same place, with nothing lost."""
+    wire = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 100,
+        "system": "You are Claude Code.",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "<system-reminder>todo</system-reminder>"}],
+            },
+            {"role": "user", "content": "go"},
+        ],
+    }
+    request = CODEC.decode_request(wire)
+    assert [m.role for m in request.messages] == ["user", "assistant", "system", "user"]
+    again = CODEC.encode_request(request)
+    assert (again.value, again.losses) == (wire, ())
+    chat = get_codec("openai-chat").encode_request(request)
+    assert [m["role"] for m in chat.value["messages"]] == ["system", "user", "assistant", "system", "user"]
+    assert chat.losses == ()

@@ -4,7 +4,8 @@ Mapping:
 
 * ``system``: a string becomes one ``Text`` with ``system_plain=True``; a list keeps its text
   blocks (``cache_control`` in their ``extra``), anything else in it stays ``Opaque``.
-* ``messages``: roles ``user`` / ``assistant`` only; string content becomes one ``Text``
+* ``messages``: roles ``user`` / ``assistant``, and ``system`` (a mid-conversation system
+  message, as Claude Code sends; kept in place, noted ``$in_messages``); string content becomes one ``Text``
   with ``plain=True``. ``tool_result`` blocks stay in their user message, in place.
 * ``tools``: custom tools (no ``type``, or ``type: "custom"``, kept in ``extra``) become
   ``Tool(parameters=input_schema)``; server and client tools with another ``type``
@@ -76,7 +77,14 @@ _CHOICE_MODE: Final[dict[str, Literal["auto", "none", "required", "tool"]]] = {
     "tool": "tool",
     "none": "none",
 }
-_ROLES: Final[dict[str, Literal["user", "assistant"]]] = {"user": "user", "assistant": "assistant"}
+_ROLES: Final[dict[str, Literal["user", "assistant", "system"]]] = {
+    "user": "user",
+    "assistant": "assistant",
+    "system": "system",
+}
+IN_PLACE: Final = "$in_messages"
+"""Note on a ``system`` message that stood inside ``messages`` (a mid-conversation system
+message, as Claude Code sends): written back in place, not hoisted to the top-level ``system``."""
 _CHOICE_TYPE: Final = {mode: kind for kind, mode in _CHOICE_MODE.items()}
 
 
@@ -148,16 +156,19 @@ def _message(value: Any, index: int, origin: Origin, calls: set[str]) -> Message
     raw = req(m, "role", str, path)
     role = _ROLES.get(raw)
     if role is None:
-        raise DecodeError(join(path, "role"), f"expected 'user' or 'assistant', got {raw!r}")
+        raise DecodeError(join(path, "role"), f"expected 'user', 'assistant' or 'system', got {raw!r}")
     if "content" not in m:
         raise DecodeError(join(path, "content"), "required field is missing")
     content = m["content"]
+    fields = extra(m, _MESSAGE_KEYS)
+    if role == "system":  # kept where it stood
+        fields = {**fields, DIALECT: {**fields.get(DIALECT, {}), IN_PLACE: True}}
     if isinstance(content, str):
-        return Message(role=role, blocks=(Text(text=content),), plain=True, extra=extra(m, _MESSAGE_KEYS))
+        return Message(role=role, blocks=(Text(text=content),), plain=True, extra=fields)
     if not isinstance(content, list):
         raise DecodeError(join(path, "content"), f"expected a string or an array, got {describe(content)}")
     blocks = decode_blocks(content, join(path, "content"), origin, calls)
-    return Message(role=role, blocks=blocks, extra=extra(m, _MESSAGE_KEYS))
+    return Message(role=role, blocks=blocks, extra=fields)
 
 
 def _system(value: Any) -> tuple[tuple[Text | Opaque, ...] | None, bool]:
@@ -324,6 +335,9 @@ def _encode_messages(
             out.append(item)
             continue
         path = f"messages[{i}]"
+        if role == "system" and message.extra.get(DIALECT, {}).get(IN_PLACE):
+            out.append(_in_place_system(message, i, log))
+            continue
         if role == "system" or role == "developer":
             if began:
                 log.add(path, "order", f"{role} message moved to the top-level system prompt")
@@ -342,6 +356,20 @@ def _encode_messages(
     if results or trailing:
         out.append({"role": "user", "content": results + trailing})
     return _system_value(system, plain, request), out
+
+
+def _in_place_system(message: Message, index: int, log: LossLog) -> dict[str, Any]:
+    """A ``system`` message written where it stood in ``messages`` (``IN_PLACE``)."""
+    blocks = message.blocks
+    content: str | list[dict[str, Any]]
+    if message.plain and len(blocks) == 1 and isinstance(blocks[0], Text) and not blocks[0].extra:
+        content = blocks[0].text
+    else:
+        content = _encode_system(blocks, f"messages[{index}].blocks", log)
+    item: dict[str, Any] = {"role": "system", "content": content}
+    fields = log.foreign_extra(f"messages[{index}]", message.extra, DIALECT)
+    write_back(item, {k: v for k, v in fields.items() if k != IN_PLACE})
+    return item
 
 
 def _system_value(
