@@ -52,6 +52,20 @@ def stream_final(upstream: str, event: Callable[[Json], Json | None]) -> Row:
         return check(url, "openai-responses", "gpt-emulated", "stream-final").row("stream-final")
 
 
+def signatures_failed(
+    upstream: str,
+    dialect: Dialect,
+    model: str,
+    whole: Callable[[Json], Json],
+    event: Callable[[Json], Json | None],
+) -> str:
+    """The summary of the signatures fail behind a proxy changing whole answers and each event."""
+    with tampering(upstream, whole=whole, stream=events(event)) as (url, _):
+        row = check(url, dialect, model, "signatures").row("signatures")
+    assert row.status == "fail", row.summary
+    return row.summary
+
+
 def test_a_server_closing_a_reused_connection_is_retried_on_a_fresh_one(emulate: Emulate) -> None:
     upstream, _ = emulate("anthropic")
     with closing(upstream) as (url, closed):
@@ -125,12 +139,9 @@ def test_signatures_judge_the_stream_when_the_whole_response_has_no_thinking(emu
             block.pop("signature", None)
         return data
 
-    with tampering(upstream, whole=no_thinking, stream=events(unsigned)) as (url, _):
-        card = check(url, "anthropic", "claude-emulated", "signatures")
-    row = card.row("signatures")
-    assert row.status == "fail", card.to_text()
-    assert "without its signature" in row.summary
-    assert "streamed response" in row.summary
+    summary = signatures_failed(upstream, "anthropic", "claude-emulated", no_thinking, unsigned)
+    assert "without its signature" in summary
+    assert "streamed response" in summary
 
 
 def test_probes_that_tested_no_tool_call_say_so(emulate: Emulate) -> None:
@@ -387,3 +398,27 @@ def test_recall_fails_when_every_kept_trial_holding_a_value_was_refused(emulate:
     assert row.status == "fail", card.to_text()
     assert "whose thinking held a value (1 of 2) was refused" in row.summary
     assert "reasoning_content" in row.summary
+
+
+def test_signatures_moved_in_whole_answers_and_lost_in_streams_fail(emulate: Emulate) -> None:
+    """LiteLLM over OpenRouter: whole answers move the signed `reasoning_details` under
+    `provider_specific_fields`, streams carry them unsigned."""
+    upstream, _ = emulate("openrouter")
+
+    def moved(body: Json) -> Json:
+        message = body["choices"][0]["message"]
+        details = message.pop("reasoning_details", None)
+        if details:
+            message["reasoning_content"] = "".join(d.get("text", "") for d in details)
+            message["provider_specific_fields"] = {"reasoning_details": details}
+        return body
+
+    def unsigned(data: Json) -> Json:
+        for choice in data.get("choices", []):
+            for entry in choice.get("delta", {}).get("reasoning_details") or []:
+                entry.pop("signature", None)
+        return data
+
+    summary = signatures_failed(upstream, "openai-chat", "anthropic/claude-emulated", moved, unsigned)
+    assert "provider_specific_fields.reasoning_details.0.signature" in summary
+    assert "streamed response 2" in summary

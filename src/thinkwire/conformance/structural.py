@@ -4,12 +4,15 @@
 - ``stream-agrees``: the streamed turn folds into the same blocks as the whole one (n/a when
   neither carried thinking);
 - ``signatures``: signed thinking carries its signature (or opaque data) in every response
-  observed, whole and streamed (the first turn and both tool loops).
+  observed, whole and streamed (the first turn and both tool loops). On Chat, where only a
+  signed ``reasoning_details`` entry has a slot, the endpoint is known to sign when any response
+  holds a signature anywhere in its raw JSON: responses with thinking and none are then a fail
+  (lost), not n/a.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from thinkwire.conformance.endpoint import Exchange
 from thinkwire.conformance.leaks import leak, thinking_texts
@@ -109,6 +112,52 @@ def _name(exchange: Exchange, index: int) -> str:
     return f"{'streamed' if exchange.stream else 'whole'} response {index + 1}"
 
 
+SIGNATURE_KEYS: Final = frozenset({"signature", "thought_signature", "encrypted_content"})
+"""Keys whose non-empty string value is a signature, wherever they sit in the raw JSON."""
+
+
+def signed_at(value: Any, path: str = "") -> list[str]:
+    """JSON paths in ``value`` that hold a non-empty signature (``SIGNATURE_KEYS``)."""
+    if isinstance(value, dict):
+        found = [
+            f"{path}.{k}".lstrip(".")
+            for k, v in value.items()
+            if k in SIGNATURE_KEYS and isinstance(v, str) and v
+        ]
+        return found + [p for k, v in value.items() for p in signed_at(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for n, v in enumerate(value) for p in signed_at(v, f"{path}.{n}")]
+    return []
+
+
+def _raw_signed(exchange: Exchange) -> list[str]:
+    if not exchange.stream:
+        return signed_at(exchange.data)
+    return [p for _, data in exchange.events for p in signed_at(data)]
+
+
+def _lost_signatures(observed: list[Exchange]) -> Result | None:
+    """A Chat fail when the endpoint is seen to sign (some response holds a signature anywhere in
+    its raw JSON, ``provider_specific_fields`` included) but other responses that carried thinking
+    hold none: the signatures were lost in that form (LiteLLM over OpenRouter signs whole
+    answers under ``provider_specific_fields`` and streams none). ``None`` otherwise."""
+    carrying = [(n, e) for n, e in enumerate(observed) if _reasoning(e)]
+    signed = {n: _raw_signed(e) for n, e in carrying}
+    witness = next(((n, e) for n, e in carrying if signed[n]), None)
+    unsigned = [(n, e) for n, e in carrying if not signed[n]]
+    if witness is None or not unsigned:
+        return None
+    n, e = witness
+    where = ", ".join(_name(x, m) for m, x in unsigned[:4])
+    return failed(
+        f"the endpoint signs ({_name(e, n)} has {signed[n][0]}), but {len(unsigned)} of {len(carrying)} "
+        f"responses with thinking carry no signature anywhere ({where})",
+        e,
+        unsigned[0][1],
+        signed_at={_name(x, m): signed[m][:4] for m, x in carrying},
+    )
+
+
 async def signatures(ctx: Context) -> Result:
     observed = [e for e in await ctx.observed() if e.ok]
     judged = [(n, e, b) for n, e in enumerate(observed) for b in _reasoning(e)]
@@ -122,6 +171,9 @@ async def signatures(ctx: Context) -> Result:
             *observed[:1],
         )
     if ctx.dialect == "openai-chat":
+        lost = _lost_signatures(observed)
+        if lost is not None:
+            return lost
         carriers = sorted({(b.origin.carrier or "-") if b.origin else "-" for _, _, b in judged})
         judged = [j for j in judged if j[2].origin is not None and j[2].origin.carrier == "reasoning_details"]
         if not judged:
