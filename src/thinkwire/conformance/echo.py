@@ -67,7 +67,8 @@ def merge(old: Any, new: Any) -> Any:
 
 
 def streamed_fields(events: list[tuple[str | None, Any]]) -> dict[str, Any]:
-    """The Chat message fields thinkwire does not model, merged over a stream's deltas."""
+    """The Chat message fields thinkwire does not model, merged over a stream's deltas (a field
+    that was only ever null is left out)."""
     fields: dict[str, Any] = {}
     for _, data in events:
         choices = data.get("choices") if isinstance(data, dict) else None
@@ -81,7 +82,7 @@ def streamed_fields(events: list[tuple[str | None, Any]]) -> dict[str, Any]:
         for key, value in delta.items():
             if key not in MODELLED:
                 fields[key] = merge(fields.get(key), value)
-    return fields
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _as_request(dialect: str, body: Any) -> dict[str, Any] | None:
