@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 
+from tests.conformance.tamper import tampering
+
 from thinkwire.conformance import wilson
 from thinkwire.emulators.run import Emulate
 
@@ -105,3 +107,12 @@ def test_wilson_intervals() -> None:
     assert round(low, 3) == 0.237
     assert round(high, 3) == 0.763
     assert wilson(10, 10)[1] == 1.0
+
+
+def test_a_server_dying_mid_answer_gives_a_card_not_a_traceback(emulate: Emulate) -> None:
+    upstream, _ = emulate("anthropic")
+    with tampering(upstream, cut=lambda n: n == 2) as (url, _):
+        done = run("--base-url", url, "--dialect", "anthropic", "--model", "claude-emulated", "--repeat", "1")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert "stream-agrees" in done.stdout
