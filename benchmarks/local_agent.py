@@ -17,10 +17,12 @@ thinking in >= 95% of steps, median task < 30 s on a 2-core CPU.
     python benchmarks/local_agent.py                      # 25 tasks x seeds 1,2,3
     python benchmarks/local_agent.py --seeds 1 --tasks two-,three-   # a quick look
     python benchmarks/local_agent.py --json out.json --show-failures
+    python benchmarks/local_agent.py --template qwen2.5-decide     # another chat template
     python benchmarks/local_agent.py --set bare_calls=false --rerun-repeats   # a variant
 
-``--set FIELD=JSON`` runs the local model on its chat template with a field changed
-(``thinkwire.local.templates.ChatTemplate``), to measure what one piece of the template does.
+``--template NAME`` runs the local default model on another built-in chat template; ``--set
+FIELD=JSON`` changes a field of it (``thinkwire.local.templates.ChatTemplate``), to measure
+what one piece of a template does.
 
 ``--check`` exits 1 when a target is missed. Exit 2 (one line) when xllamacpp is missing or
 the model is not pulled. The CPU may be shared: the load average is printed at both ends.
@@ -167,17 +169,18 @@ def missed(summary: dict[str, float]) -> list[str]:
 
 
 def variant(args: argparse.Namespace) -> Model:
-    """The local default model on its template with ``--set`` fields changed."""
+    """The local default model on ``--template`` (default: its own) with ``--set`` fields changed."""
     from thinkwire.local.build import EngineOptions, build_engine
     from thinkwire.local.service import EngineService
-    from thinkwire.local.templates import ChatTemplate
+    from thinkwire.local.templates import ChatTemplate, get_template
 
     changes = {}
     for item in args.set:
         field, _, value = item.partition("=")
         changes[field] = json.loads(value)
     engine = build_engine(EngineOptions(max_tokens=args.max_tokens, log_level="warning"))
-    fields = {**msgspec.to_builtins(engine.template), **changes}
+    base = get_template(args.template) if args.template else engine.template
+    fields = {**msgspec.to_builtins(base), **changes}
     engine.template = msgspec.convert(fields, ChatTemplate)
     print(f"template {engine.template.name} with {changes}", file=sys.stderr)
     return EngineModel(EngineService(engine), name=engine.model_id)
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=6, help="model turns per task")
     parser.add_argument("--max-seconds", type=float, default=180.0, help="per task")
     parser.add_argument("--model", default="local", help="an agent model spec (default: local)")
+    parser.add_argument("--template", help="a built-in chat template for the local model")
     parser.add_argument(
         "--set",
         action="append",
@@ -216,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
     try:
-        model = open_model(args.model, max_tokens=args.max_tokens) if not args.set else variant(args)
+        local = args.set or args.template
+        model = variant(args) if local else open_model(args.model, max_tokens=args.max_tokens)
     except ThinkwireError as exc:
         print(f"local_agent: {exc}", file=sys.stderr)
         return 2

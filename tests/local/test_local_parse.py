@@ -355,7 +355,7 @@ def test_bare_calls_are_read_only_when_the_template_or_the_caller_asks() -> None
     assert parse_completion(text, BARE_QWEN25, tools=(WEATHER,), bare_calls=False).tool_calls == ()
     assert parse_completion(text, BARE_QWEN25, tools=()).tool_calls == ()  # no tools: it is text
     assert parse(text, DEEPSEEK).tool_calls == ()  # a template without bare calls
-    assert len(parse_completion(text, QWEN25, tools=(WEATHER,)).tool_calls) == 1  # on for the default
+    assert parse(text, QWEN25).tool_calls == ()  # off by default (docs/local-engine.md)
     off = parse_completion(BARE, BARE_QWEN25, tools=(WEATHER,), new_id=ids(), think=False)
     assert off.blocks == (bare_call(no_think=True),)
 

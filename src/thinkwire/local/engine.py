@@ -394,7 +394,9 @@ class LocalEngine:
             params["grammar"] = grammar(plan.think)
 
             def rest(thought: str) -> str | Written:
-                draft = drafted(template.thought, thought)
+                # a draft the model finished (it closed its thinking itself, after the usual trail)
+                done = thought.endswith(template.think.trail)
+                draft = drafted(template.thought, thought) if done else ""
                 return Written(draft) if draft else grammar(False, thought)
 
             if plan.budget is not None:

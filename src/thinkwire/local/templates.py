@@ -24,7 +24,7 @@ names the gap its models write in the usual case (``ChatTemplate.gap``); the par
 gap only when the model wrote another one, so a turn written back reproduces exactly the bytes
 the model generated.
 
-The four built-in templates are in ``TEMPLATES``; ``get_template(name)`` looks one up.
+The built-in templates are in ``TEMPLATES``; ``get_template(name)`` looks one up.
 """
 
 # DeepSeek's special tokens are spelt with FULLWIDTH VERTICAL LINE (U+FF5C) on purpose.
@@ -139,9 +139,11 @@ class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
     (``"Which tool do I need now?"``: ``" none"`` or ``" get_weather"``). ``None``: the thought
     opens with any character but a line break. ``draft_answer``: a thought that decided to
     answer drafts the answer after its opening phrase (``"No, I can answer: Paris."``), and the
-    answer is that draft, word for word (when the thinking ran as the first phase of a budget,
-    ``thinkwire.local.budget``): the small default model writes good drafts in its thinking
-    and, right after ``</think>``, answers with a call written as text instead.
+    answer is that draft, word for word, when the model closed its thinking itself and the
+    thinking ran as the first phase of a budget (``thinkwire.local.budget``; ``thinkwire serve``
+    and ``thinkwire run`` cap thinking at a share of the turn): the engine writes the draft
+    instead of generating a second phase. The small default model writes good drafts in its
+    thinking and, right after ``</think>``, answers with a call written as text.
     """
 
     max_chars: int | None = None
@@ -276,6 +278,21 @@ QWEN25_THINK: Final = ChatTemplate(
     keep_stop=("</tool_call>",),
     sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repeat_penalty=1.05),
     default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant.",
+    think_instruction=(
+        "Before you answer, think step by step inside <think></think>. After </think>, either call "
+        "one tool or write your final answer to the user in plain sentences."
+    ),
+    notes=(
+        "The default model. Without the grammar it writes bare JSON instead of tool calls. With "
+        "bare_calls it makes its later calls too, but then repeats calls it has the result of "
+        "(docs/local-engine.md), so it is off."
+    ),
+)
+
+QWEN25_DECIDE: Final = msgspec.structs.replace(
+    QWEN25_THINK,
+    name="qwen2.5-decide",
+    description="qwen2.5-think whose every thought answers 'Do I need a tool?' and whose turn keeps to it",
     bare_calls=True,
     think_instruction=(
         "Before you act, think inside <think></think> in one or two short sentences, starting with whether "
@@ -294,10 +311,12 @@ QWEN25_THINK: Final = ChatTemplate(
         draft_answer=True,
     ),
     notes=(
-        "The default model. Without the grammar it writes bare JSON instead of tool calls, so bare calls "
+        "For the default model. Without the grammar it writes bare JSON instead of tool calls, so bare calls "
         "are on: the call it prefers, written back byte for byte. The grammar makes its thinking a short "
         "prose answer to 'Do I need a tool?' (without it the thinking was call markup) and holds the turn "
-        "to that answer; a thought is at most 300 characters. Measured with benchmarks/local_agent.py."
+        "to that answer; a thought is at most 300 characters. Measured with benchmarks/local_agent.py: "
+        "faster and better than qwen2.5-think there, but not the default, since the model often answers "
+        "No for a lookup it cannot know, even when told to use the tool."
     ),
 )
 
@@ -399,7 +418,7 @@ DEEPSEEK_R1_DISTILL: Final = ChatTemplate(
 )
 
 TEMPLATES: Final[dict[str, ChatTemplate]] = {
-    t.name: t for t in (QWEN25_THINK, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
+    t.name: t for t in (QWEN25_THINK, QWEN25_DECIDE, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
 }
 """The built-in templates by name."""
 
