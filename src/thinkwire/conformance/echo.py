@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from thinkwire.dialects.base import Codec
+from thinkwire.dialects.openai_chat.messages import ASSISTANT_KEYS
 from thinkwire.errors import ThinkwireError
 from thinkwire.ir.conversation import Message, Response
 
-MODELLED: Final = frozenset(
-    {"role", "content", "tool_calls", "reasoning_details", "reasoning_content", "reasoning", "refusal"}
-)
-"""Chat message fields the codec decodes itself; the others are sent back as they came."""
+MODELLED: Final = ASSISTANT_KEYS | {"refusal"}
+"""Chat message fields the codec decodes itself (its ``ASSISTANT_KEYS``, and the ``refusal``
+the response decoder reads); the others are sent back as they came."""
 LABELS: Final = frozenset({"type", "index", "id", "format"})
 """Keys of a streamed list entry that name it rather than hold its text: kept, not joined."""
 

@@ -63,9 +63,10 @@ from thinkwire.ir.blocks import (
 from thinkwire.ir.conversation import Message, Role
 from thinkwire.ir.losses import LossLog
 
-_ASSISTANT_KEYS: Final = frozenset(
+ASSISTANT_KEYS: Final = frozenset(
     {"role", "content", "tool_calls", "reasoning_details", "reasoning_content", "reasoning"}
 )
+"""The assistant-message fields this codec models; every other is kept in ``extra``."""
 _CONTENT_KEYS: Final = frozenset({"role", "content"})
 _TOOL_KEYS: Final = frozenset({"role", "tool_call_id", "content"})
 _PLAIN_ROLES: Final[dict[str, Role]] = {"system": "system", "developer": "developer", "user": "user"}
@@ -233,7 +234,7 @@ def decode_assistant(
     think-tags. ``reasoning_content: ""`` is a ``Thinking(text="")`` (DeepSeek wants ``""``
     back on older turns); ``null`` or absent is no block.
     """
-    rest = unmodelled(d, _ASSISTANT_KEYS)
+    rest = unmodelled(d, ASSISTANT_KEYS)
     if rest:
         rest.pop("content", None)  # null content is the default for a message without text
     blocks: list[Block] = []
