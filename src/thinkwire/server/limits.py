@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from thinkwire.dialects._wire import describe
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import ToolCall
 from thinkwire.ir.conversation import Request, Tool
@@ -41,7 +42,8 @@ def check_request(request: Request, limit_name: str) -> None:
         for j, block in enumerate(message.blocks):
             if isinstance(block, ToolCall):
                 path = f"messages[{i}].blocks[{j}].arguments"
-                if nesting(block.arguments) > MAX_NESTING:
+                text = block.arguments  # counted in C first: most arguments cannot nest that deep
+                if text.count("{") + text.count("[") > MAX_NESTING and nesting(text) > MAX_NESTING:
                     raise _refused(path, f"nested more than {MAX_NESTING} levels deep")
 
 
@@ -92,17 +94,11 @@ def _check_schema(schema: Any, base: str) -> None:
                 raise _refused(f"{path}.required", "expected an array of property names")
             for k, name in enumerate(required):
                 if not isinstance(name, str):
-                    raise _refused(f"{path}.required[{k}]", f"expected a property name, got {_kind(name)}")
+                    raise _refused(f"{path}.required[{k}]", f"expected a property name, got {describe(name)}")
         properties = value.get("properties")
         if properties is not None and not isinstance(properties, dict):
-            raise _refused(f"{path}.properties", f"expected an object, got {_kind(properties)}")
+            raise _refused(f"{path}.properties", f"expected an object, got {describe(properties)}")
         stack.extend((item, f"{path}.{key}", depth + 1, key in MAPS) for key, item in value.items())
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else "null"
-    )
 
 
 def _refused(path: str, why: str) -> ApiError:
