@@ -2,6 +2,7 @@
 
 ``serve``: the real server on a scripted model, on a loopback port.
 ``emulate``: vendor emulators on loopback ports, stopped after the test.
+``offline_clients``: environment for the real client libraries (no key, no tracing home).
 ``redis``: a private ``redis-server`` on a loopback port (skips when it is not installed).
 ``js_project``: ``tests/js`` (the Vercel AI SDK's npm project) with its locked ``node_modules``.
 ``default_model``: the path of the pulled default model; skips the test when the model or the
@@ -55,6 +56,15 @@ def default_model() -> Path:
         return model_path(DEFAULT_MODEL, default_home())
     except ModelStoreError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def offline_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the real client libraries: a dummy OpenAI key, and no tracing or LangSmith calls
+    home (the OpenAI Agents SDK's tracing is also switched off by its loops)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-dummy-not-used")
+    monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
 
 
 @pytest.fixture

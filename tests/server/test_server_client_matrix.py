@@ -51,11 +51,7 @@ REACT_AGENT_DEPRECATED: Final = (
 )
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-dummy-not-used")
-    monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+pytestmark = pytest.mark.usefixtures("offline_clients")
 
 
 @pytest.fixture(scope="module")

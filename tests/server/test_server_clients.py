@@ -42,11 +42,10 @@ from typing import Any, Final
 import openai
 import pytest
 from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
-from langchain_openai import ChatOpenAI
 from langgraph.prebuilt import create_react_agent
-from pydantic import SecretStr
+from tests.support.client_loops import chat_openai, langchain_answer, streamed_turn
 from tests.support.clients import Exchange, Traffic
 from tests.support.processes import serve_process, stop
 from tests.support.scripts import WEATHER_TOOL
@@ -67,13 +66,7 @@ REACT_AGENT_DEPRECATED: Final = (
 )
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dummy key, and nothing that would phone home (tracing, LangSmith)."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-dummy-not-used")
-    monkeypatch.setenv("OPENAI_AGENTS_DISABLE_TRACING", "1")
-    monkeypatch.setenv("LANGSMITH_TRACING", "false")
-    set_tracing_disabled(True)
+pytestmark = pytest.mark.usefixtures("offline_clients")
 
 
 @pytest.fixture
@@ -157,6 +150,7 @@ AGENTS_WEATHER = function_tool(weather, name_override="get_weather")
 
 
 async def agents_sdk_loop(base_url: str, traffic: Traffic, *, stream: bool) -> str:
+    set_tracing_disabled(True)
     async with (
         traffic.async_client() as http,
         openai.AsyncOpenAI(base_url=base_url, api_key="sk-dummy", http_client=http, max_retries=0) as client,
@@ -189,47 +183,12 @@ def test_openai_agents_sdk_drops_thinking_and_the_server_restores_it(
 LANGCHAIN_WEATHER = tool("get_weather")(weather)
 
 
-def chat_openai(base_url: str, traffic: Traffic) -> ChatOpenAI:
-    return ChatOpenAI(
-        model="scripted",
-        base_url=base_url,
-        api_key=SecretStr("sk-dummy"),
-        http_client=traffic.client(),
-        http_async_client=traffic.async_client(),
-        max_retries=0,
-        timeout=TIMEOUT / 2,
-    )
-
-
-def langchain_loop(model: ChatOpenAI, *, stream: bool) -> str:
-    """The tool loop of LangChain's tool-calling docs: invoke, run each tool call, repeat."""
-    llm = model.bind_tools([LANGCHAIN_WEATHER])
-    messages: list[BaseMessage] = [HumanMessage(QUESTION)]
-    for _ in range(4):
-        ai: AIMessage
-        if stream:
-            gathered: AIMessageChunk | None = None
-            for chunk in llm.stream(messages):
-                assert isinstance(chunk, AIMessageChunk)
-                gathered = chunk if gathered is None else gathered + chunk
-            assert gathered is not None
-            ai = gathered
-        else:
-            invoked = llm.invoke(messages)
-            assert isinstance(invoked, AIMessage)
-            ai = invoked
-        messages.append(ai)
-        if not ai.tool_calls:
-            return str(ai.content)
-        messages.extend(LANGCHAIN_WEATHER.invoke(call) for call in ai.tool_calls)
-    raise AssertionError("the tool loop did not end")
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["invoke", "stream"])
 def test_langchain_chat_openai_drops_thinking_and_the_server_restores_it(
     server: str, traffic: Traffic, stream: bool
 ) -> None:
-    answer = langchain_loop(chat_openai(server, traffic), stream=stream)
+    llm = chat_openai(server, "scripted", traffic).bind_tools([LANGCHAIN_WEATHER])
+    answer = langchain_answer(llm, {"get_weather": LANGCHAIN_WEATHER}, stream=stream, steps=4)
     judge(traffic, answer, stream=stream)
 
 
@@ -238,7 +197,7 @@ def test_langchain_chat_openai_drops_thinking_and_the_server_restores_it(
 def test_langgraph_react_agent_drops_thinking_and_the_server_restores_it(
     server: str, traffic: Traffic, stream: bool
 ) -> None:
-    agent = create_react_agent(chat_openai(server, traffic), [LANGCHAIN_WEATHER])
+    agent = create_react_agent(chat_openai(server, "scripted", traffic), [LANGCHAIN_WEATHER])
     inputs: Any = {"messages": [("user", QUESTION)]}
     config: Any = {"recursion_limit": 8}
     if stream:
@@ -268,27 +227,10 @@ def test_openai_sdk_streaming_app_drops_thinking_and_the_server_restores_it(
     messages: list[Any] = [{"role": "user", "content": QUESTION}]
     answer = ""
     for _ in range(4):
-        content = ""
-        calls: dict[int, dict[str, Any]] = {}
-        stream = client.chat.completions.create(model="scripted", messages=messages, tools=TOOLS, stream=True)
-        with stream:
-            for chunk in stream:
-                if not chunk.choices:
-                    continue
-                delta = chunk.choices[0].delta
-                content += delta.content or ""
-                for piece in delta.tool_calls or []:
-                    call = calls.setdefault(
-                        piece.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
-                    )
-                    call["id"] = piece.id or call["id"]
-                    if piece.function is not None:
-                        call["function"]["name"] += piece.function.name or ""
-                        call["function"]["arguments"] += piece.function.arguments or ""
-        if not calls:
+        content, turn = streamed_turn(client, "scripted", messages, TOOLS)
+        if not turn:
             answer = content
             break
-        turn = [calls[i] for i in sorted(calls)]
         messages.append({"role": "assistant", "content": content or None, "tool_calls": turn})
         for call in turn:
             result = weather(**json.loads(call["function"]["arguments"]))

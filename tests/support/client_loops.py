@@ -96,7 +96,7 @@ def openai_chat(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outc
     messages: list[Any] = [{"role": "user", "content": QUESTION}]
     for _ in range(STEPS):
         if stream:
-            content, turn = _streamed_turn(client, model, messages)
+            content, turn = streamed_turn(client, model, messages, _chat_tools())
             if not turn:
                 return Outcome(content, ran.names)
             messages.append({"role": "assistant", "content": content or None, "tool_calls": turn})
@@ -116,14 +116,12 @@ def openai_chat(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outc
     raise AssertionError("the tool loop did not end")
 
 
-def _streamed_turn(
-    client: openai.OpenAI, model: str, messages: list[Any]
+def streamed_turn(
+    client: openai.OpenAI, model: str, messages: list[Any], tools: list[Any]
 ) -> tuple[str, list[dict[str, Any]]]:
     """One streamed turn as an app accumulates it: the content and the tool calls."""
     content, calls = "", dict[int, dict[str, Any]]()
-    with client.chat.completions.create(
-        model=model, messages=messages, tools=_chat_tools(), stream=True
-    ) as chunks:
+    with client.chat.completions.create(model=model, messages=messages, tools=tools, stream=True) as chunks:
         for chunk in chunks:
             if not chunk.choices:
                 continue
@@ -250,7 +248,7 @@ def openai_agents(url: str, model: str, traffic: Traffic, *, stream: bool) -> Ou
 # --- LangChain and LangGraph ------------------------------------------------------------------
 
 
-def _chat_openai(url: str, model: str, traffic: Traffic) -> ChatOpenAI:
+def chat_openai(url: str, model: str, traffic: Traffic) -> ChatOpenAI:
     return ChatOpenAI(
         model=model,
         base_url=url,
@@ -277,9 +275,15 @@ def langchain(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcom
     """The manual loop of LangChain's tool-calling docs on ``ChatOpenAI.bind_tools``."""
     ran = Ran()
     tools = {t.name: t for t in _langchain_tools(ran)}
-    llm = _chat_openai(url, model, traffic).bind_tools(list(tools.values()))
+    llm = chat_openai(url, model, traffic).bind_tools(list(tools.values()))
+    return Outcome(langchain_answer(llm, tools, stream=stream), ran.names)
+
+
+def langchain_answer(llm: Any, tools: dict[str, Any], *, stream: bool, steps: int = STEPS) -> str:
+    """The loop of LangChain's tool-calling docs: invoke (or stream and add up the chunks), run
+    each tool call with the tool of its name, repeat until a turn calls none; its text."""
     messages: list[BaseMessage] = [HumanMessage(QUESTION)]
-    for _ in range(STEPS):
+    for _ in range(steps):
         ai: AIMessage
         if stream:
             gathered: AIMessageChunk | None = None
@@ -294,7 +298,7 @@ def langchain(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcom
             ai = invoked
         messages.append(ai)
         if not ai.tool_calls:
-            return Outcome(str(ai.content), ran.names)
+            return str(ai.content)
         messages.extend(tools[call["name"]].invoke(call) for call in ai.tool_calls)
     raise AssertionError("the tool loop did not end")
 
@@ -302,7 +306,7 @@ def langchain(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcom
 def langgraph(url: str, model: str, traffic: Traffic, *, stream: bool) -> Outcome:
     """LangGraph's prebuilt ReAct agent on ``ChatOpenAI``."""
     ran = Ran()
-    agent = create_react_agent(_chat_openai(url, model, traffic), _langchain_tools(ran))
+    agent = create_react_agent(chat_openai(url, model, traffic), _langchain_tools(ran))
     inputs: Any = {"messages": [("user", QUESTION)]}
     config: Any = {"recursion_limit": 2 * STEPS}
     if stream:
