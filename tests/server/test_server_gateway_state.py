@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from tests.support.apps import sqlite_state, stateful_app
+from tests.support.apps import sqlite_state, stateful_app, vendor_gateway
 from tests.support.processes import serve_process, stop
 from tests.support.redis import RedisServer
 from tests.support.scripts import WEATHER_TOOL
@@ -68,10 +68,7 @@ def test_a_legacy_client_keeps_its_thinking_through_the_store(
     tmp_path: Path, vendor: str, kind: str, model: str
 ) -> None:
     with emulating(vendor) as (upstream, _):
-        config = parse_config(
-            {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
-        )
-        app, service = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
+        app, service = stateful_app(vendor_gateway(upstream, vendor), sqlite_state(tmp_path / "state.db"))
         with serving(app) as gw:
             raw = legacy_loop(gw, model)
             # a tenant's turns are its own: another key sending this history back restores nothing
@@ -91,15 +88,12 @@ def test_a_legacy_client_keeps_its_thinking_through_the_store(
 
 @pytest.mark.parametrize(("vendor", "kind", "model"), VENDORS)
 def test_without_the_store_the_strict_vendor_refuses_the_turn(vendor: str, kind: str, model: str) -> None:
-    with emulating(vendor) as (upstream, _):
-        config = parse_config(
-            {"upstreams": [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]}
-        )
-        with (
-            serving(stateful_app(GatewayService(config), None)[0]) as gw,
-            pytest.raises(openai.BadRequestError) as caught,
-        ):
-            legacy_loop(gw, model)
+    with (
+        emulating(vendor) as (upstream, _),
+        serving(stateful_app(vendor_gateway(upstream, vendor), None)[0]) as gw,
+        pytest.raises(openai.BadRequestError) as caught,
+    ):
+        legacy_loop(gw, model)
     message = str(caught.value)
     assert "Expected `thinking`" in message or "reasoning_content" in message
 
@@ -183,10 +177,10 @@ def test_the_policy_applies_to_an_upstream_too(tmp_path: Path) -> None:
     inline thinking, and the response says how much the policy removed. (DeepSeek and Anthropic
     refuse such a turn: a policy that discards thinking is for upstreams that accept that.)"""
     with emulating("minimax") as (upstream, app):
-        upstreams = [{"name": "mm", "kind": "openai-chat", "base_url": upstream, "profile": "minimax"}]
-        config = parse_config({"upstreams": upstreams})
         state = sqlite_state(tmp_path / "state.db")
-        gateway, service = stateful_app(GatewayService(config), state, policy="discard")
+        gateway, service = stateful_app(
+            vendor_gateway(upstream, "minimax", name="mm"), state, policy="discard"
+        )
         with serving(gateway) as gw:
             c = openai.OpenAI(base_url=gw + "/v1", api_key="app-key", max_retries=0)
             messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
@@ -215,8 +209,7 @@ def test_every_responses_output_item_has_an_id_whatever_the_upstream(
     """@ai-sdk/openai refuses a response whose reasoning item has no id; a Chat upstream's
     reasoning used to come out without one (and with a loss for the Chat details)."""
     with emulating(vendor) as (upstream, _):
-        upstreams = [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]
-        app, _ = stateful_app(GatewayService(parse_config({"upstreams": upstreams})), None)
+        app, _ = stateful_app(vendor_gateway(upstream, vendor), None)
         tools = [{"type": "function", **WEATHER_TOOL}]
         body = {
             "model": model,
@@ -262,14 +255,9 @@ def test_a_turn_nobody_produced_gets_the_vendors_placeholder_and_is_reported(tmp
     """tau2's greeting has no thinking to restore; once the restored tool turn carries
     reasoning_content DeepSeek wants it on every turn, and "" is what it accepts."""
     with emulating("deepseek") as (upstream, emulator):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
-                ]
-            }
+        app, _ = stateful_app(
+            vendor_gateway(upstream, "deepseek", name="ds"), sqlite_state(tmp_path / "state.db")
         )
-        app, _ = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
         with serving(app) as gw:
             second = greeted_loop(gw, "deepseek-reasoner")
     assert second.status_code == 200, second.text
@@ -287,16 +275,11 @@ def test_an_upstream_refusal_is_relayed_as_the_vendor_sent_it() -> None:
     own words in a header."""
     from thinkwire.emulators.vendors import DEEPSEEK_MISSING
 
-    with emulating("deepseek") as (upstream, _):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
-                ]
-            }
-        )
-        with serving(stateful_app(GatewayService(config), None)[0]) as gw:
-            refused = greeted_loop(gw, "deepseek-reasoner")
+    with (
+        emulating("deepseek") as (upstream, _),
+        serving(stateful_app(vendor_gateway(upstream, "deepseek", name="ds"), None)[0]) as gw,
+    ):
+        refused = greeted_loop(gw, "deepseek-reasoner")
     assert refused.status_code == 400
     assert refused.json()["error"] == {
         "message": DEEPSEEK_MISSING,
@@ -311,14 +294,9 @@ def test_a_refusal_after_a_restore_says_what_was_restored(tmp_path: Path) -> Non
     """Claude refuses a tool turn nobody can restore (no placeholder exists for Anthropic);
     the refusal still says the earlier turn was restored, in Claude's own words."""
     with emulating("anthropic") as (upstream, _):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "claude", "kind": "anthropic", "base_url": upstream, "profile": "anthropic"}
-                ]
-            }
+        app, _ = stateful_app(
+            vendor_gateway(upstream, "anthropic", name="claude"), sqlite_state(tmp_path / "state.db")
         )
-        app, _ = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
         with serving(app) as gw:
             messages: list[Any] = [{"role": "user", "content": "What is the weather in Oslo?"}]
             body = {"model": "claude-sonnet", "messages": messages, "tools": TOOLS, "max_tokens": 4000}

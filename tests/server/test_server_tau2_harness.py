@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.apps import sqlite_state, stateful_app
+from tests.support.apps import sqlite_state, stateful_app, vendor_gateway
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
 from thinkwire.emulators.app import Exchange
-from thinkwire.server.gateway import GatewayService
-from thinkwire.upstreams.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TAU2 = Path(os.environ.get("THINKWIRE_TAU2", ROOT / ".venv-tau2" / "bin" / "tau2"))
@@ -111,14 +109,9 @@ def test_tau2s_own_harness_keeps_its_thinking_through_the_gateway(
     tau2: Path, tmp_path: Path, domain: str, args: list[str]
 ) -> None:
     with emulating("deepseek") as (upstream, emulator):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
-                ]
-            }
+        app, service = stateful_app(
+            vendor_gateway(upstream, "deepseek", name="ds"), sqlite_state(tmp_path / "state.db")
         )
-        app, service = stateful_app(GatewayService(config), sqlite_state(tmp_path / "state.db"))
         with serving(app) as gw:
             done = run_tau2(tau2, gw, tmp_path / "out", *args, "--num-tasks", "2", "--max-steps", "14")
         exchanges: list[Exchange] = list(emulator.state.requests)
@@ -149,14 +142,7 @@ def test_tau2s_own_harness_keeps_its_thinking_through_the_gateway(
 
 def test_without_the_state_tau2_is_refused_as_it_is_alone(tau2: Path, tmp_path: Path) -> None:
     with emulating("deepseek") as (upstream, emulator):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "ds", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
-                ]
-            }
-        )
-        with serving(stateful_app(GatewayService(config), None)[0]) as gw:
+        with serving(stateful_app(vendor_gateway(upstream, "deepseek", name="ds"), None)[0]) as gw:
             args = ["--domain", "telecom", "--agent", "llm_agent_solo", "--user", "dummy_user"]
             done = run_tau2(tau2, gw, tmp_path / "out", *args, "--num-tasks", "1", "--max-steps", "14")
         exchanges: list[Exchange] = list(emulator.state.requests)

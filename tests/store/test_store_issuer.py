@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from tests.support.apps import sqlite_state, stateful_app
+from tests.support.apps import sqlite_state, stateful_app, vendor_gateway
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators import emulating
@@ -32,10 +32,8 @@ from thinkwire.ir.stream import (
     ThinkingDelta,
 )
 from thinkwire.local.signing import is_engine_signature
-from thinkwire.server.gateway import GatewayService
 from thinkwire.store.issuer import GATEWAY_PROVIDER, PREFIX, SEALED, Issuer, Omitted, is_gateway_signature
 from thinkwire.upstreams.client import UpstreamClient
-from thinkwire.upstreams.config import parse_config
 
 SECRET = b"g" * 32
 ISSUER = Issuer(SECRET)
@@ -188,14 +186,7 @@ def test_omitted_thinking_nothing_restored_is_left_out_as_a_loss() -> None:
 @contextmanager
 def _gateway(state: Path | None) -> Iterator[tuple[str, Starlette]]:
     with emulating("deepseek") as (upstream, app):
-        config = parse_config(
-            {
-                "upstreams": [
-                    {"name": "deepseek", "kind": "openai-chat", "base_url": upstream, "profile": "deepseek"}
-                ]
-            }
-        )
-        gateway = GatewayService(config, client=UpstreamClient(backoff=0.01))
+        gateway = vendor_gateway(upstream, "deepseek", client=UpstreamClient(backoff=0.01))
         app_, _ = stateful_app(gateway, sqlite_state(state) if state is not None else None, secret=SECRET)
         with serving(app_) as url:
             yield url, app
@@ -339,7 +330,6 @@ def test_a_stateless_responses_client_keeps_its_thinking_with_no_store(vendor: s
     thinking (or DeepSeek's reasoning_content) back, and the model recalls its note."""
     import openai
 
-    kind = {"anthropic": "anthropic", "deepseek": "openai-chat"}[vendor]
     model = {"anthropic": "claude-sonnet", "deepseek": "deepseek-reasoner"}[vendor]
     tools: Any = [
         {
@@ -353,8 +343,7 @@ def test_a_stateless_responses_client_keeps_its_thinking_with_no_store(vendor: s
         }
     ]
     with emulating(vendor) as (upstream, emulator):
-        upstreams = [{"name": vendor, "kind": kind, "base_url": upstream, "profile": vendor}]
-        app, _ = stateful_app(GatewayService(parse_config({"upstreams": upstreams})), None, secret=SECRET)
+        app, _ = stateful_app(vendor_gateway(upstream, vendor), None, secret=SECRET)
         with serving(app) as gw, openai.OpenAI(base_url=gw + "/v1", api_key="k", max_retries=0) as client:
             asked: Any = [{"role": "user", "content": "What is the weather in Oslo?"}]
             options: Any = {
