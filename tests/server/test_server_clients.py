@@ -41,11 +41,11 @@ from typing import Any, Final
 
 import openai
 import pytest
-from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
+from agents import function_tool
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 from langgraph.prebuilt import create_react_agent
-from tests.support.client_loops import chat_openai, langchain_answer, streamed_turn
+from tests.support.client_loops import agents_answer, chat_openai, langchain_answer, streamed_turn
 from tests.support.clients import Exchange, Traffic
 from tests.support.processes import serve_process, stop
 from tests.support.scripts import WEATHER_TOOL
@@ -149,32 +149,12 @@ def judge(traffic: Traffic, answer: str, *, stream: bool, keeps: bool = False) -
 AGENTS_WEATHER = function_tool(weather, name_override="get_weather")
 
 
-async def agents_sdk_loop(base_url: str, traffic: Traffic, *, stream: bool) -> str:
-    set_tracing_disabled(True)
-    async with (
-        traffic.async_client() as http,
-        openai.AsyncOpenAI(base_url=base_url, api_key="sk-dummy", http_client=http, max_retries=0) as client,
-    ):
-        agent = Agent(
-            name="weather",
-            instructions="Answer questions about the weather with the get_weather tool.",
-            model=OpenAIChatCompletionsModel(model="scripted", openai_client=client),
-            tools=[AGENTS_WEATHER],
-        )
-        if stream:
-            streamed = Runner.run_streamed(agent, QUESTION, max_turns=4)
-            async for _ in streamed.stream_events():
-                pass
-            return str(streamed.final_output)
-        result = await Runner.run(agent, QUESTION, max_turns=4)
-        return str(result.final_output)
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["run", "run_streamed"])
 def test_openai_agents_sdk_drops_thinking_and_the_server_restores_it(
     server: str, traffic: Traffic, stream: bool
 ) -> None:
-    answer = asyncio.run(asyncio.wait_for(agents_sdk_loop(server, traffic, stream=stream), TIMEOUT))
+    loop = agents_answer(server, "scripted", traffic, [AGENTS_WEATHER], stream=stream, steps=4)
+    answer = asyncio.run(asyncio.wait_for(loop, TIMEOUT))
     judge(traffic, answer, stream=stream)
 
 

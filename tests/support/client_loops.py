@@ -213,7 +213,6 @@ def openai_agents(url: str, model: str, traffic: Traffic, *, stream: bool) -> Ou
     """``Runner.run`` / ``run_streamed`` on ``OpenAIChatCompletionsModel`` (it replays
     ``reasoning_content`` only to models named like DeepSeek)."""
     ran = Ran()
-    set_tracing_disabled(True)
 
     def make(name: str) -> Any:
         def run(city: str) -> str:
@@ -221,28 +220,36 @@ def openai_agents(url: str, model: str, traffic: Traffic, *, stream: bool) -> Ou
 
         return function_tool(run, name_override=name, description_override=DESCRIPTIONS[name])
 
-    tools = [make(n) for n in FUNCTIONS]
-
-    async def run() -> str:
-        async with (
-            traffic.async_client() as http,
-            openai.AsyncOpenAI(base_url=url, api_key="sk-dummy", http_client=http, max_retries=0) as client,
-        ):
-            agent = Agent(
-                name="assistant",
-                instructions="Use the tools to answer.",
-                model=OpenAIChatCompletionsModel(model=model, openai_client=client),
-                tools=tools,
-            )
-            if stream:
-                streamed = Runner.run_streamed(agent, QUESTION, max_turns=STEPS)
-                async for _ in streamed.stream_events():
-                    pass
-                return str(streamed.final_output)
-            return str((await Runner.run(agent, QUESTION, max_turns=STEPS)).final_output)
-
-    answer = asyncio.run(asyncio.wait_for(run(), TIMEOUT))
+    answer = asyncio.run(
+        asyncio.wait_for(
+            agents_answer(url, model, traffic, [make(n) for n in FUNCTIONS], stream=stream), TIMEOUT
+        )
+    )
     return Outcome(answer, ran.names)
+
+
+async def agents_answer(
+    url: str, model: str, traffic: Traffic, tools: list[Any], *, stream: bool, steps: int = STEPS
+) -> str:
+    """The OpenAI Agents SDK's ``Runner.run`` (or ``run_streamed``, its events read through)
+    with ``tools``, on recording clients; the final output."""
+    set_tracing_disabled(True)
+    async with (
+        traffic.async_client() as http,
+        openai.AsyncOpenAI(base_url=url, api_key="sk-dummy", http_client=http, max_retries=0) as client,
+    ):
+        agent = Agent(
+            name="assistant",
+            instructions="Use the tools to answer.",
+            model=OpenAIChatCompletionsModel(model=model, openai_client=client),
+            tools=tools,
+        )
+        if stream:
+            streamed = Runner.run_streamed(agent, QUESTION, max_turns=steps)
+            async for _ in streamed.stream_events():
+                pass
+            return str(streamed.final_output)
+        return str((await Runner.run(agent, QUESTION, max_turns=steps)).final_output)
 
 
 # --- LangChain and LangGraph ------------------------------------------------------------------
