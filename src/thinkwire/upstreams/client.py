@@ -223,7 +223,7 @@ class UpstreamClient:
                             continue
                         raise error
                     if not streamed:  # one body, replayed as the events of a whole response
-                        raw = await _read_by(response, deadline, upstream)
+                        raw = b"".join([chunk async for chunk in _chunks(response, deadline, upstream)])
                         try:
                             whole = codec.decode_response(
                                 orjson.loads(raw), provider=upstream.profile.provider
@@ -238,9 +238,7 @@ class UpstreamClient:
                         return
                     reader = EventReader(codec.dialect, provider=upstream.profile.provider)
                     try:
-                        async for chunk in response.content.iter_any():
-                            if time.monotonic() > deadline:
-                                raise _past_deadline(upstream)
+                        async for chunk in _chunks(response, deadline, upstream):
                             for event in reader.feed(chunk):
                                 yielded = True
                                 yield event
@@ -285,18 +283,17 @@ class UpstreamClient:
         await asyncio.sleep(random.uniform(0, self.backoff * 2 ** (attempt - 1)))
 
 
-def _past_deadline(upstream: Upstream) -> UpstreamError:
-    return UpstreamError(504, f"upstream {upstream.name!r} took over its {upstream.deadline:g} s deadline")
-
-
-async def _read_by(response: aiohttp.ClientResponse, deadline: float, upstream: Upstream) -> bytes:
-    """The whole body, or ``UpstreamError`` 504 once ``deadline`` (a monotonic time) passes."""
-    body = bytearray()
+async def _chunks(
+    response: aiohttp.ClientResponse, deadline: float, upstream: Upstream
+) -> AsyncGenerator[bytes, None]:
+    """The body's chunks as they arrive, whole or streamed; ``UpstreamError`` 504 once
+    ``deadline`` (a monotonic time) passes."""
     async for chunk in response.content.iter_any():
         if time.monotonic() > deadline:
-            raise _past_deadline(upstream)
-        body += chunk
-    return bytes(body)
+            raise UpstreamError(
+                504, f"upstream {upstream.name!r} took over its {upstream.deadline:g} s deadline"
+            )
+        yield chunk
 
 
 async def _error(response: aiohttp.ClientResponse, upstream: Upstream, key: str | None) -> UpstreamError:
