@@ -130,3 +130,13 @@ def test_over_http_each_is_a_400_and_the_keep_alive_connection_serves_the_next_r
         answered = client.post("/v1/chat/completions", json=chat())  # the same connection
     assert answered.status_code == 200
     assert len(runtime.calls) == 1
+
+
+def test_a_refused_schema_is_refused_every_time_and_a_passed_one_still_passes() -> None:
+    """Schemas that pass are remembered (clients resend the same tools); refusals are not."""
+    bad = Request(messages=(), tools=(Tool(name="f", parameters={"required": [["a"]]}),))
+    good = Request(messages=(), tools=(Tool(name="f", parameters=SCHEMA),))
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            check_request(bad, "max_tokens")
+        check_request(good, "max_tokens")

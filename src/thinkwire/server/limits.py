@@ -18,7 +18,11 @@ run out of stack.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any, Final
+
+import msgspec
 
 from thinkwire.dialects._wire import describe
 from thinkwire.errors import ApiError
@@ -37,7 +41,7 @@ def check_request(request: Request, limit_name: str) -> None:
         raise ApiError(400, f"{limit_name}: must be at least 1, got {limit}", param=limit_name)
     for i, tool in enumerate(request.tools or ()):
         if isinstance(tool, Tool) and tool.parameters is not None:
-            _check_schema(tool.parameters, f"tools[{i}].parameters")
+            _check_schema_once(tool.parameters, f"tools[{i}].parameters")
     for i, message in enumerate(request.messages):
         for j, block in enumerate(message.blocks):
             if isinstance(block, ToolCall):
@@ -74,31 +78,77 @@ MAPS: Final = frozenset({"properties", "patternProperties", "$defs", "definition
 """Schema keywords whose value maps names to schemas (a property may be called ``required``)."""
 
 
+PASSED: Final = 4096
+"""Schemas remembered as checked (by a 16-byte digest each: 64 KiB of keys at most)."""
+_passed: OrderedDict[bytes, None] = OrderedDict()
+
+
+def _check_schema_once(schema: Any, base: str) -> None:
+    """``_check_schema`` once per distinct schema: clients send the same tools with every
+    request (Claude Code some twenty), and walking them each time cost about a millisecond.
+    Only schemas that passed are remembered, by a digest of their JSON, the oldest forgotten
+    first."""
+    try:
+        key = hashlib.blake2b(msgspec.json.encode(schema), digest_size=16).digest()
+    except (RecursionError, msgspec.EncodeError):  # deeper than the encoder goes: just walk it
+        _check_schema(schema, base)
+        return
+    if key in _passed:
+        _passed.move_to_end(key)
+        return
+    _check_schema(schema, base)
+    _passed[key] = None
+    if len(_passed) > PASSED:
+        _passed.popitem(last=False)
+
+
+_Node = tuple[Any, "_Node | None", str | int]
+"""A place in a schema: its value, its parent's node and its key there (a path built only when
+a schema is refused, since most never are)."""
+
+
 def _check_schema(schema: Any, base: str) -> None:
-    stack: list[tuple[Any, str, int, bool]] = [(schema, base, 1, False)]
+    stack: list[tuple[_Node, int, bool]] = [((schema, None, base), 1, False)]
     while stack:
-        value, path, depth, names = stack.pop()
+        node, depth, names = stack.pop()
+        value = node[0]
         if depth > MAX_NESTING:
             raise _refused(base, f"nested more than {MAX_NESTING} levels deep")
         if isinstance(value, list):
-            stack.extend((item, f"{path}[{k}]", depth + 1, False) for k, item in enumerate(value))
-            continue
-        if not isinstance(value, dict):
+            stack.extend(((item, node, k), depth + 1, False) for k, item in enumerate(value) if _nests(item))
             continue
         if names:  # name -> schema: the names are not keywords
-            stack.extend((item, f"{path}.{key}", depth + 1, False) for key, item in value.items())
+            stack.extend(((item, node, key), depth + 1, False) for key, item in value.items() if _nests(item))
             continue
         required = value.get("required")
         if required is not None and not isinstance(required, bool):
             if not isinstance(required, list):
-                raise _refused(f"{path}.required", "expected an array of property names")
+                raise _refused(f"{_path(node)}.required", "expected an array of property names")
             for k, name in enumerate(required):
                 if not isinstance(name, str):
-                    raise _refused(f"{path}.required[{k}]", f"expected a property name, got {describe(name)}")
+                    where = f"{_path(node)}.required[{k}]"
+                    raise _refused(where, f"expected a property name, got {describe(name)}")
         properties = value.get("properties")
         if properties is not None and not isinstance(properties, dict):
-            raise _refused(f"{path}.properties", f"expected an object, got {describe(properties)}")
-        stack.extend((item, f"{path}.{key}", depth + 1, key in MAPS) for key, item in value.items())
+            raise _refused(f"{_path(node)}.properties", f"expected an object, got {describe(properties)}")
+        stack.extend(
+            ((item, node, key), depth + 1, key in MAPS) for key, item in value.items() if _nests(item)
+        )
+
+
+def _nests(value: Any) -> bool:
+    return isinstance(value, dict | list)
+
+
+def _path(node: _Node) -> str:
+    """``node``'s path from the schema's base, e.g. ``tools[0].parameters.properties.a``."""
+    keys: list[str | int] = []
+    at: _Node | None = node
+    while at is not None:
+        keys.append(at[2])
+        at = at[1]
+    base, *rest = reversed(keys)
+    return str(base) + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in rest)
 
 
 def _refused(path: str, why: str) -> ApiError:
