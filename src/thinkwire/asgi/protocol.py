@@ -11,7 +11,6 @@ counting is ours. Use it as ``uvicorn.Config(..., http=BoundedHttpTools)``.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -31,10 +30,6 @@ class BoundedHttpTools(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._fields = 0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._head_bytes, self._in_head, self._fields = 0, True, 0
-        super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
