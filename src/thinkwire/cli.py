@@ -389,7 +389,7 @@ def emulate_command(
         str,
         typer.Argument(
             help="anthropic, deepseek, deepseek-anthropic (DeepSeek's Anthropic-compatible API), minimax, "
-            "openai-responses or openrouter."
+            "openai-responses or openrouter (Chat, and its stateless Responses beta on /v1/responses)."
         ),
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -20,6 +20,7 @@ VENDORS: list[tuple[str, Dialect, str]] = [
     ("openrouter", "openai-chat", "anthropic/claude-emulated"),
     ("openrouter", "openai-chat", "google/gemini-emulated"),
     ("openai-responses", "openai-responses", "gpt-emulated"),
+    ("openrouter", "openai-responses", "anthropic/claude-emulated"),  # OpenRouter's Responses beta
 ]
 EVERYWHERE = {"thinking-hidden", "schema"}
 """Probes every strict emulator passes besides its own (with the SDKs of thinkwire[check])."""
@@ -78,13 +79,18 @@ APPLICABLE = {
 }
 
 
-def caught(vendor: str, model: str, case: str) -> set[str]:
-    """The probes that must fail against ``vendor`` broken as ``case``."""
-    chat = vendor in ("deepseek", "minimax", "openrouter")
+def applicable(vendor: str, dialect: Dialect) -> set[str]:
+    """The probes ``vendor`` passes on its ``dialect`` route (OpenRouter serves Responses too)."""
+    return APPLICABLE["openai-responses" if dialect == "openai-responses" else vendor]
+
+
+def caught(vendor: str, dialect: Dialect, model: str, case: str) -> set[str]:
+    """The probes that must fail against ``vendor`` broken as ``case``, on its ``dialect`` route."""
+    chat = dialect == "openai-chat"
     if case == "drop-thinking":
         return {"thought-recall", "carrier-tokens"} if chat else {"thought-recall"}
-    if case == "ignore-carrier":
-        return {"thought-recall", "carrier-tokens"}
+    if case == "ignore-carrier":  # a Chat carrier: OpenRouter's Responses route has none to ignore
+        return {"thought-recall", "carrier-tokens"} if chat else set()
     assert case == "merge-stream-blocks"
     if model.startswith("google/"):
         return set()  # Gemini thinks in one block: there is nothing to merge
@@ -104,7 +110,7 @@ def test_every_applicable_probe_passes_against_the_strict_emulator(
     card = check(url, dialect, model)
     assert card.failed() == [], card.to_text()
     responses = {"stream-final"} if dialect == "openai-responses" else set()
-    expected = APPLICABLE[vendor] | EVERYWHERE | responses
+    expected = applicable(vendor, dialect) | EVERYWHERE | responses
     assert {r.id for r in card.rows if r.status == "pass"} == expected
     # the scripted emulators make one tool call per user turn: nothing to test with several
     assert "never made more than one tool call" in card.row("several-calls").summary
@@ -121,13 +127,22 @@ BROKEN = [
 ]
 
 
+def test_every_break_mode_is_checked_on_every_vendor_it_applies_to() -> None:
+    """``BROKEN`` leaves no ``--break`` mode untested: each runs on every vendor it applies to,
+    and each fails a probe on at least one route."""
+    routes = {v for v, _, _ in VENDORS}
+    for case, spec in BREAKS.items():
+        assert spec.vendors <= routes, case
+        assert any(caught(v, d, m, c) for v, d, m, c in BROKEN if c == case), case
+
+
 @pytest.mark.parametrize(("vendor", "dialect", "model", "case"), BROKEN)
 def test_each_break_fails_the_probe_that_catches_it(
     emulate: Emulate, vendor: str, dialect: Dialect, model: str, case: str
 ) -> None:
     url, _ = emulate(vendor, case)
     card = check(url, dialect, model)
-    expected = caught(vendor, model, case)
+    expected = caught(vendor, dialect, model, case)
     assert set(card.failed()) == expected, card.to_text()
     assert card.ok is not bool(expected)
     report = card.to_markdown()

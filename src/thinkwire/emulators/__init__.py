@@ -5,8 +5,8 @@ local model), so the gateway and the conformance suite can be tested with no net
 - ``scripted``: the scripted model over the IR (``reply``, ``schema_example``);
 - ``models``: ``LocalModel`` (the local engine behind a vendor, streamed live) and
   ``load_local_model``;
-- ``vendors``: ``anthropic``, ``deepseek``, ``minimax``, ``openai-responses``, ``openrouter``
-  and their rules;
+- ``vendors``: ``anthropic``, ``deepseek``, ``deepseek-anthropic``, ``minimax``,
+  ``openai-responses``, ``openrouter`` (Chat, and its Responses beta beside) and their rules;
 - ``breaks``: the ``--break`` cases (``BREAKS``);
 - ``app``: ``create_emulator(vendor, break_case=None, secret=None, model=None)``;
 - ``run``: ``run_emulator(vendor, host, port, break_case, model="scripted")`` for

@@ -2,11 +2,12 @@
 
 Routes: the vendor's generation path(s) (``POST /v1/messages`` for Anthropic,
 ``POST /v1/chat/completions`` and ``/chat/completions`` for Chat vendors, ``POST /v1/responses``
-and ``/responses`` for OpenAI Responses) and ``GET /v1/models``. Errors come in the vendor's
-envelope (``Vendor.error_response``: OpenAI's or Anthropic's from ``thinkwire.asgi.errors``,
-OpenRouter's own), unknown paths too. Every request is recorded on ``app.state.requests`` (a
-list of ``Exchange``) for tests to inspect: its body, the status answered, the model's view and
-the response.
+and ``/responses`` for OpenAI Responses), those of the APIs its server has beside
+(``Vendor.routes``: OpenRouter's Responses beta on ``/v1/responses``) and ``GET /v1/models``.
+Errors come in the vendor's envelope (``Vendor.error_response``: OpenAI's or Anthropic's
+from ``thinkwire.asgi.errors``, OpenRouter's own), unknown paths too. Every request is
+recorded on ``app.state.requests`` (a list of ``Exchange``) for tests to inspect: its body, the
+status answered, the model's view and the response.
 
 The model is the scripted one unless ``model`` is given (``thinkwire.emulators.models``): a
 model's reply is finished by the vendor as it streams (``finished_events``), and an error the
@@ -16,7 +17,7 @@ into the stream as the dialect's error event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,67 +88,76 @@ def create_emulator(
     emulated = make_vendor(vendor, break_case=break_case, secret=secret, calls=calls)
     requests: list[Exchange] = []
 
-    async def generate(http: HttpRequest) -> Response:
-        if model is not None:
-            return await generate_with(model, http)
-        body: dict[str, Any] | None = None
-        try:
-            body = await read_json(http)
-            turn = emulated.handle(body)
-        except (ApiError, DecodeError) as exc:
-            error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
-            requests.append(Exchange(http.url.path, body, error.status, error=error.message))
-            return emulated.error_response(error)
-        stream = body.get("stream") is True
-        requests.append(Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response))
-        if stream:
-            return StreamingResponse(
-                emulated.sse(turn), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-            )
-        return JSONResponse(emulated.encode(turn))
+    def endpoint(served: Vendor) -> Callable[[HttpRequest], Awaitable[Response]]:
+        """The handler of ``served``'s generation paths (the vendor's, or one it serves beside)."""
 
-    async def generate_with(model: Model, http: HttpRequest) -> Response:
-        body: dict[str, Any] | None = None
-        try:
-            body = await read_json(http)
-            request, view = emulated.prepare(body)
-        except (ApiError, DecodeError) as exc:
-            return refuse(http, body, exc)
-        stream = body.get("stream") is True
-        events = model.generate(view, call_prefix=emulated.call_prefix)
-        try:
-            first = await anext(events)
-        except ApiError as exc:
-            await events.aclose()
-            return refuse(http, body, exc)
-        turns: list[Answered] = []
-
-        def answered(turn: Answered) -> None:
-            turns.append(turn)
+        async def generate(http: HttpRequest) -> Response:
+            if model is not None:
+                return await generate_with(model, http)
+            body: dict[str, Any] | None = None
+            try:
+                body = await read_json(http)
+                turn = served.handle(body)
+            except (ApiError, DecodeError) as exc:
+                error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
+                requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+                return served.error_response(error)
+            stream = body.get("stream") is True
             requests.append(
                 Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
             )
+            if stream:
+                return StreamingResponse(
+                    served.sse(turn), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+                )
+            return JSONResponse(served.encode(turn))
 
-        finished = finished_events(emulated, request, view, _chain(first, events), answered)
-        if stream and emulated.break_case is not MERGE_STREAM_BLOCKS:
-            return EventStreamResponse(_sse(emulated, request, finished), close=events.aclose)
-        try:
-            async for _ in finished:
-                pass
-        except ApiError as exc:
-            return refuse(http, body, exc)
-        finally:
-            await events.aclose()
-        if stream:  # merge-stream-blocks: the whole reply replayed, merged
-            return StreamingResponse(
-                emulated.sse(turns[0]), media_type="text/event-stream", headers={"cache-control": "no-cache"}
-            )
-        return JSONResponse(emulated.encode(turns[0]))
+        async def generate_with(model: Model, http: HttpRequest) -> Response:
+            body: dict[str, Any] | None = None
+            try:
+                body = await read_json(http)
+                request, view = served.prepare(body)
+            except (ApiError, DecodeError) as exc:
+                return refuse(http, body, exc)
+            stream = body.get("stream") is True
+            events = model.generate(view, call_prefix=served.call_prefix)
+            try:
+                first = await anext(events)
+            except ApiError as exc:
+                await events.aclose()
+                return refuse(http, body, exc)
+            turns: list[Answered] = []
 
-    def refuse(http: HttpRequest, body: dict[str, Any] | None, exc: ApiError | DecodeError) -> Response:
-        error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
-        requests.append(Exchange(http.url.path, body, error.status, error=error.message))
-        return emulated.error_response(error)
+            def answered(turn: Answered) -> None:
+                turns.append(turn)
+                requests.append(
+                    Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
+                )
+
+            finished = finished_events(served, request, view, _chain(first, events), answered)
+            if stream and served.break_case is not MERGE_STREAM_BLOCKS:
+                return EventStreamResponse(_sse(served, request, finished), close=events.aclose)
+            try:
+                async for _ in finished:
+                    pass
+            except ApiError as exc:
+                return refuse(http, body, exc)
+            finally:
+                await events.aclose()
+            if stream:  # merge-stream-blocks: the whole reply replayed, merged
+                return StreamingResponse(
+                    served.sse(turns[0]),
+                    media_type="text/event-stream",
+                    headers={"cache-control": "no-cache"},
+                )
+            return JSONResponse(served.encode(turns[0]))
+
+        def refuse(http: HttpRequest, body: dict[str, Any] | None, exc: ApiError | DecodeError) -> Response:
+            error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
+            requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+            return served.error_response(error)
+
+        return generate
 
     async def models(http: HttpRequest) -> Response:
         data = [{"id": m, "object": "model", "type": "model", "owned_by": vendor} for m in emulated.models]
@@ -158,7 +168,11 @@ def create_emulator(
         message = f"{http.method} {http.url.path}: {exc.detail}"
         return emulated.error_response(ApiError(exc.status_code, message))
 
-    routes = [Route(path, generate, methods=["POST"]) for path in emulated.paths]
+    routes = [
+        Route(path, endpoint(served), methods=["POST"])
+        for served in emulated.routes()
+        for path in served.paths
+    ]
     routes.append(Route("/v1/models", models, methods=["GET"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.requests = requests

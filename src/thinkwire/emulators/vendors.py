@@ -92,10 +92,16 @@ class Vendor:
     split_thinking: ClassVar[bool] = False
 
     def __init__(self, *, secret: bytes, break_case: BreakCase | None = None, calls: int = 1) -> None:
+        self.secret = secret
         self.signer = Signer(secret)
         self.break_case = break_case
         self.calls = calls
         """Tool calls the scripted model makes per user turn before it answers."""
+
+    def routes(self) -> tuple[Vendor, ...]:
+        """What the emulator serves, each vendor on its own ``paths``: this one, and the other
+        APIs its server has beside it (OpenRouter's Responses beta), signing with one key."""
+        return (self,)
 
     # -- the steps of a request ------------------------------------------------------------
 
@@ -494,6 +500,37 @@ class ProviderError(ApiError):
         self.raw = raw
 
 
+def provider_error(family: str, kind: str, i: int, j: int, block: Block | None = None) -> ProviderError:
+    """The 400 OpenRouter relays from the provider of model ``family`` (``anthropic`` or
+    ``google``): ``kind`` ``missing`` (no signed thinking before the call ``block`` at ``j`` of
+    message ``i``) or ``corrupted`` (the signature of block ``j`` does not match)."""
+    provider = OPENROUTER_PROVIDERS[family]
+    if family == "google":
+        name = block.name if isinstance(block, ToolCall) else "tool"
+        message = GEMINI_MISSING.format(name=name, position=j) if kind == "missing" else GEMINI_CORRUPTED
+        raw: dict[str, Any] = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        return ProviderError(provider, message, raw)
+    if kind == "missing":
+        message = MISSING_THINKING.format(i=i, found="text" if j else "tool_use")
+    else:
+        message = INVALID_SIGNATURE.format(i=i, j=j)
+    raw = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    return ProviderError(provider, message, raw)
+
+
+def openrouter_envelope(error: ApiError) -> JSONResponse:
+    """``error`` in OpenRouter's envelope (a provider's relayed with its body in ``metadata.raw``)."""
+    inner: dict[str, Any] = {"message": error.message, "code": error.status}
+    if isinstance(error, ProviderError):
+        raw = msgspec.json.encode(error.raw).decode()
+        inner = {
+            "message": PROVIDER_RETURNED_ERROR,
+            "code": error.status,
+            "metadata": {"raw": raw, "provider_name": error.provider, "is_byok": False},
+        }
+    return JSONResponse({"error": inner, "user_id": "user_emulated"}, status_code=error.status)
+
+
 class OpenRouter(ChatVendor):
     """OpenRouter (Chat with ``reasoning_details``), WIRE.md 1 "reasoning_details", 2.10.
 
@@ -533,6 +570,10 @@ class OpenRouter(ChatVendor):
             return switch.get("enabled") is not False and switch.get("effort") != "none"
         return True
 
+    def routes(self) -> tuple[Vendor, ...]:
+        beside = OpenRouterResponses(secret=self.secret, break_case=self.break_case, calls=self.calls)
+        return (self, beside)
+
     def splits(self, request: Request) -> bool:
         return self.family(request) == "anthropic"
 
@@ -556,39 +597,14 @@ class OpenRouter(ChatVendor):
                 if isinstance(block, Thinking) and block.signature and _carrier(block) == "reasoning_details":
                     facts = self.signer.verify(block.signature)
                     if facts is None or facts.t != block.text:
-                        raise self._provider_error(request, "corrupted", i - skipped, j)
+                        raise provider_error(self.family(request), "corrupted", i - skipped, j)
                     signed = True
             call = next((j for j, b in enumerate(message.blocks) if isinstance(b, ToolCall)), None)
             if i >= start and call is not None and not signed:
-                raise self._provider_error(request, "missing", i - skipped, call, message.blocks[call])
-
-    def _provider_error(
-        self, request: Request, kind: str, i: int, j: int, block: Block | None = None
-    ) -> ProviderError:
-        family = self.family(request)
-        provider = OPENROUTER_PROVIDERS[family]
-        if family == "google":
-            name = block.name if isinstance(block, ToolCall) else "tool"
-            message = GEMINI_MISSING.format(name=name, position=j) if kind == "missing" else GEMINI_CORRUPTED
-            raw: dict[str, Any] = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
-            return ProviderError(provider, message, raw)
-        if kind == "missing":
-            message = MISSING_THINKING.format(i=i, found="text" if j else "tool_use")
-        else:
-            message = INVALID_SIGNATURE.format(i=i, j=j)
-        raw = {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
-        return ProviderError(provider, message, raw)
+                raise provider_error(self.family(request), "missing", i - skipped, call, message.blocks[call])
 
     def error_response(self, error: ApiError) -> JSONResponse:
-        inner: dict[str, Any] = {"message": error.message, "code": error.status}
-        if isinstance(error, ProviderError):
-            raw = msgspec.json.encode(error.raw).decode()
-            inner = {
-                "message": PROVIDER_RETURNED_ERROR,
-                "code": error.status,
-                "metadata": {"raw": raw, "provider_name": error.provider, "is_byok": False},
-            }
-        return JSONResponse({"error": inner, "user_id": "user_emulated"}, status_code=error.status)
+        return openrouter_envelope(error)
 
     def finish(self, request: Request, view: Request, reply: Response) -> Response:
         finished = super().finish(request, view, reply)
@@ -649,7 +665,7 @@ class OpenAIResponses(Vendor):
     name = "openai-responses"
     dialect = RESPONSES
     paths = ("/v1/responses", "/responses")
-    models = ("gpt-emulated",)
+    models: ClassVar[tuple[str, ...]] = ("gpt-emulated",)
     id_prefix = "resp_"
 
     def __init__(self, *, secret: bytes, break_case: BreakCase | None = None, calls: int = 1) -> None:
@@ -671,12 +687,16 @@ class OpenAIResponses(Vendor):
         for k, block in enumerate(blocks[:-1]):
             if isinstance(block, Thinking) and (rs := _item_id(block)) and (nxt := _item_id(blocks[k + 1])):
                 self.following[rs] = nxt
-        if self.options(turn.request).get("store") is not False and turn.response.id is not None:
+        if self.stores(turn.request) and turn.response.id is not None:
             self.conversations[turn.response.id] = (*self.context(turn.request), turn.response.to_message())
             for block in blocks:
                 if isinstance(block, Thinking) and (rs := _item_id(block)):
                     self.reasoning[rs] = block.text
         return turn
+
+    def stores(self, request: Request) -> bool:
+        """Whether the response is kept (``store`` is not ``false``)."""
+        return self.options(request).get("store") is not False
 
     def decode(self, body: dict[str, Any]) -> Request:
         request = get_codec(self.dialect).decode_request(body, provider=self.name)
@@ -798,6 +818,65 @@ class OpenAIResponses(Vendor):
             "truncation": "disabled",
             DERIVE_STATUS: True,
         }
+
+
+STATELESS: Final = "previous_response_id: this API is stateless; send the whole conversation in input."
+
+
+class OpenRouterResponses(OpenAIResponses):
+    """OpenRouter's Responses API beta (``POST /v1/responses`` beside its Chat API, on the
+    ``openrouter`` emulator): OpenAI Responses, stateless, in front of the provider the model
+    name picks (``OpenRouter.family``: Claude thinks in two reasoning items).
+
+    Nothing is stored, so ``previous_response_id`` is a 400 and reasoning comes back only in
+    the items a client sends: each reasoning item has an id and a ``summary`` (its thinking
+    as one ``summary_text``) and, when ``include`` asks for it, ``encrypted_content`` (the
+    provider's signature, which binds the text). Rules, relayed as OpenRouter relays a
+    provider's 400 (``provider_error``): a reasoning item whose ``encrypted_content`` was not
+    issued here, or whose text differs from what it signed, is Claude's ``Invalid `signature`
+    in `thinking` block`` (Gemini's ``Corrupted thought signature.``); an assistant turn of
+    the current tool loop that calls a tool with no signed reasoning item before it is Claude's
+    ``Expected `thinking` ...`` (Gemini's ``missing a thought_signature``). OpenAI's own rules
+    (the following item, stored items) are not OpenRouter's: Claude's two thinking blocks come
+    as two reasoning items in a row, and a reasoning item without ``encrypted_content`` is left
+    out. The model reads a reasoning item's thinking from its ``encrypted_content`` only.
+    """
+
+    name = "openrouter"
+    models = OpenRouter.models
+    id_prefix = "gen-"
+
+    def stores(self, request: Request) -> bool:
+        return False
+
+    def splits(self, request: Request) -> bool:
+        return OpenRouter.family(request) == "anthropic"
+
+    def error_response(self, error: ApiError) -> JSONResponse:
+        return openrouter_envelope(error)
+
+    def check(self, request: Request) -> None:
+        if self.options(request).get("previous_response_id") is not None:
+            raise ApiError(400, STATELESS, param="previous_response_id")
+        family, start = OpenRouter.family(request), current_turn_start(request.messages)
+        turns = [(i, m) for i, m in enumerate(request.messages) if m.role not in ("system", "developer")]
+        for i, (index, message) in enumerate(turns):
+            if message.role != "assistant":
+                continue
+            signed = False
+            for j, block in enumerate(message.blocks):
+                encrypted = _encrypted(block) if isinstance(block, Thinking | RedactedThinking) else None
+                if encrypted is None:
+                    continue
+                facts = self.signer.verify(encrypted)
+                text = block.text if isinstance(block, Thinking) else ""
+                if facts is None or (text and text != facts.t):
+                    raise provider_error(family, "corrupted", i, j)
+                signed = True
+            shown = [b for b in message.blocks if not isinstance(b, Thinking | RedactedThinking)]
+            call = next((j for j, b in enumerate(shown) if isinstance(b, ToolCall)), None)
+            if index >= start and call is not None and not signed:  # unsigned reasoning is left out
+                raise provider_error(family, "missing", i, call, shown[call])
 
 
 def _item_id(block: Block) -> str | None:
