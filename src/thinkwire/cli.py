@@ -388,8 +388,9 @@ def emulate_command(
     vendor: Annotated[
         str,
         typer.Argument(
-            help="anthropic, deepseek, deepseek-anthropic (DeepSeek's Anthropic-compatible API), minimax, "
-            "openai-responses or openrouter (Chat, and its stateless Responses beta on /v1/responses)."
+            help="anthropic, deepseek (Chat, and its Anthropic-compatible API on /anthropic/v1/messages), "
+            "deepseek-anthropic (that API alone), minimax, openai-responses or openrouter (Chat, and its "
+            "stateless Responses beta on /v1/responses)."
         ),
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -16,12 +16,15 @@ VENDORS: list[tuple[str, Dialect, str]] = [
     ("anthropic", "anthropic", "claude-emulated"),
     ("deepseek", "openai-chat", "deepseek-reasoner"),
     ("deepseek-anthropic", "anthropic", "deepseek-reasoner"),
+    ("deepseek", "anthropic", "deepseek-reasoner"),  # DeepSeek's Anthropic API beside its Chat
     ("minimax", "openai-chat", "MiniMax-M2"),
     ("openrouter", "openai-chat", "anthropic/claude-emulated"),
     ("openrouter", "openai-chat", "google/gemini-emulated"),
     ("openai-responses", "openai-responses", "gpt-emulated"),
     ("openrouter", "openai-responses", "anthropic/claude-emulated"),  # OpenRouter's Responses beta
 ]
+BESIDE: dict[tuple[str, Dialect], str] = {("deepseek", "anthropic"): "/anthropic"}
+"""The base path of an API an emulator serves beside its own (DeepSeek's ``/anthropic``)."""
 EVERYWHERE = {"thinking-hidden", "schema"}
 """Probes every strict emulator passes besides its own (with the SDKs of thinkwire[check])."""
 APPLICABLE = {
@@ -80,7 +83,10 @@ APPLICABLE = {
 
 
 def applicable(vendor: str, dialect: Dialect) -> set[str]:
-    """The probes ``vendor`` passes on its ``dialect`` route (OpenRouter serves Responses too)."""
+    """The probes ``vendor`` passes on its ``dialect`` route (OpenRouter serves Responses too,
+    DeepSeek Anthropic Messages)."""
+    if dialect == "anthropic":
+        return APPLICABLE["deepseek-anthropic" if vendor == "deepseek" else vendor]
     return APPLICABLE["openai-responses" if dialect == "openai-responses" else vendor]
 
 
@@ -89,13 +95,13 @@ def caught(vendor: str, dialect: Dialect, model: str, case: str) -> set[str]:
     chat = dialect == "openai-chat"
     if case == "drop-thinking":
         return {"thought-recall", "carrier-tokens"} if chat else {"thought-recall"}
-    if case == "ignore-carrier":  # a Chat carrier: OpenRouter's Responses route has none to ignore
+    if case == "ignore-carrier":  # a Chat carrier: the routes beside Chat have none to ignore
         return {"thought-recall", "carrier-tokens"} if chat else set()
     assert case == "merge-stream-blocks"
     if model.startswith("google/"):
         return set()  # Gemini thinks in one block: there is nothing to merge
     merged = {"stream-agrees", "accept-streamed"}
-    return merged | {"accept-omitted"} if vendor in ("anthropic", "deepseek-anthropic") else merged
+    return merged | {"accept-omitted"} if dialect == "anthropic" else merged
 
 
 def check(url: str, dialect: Dialect, model: str, **options: object) -> Card:
@@ -107,6 +113,7 @@ def test_every_applicable_probe_passes_against_the_strict_emulator(
     emulate: Emulate, vendor: str, dialect: Dialect, model: str
 ) -> None:
     url, _ = emulate(vendor)
+    url += BESIDE.get((vendor, dialect), "")
     card = check(url, dialect, model)
     assert card.failed() == [], card.to_text()
     responses = {"stream-final"} if dialect == "openai-responses" else set()
@@ -141,6 +148,7 @@ def test_each_break_fails_the_probe_that_catches_it(
     emulate: Emulate, vendor: str, dialect: Dialect, model: str, case: str
 ) -> None:
     url, _ = emulate(vendor, case)
+    url += BESIDE.get((vendor, dialect), "")
     card = check(url, dialect, model)
     expected = caught(vendor, dialect, model, case)
     assert set(card.failed()) == expected, card.to_text()
@@ -224,6 +232,7 @@ def test_thinking_across_two_tool_calls_in_one_user_turn_passes(
     """With two tool calls per user turn the scripted model thinks, calls, thinks, calls, then
     answers: each turn goes back with its thinking and the strict rules accept it."""
     url, _ = emulate(vendor, calls=2)
+    url += BESIDE.get((vendor, dialect), "")
     card = check(url, dialect, model)
     assert card.failed() == [], card.to_text()
     row = card.row("several-calls")

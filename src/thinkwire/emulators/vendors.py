@@ -415,7 +415,7 @@ class DeepSeekAnthropic(Anthropic):
     """
 
     name = "deepseek-anthropic"
-    paths = ("/anthropic/v1/messages", "/v1/messages")
+    paths: ClassVar[tuple[str, ...]] = ("/anthropic/v1/messages", "/v1/messages")
     models = ("deepseek-reasoner", "deepseek-chat")
 
     @staticmethod
@@ -424,6 +424,13 @@ class DeepSeekAnthropic(Anthropic):
         if mode == "disabled":
             return False
         return request.model != "deepseek-chat" or mode in ("enabled", "adaptive")
+
+
+class DeepSeekAnthropicBeside(DeepSeekAnthropic):
+    """``DeepSeekAnthropic`` on the ``deepseek`` emulator, beside its Chat API: only on
+    DeepSeek's own path (base URL ``<host>/anthropic``)."""
+
+    paths = ("/anthropic/v1/messages",)
 
 
 def _has_carrier(message: Message, carrier: Carrier) -> bool:
@@ -440,6 +447,12 @@ class DeepSeek(ChatVendor):
     ignored_by_break = "reasoning_content"
     read_instead = "reasoning"
     current_turn_only = True
+
+    def routes(self) -> tuple[Vendor, ...]:
+        """Chat, and the Anthropic-compatible API on ``/anthropic/v1/messages`` of the same
+        server, as ``api.deepseek.com`` serves both (LiteLLM sends ``deepseek/`` models there)."""
+        beside = DeepSeekAnthropicBeside(secret=self.secret, break_case=self.break_case, calls=self.calls)
+        return (self, beside)
 
     def thinking_on(self, request: Request) -> bool:
         switch = request.extra.get("openai-chat", {}).get("thinking")
