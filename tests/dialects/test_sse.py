@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from thinkwire.dialects.sse import SSEEvent, format_event, parse
+from thinkwire.dialects.sse import SSEEvent, SSEParser, format_event, parse
+from thinkwire.errors import DecodeError
 
 SAMPLE = (
     b'event: message_start\r\ndata: {"a":1}\r\n\r\n'
@@ -51,3 +53,16 @@ def test_utf8_split_across_chunks() -> None:
 )
 def test_format_then_parse_is_identity(data: str, event: str | None) -> None:
     assert list(parse(format_event(data, event))) == [SSEEvent(data=data, event=event)]
+
+
+def test_a_line_that_is_not_utf8_is_a_decode_error_not_a_unicode_error() -> None:
+    """An upstream's stream with a stray byte gave the gateway's client a 500 naming
+    ``UnicodeDecodeError``; it is the stream's ``DecodeError`` (a broken stream, 502)."""
+    parser = SSEParser()
+    assert parser.feed(b"data: ok\n\n") == [SSEEvent(data="ok")]
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        parser.feed(b"data: \xff\xfe\n\n")
+    unterminated = SSEParser()
+    assert unterminated.feed(b"data: \xff") == []
+    with pytest.raises(DecodeError, match="not UTF-8"):
+        unterminated.close()

@@ -2,7 +2,7 @@
 
 The parser takes bytes in arbitrary chunks (as they come off a socket) and yields whole
 events; it handles ``\\r\\n`` / ``\\r`` / ``\\n`` line ends, multi-line ``data``, comments and
-a final event without a trailing blank line.
+a final event without a trailing blank line. A line that is not UTF-8 is a ``DecodeError``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import msgspec
+
+from thinkwire.errors import DecodeError
 
 
 class SSEEvent(msgspec.Struct, frozen=True):
@@ -35,7 +37,7 @@ class SSEParser:
             if cut is None:
                 return out
             end, skip = cut
-            line = self._buffer[:end].decode("utf-8")
+            line = _text(self._buffer[:end])
             self._buffer = self._buffer[end + skip :]
             event = self._line(line)
             if event is not None:
@@ -45,7 +47,7 @@ class SSEParser:
         """Flush a last event that had no blank line after it."""
         out: list[SSEEvent] = []
         if self._buffer:
-            event = self._line(self._buffer.decode("utf-8"))
+            event = self._line(_text(self._buffer))
             self._buffer = b""
             if event is not None:
                 out.append(event)
@@ -71,6 +73,13 @@ class SSEParser:
         elif field == "data":
             self._data.append(value)
         return None
+
+
+def _text(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("", f"a line of the event stream is not UTF-8: {line[:40]!r}") from None
 
 
 def _line_end(buffer: bytes) -> tuple[int, int] | None:
