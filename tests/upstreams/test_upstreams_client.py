@@ -3,12 +3,23 @@ before anything is sent."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import orjson
 import pytest
+from tests.support.faulty_upstream import faulty_upstream
 
 from thinkwire.ir import Message, RedactedThinking, Request, Text, Thinking, ToolCall
 from thinkwire.ir.blocks import Origin
-from thinkwire.upstreams.client import UpstreamClient, UpstreamError, retry_after, vendor_error
+from thinkwire.upstreams.client import (
+    RETRIES,
+    TRANSPORT_FAILURES,
+    UpstreamClient,
+    UpstreamError,
+    retry_after,
+    vendor_error,
+)
 from thinkwire.upstreams.config import Upstream, parse_config
 
 
@@ -101,3 +112,52 @@ def test_an_upstreams_retry_after_is_passed_on_only_when_it_is_one(
     sent: str | None, passed_on: str | None
 ) -> None:
     assert retry_after(sent) == passed_on
+
+
+def failure(fault: str, *, stream: bool = False) -> tuple[UpstreamError, int]:
+    """What ``send`` raises against one fault of the faulty upstream, and the requests it made."""
+
+    async def call(url: str) -> None:
+        client = UpstreamClient(backoff=0.01)
+        table = {"name": "up", "kind": "openai-chat", "base_url": url, "timeout": 2, "deadline": 4}
+        try:
+            async for _ in client.stream(
+                parse_config({"upstreams": [table]}).upstreams[0], request(stream=stream)
+            ):
+                pass
+        finally:
+            await client.aclose()
+
+    with faulty_upstream() as faulty:
+        with pytest.raises(UpstreamError) as caught:
+            asyncio.run(call(faulty.url(fault)))
+        return caught.value, len(faulty.requests)
+
+
+@pytest.mark.parametrize(
+    "fault", ["refused", "reset-before-headers", "reset-mid-body", "content-encoding-lie"]
+)
+def test_a_transport_failure_is_said_in_words_not_by_an_exceptions_name(fault: str) -> None:
+    error, _ = failure(fault)
+    assert error.status == 502
+    assert any(error.message.endswith(words) for _, words in TRANSPORT_FAILURES), error.message
+    assert not re.search(r"[A-Z][a-z]+(Error|Exception)", error.message)
+
+
+@pytest.mark.parametrize("fault", ["huge-header", "bad-chunk-size"])
+def test_an_answer_that_came_but_does_not_parse_is_not_asked_for_again(fault: str) -> None:
+    """A malformed or oversized head was retried three times: each retry can pay for a
+    generation that was made."""
+    error, asked = failure(fault, stream=True)
+    assert error.status == 502
+    assert "sent a broken" in error.message
+    assert asked == 1
+
+
+def test_a_vendors_5xx_is_kept_when_its_retries_cannot_connect() -> None:
+    """It became 'unreachable' in the gateway's words, the vendor's own answer lost."""
+    error, asked = failure("500-then-reset")
+    assert asked == 1 + RETRIES
+    assert error.vendor is not None
+    assert error.vendor.status == 500
+    assert error.vendor.message == "The upstream failed (500)"

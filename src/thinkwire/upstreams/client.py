@@ -16,7 +16,10 @@ own error as it sent it, for the gateway to relay unchanged):
 - the upstream's 4xx is passed on with its own message (429 keeps its ``retry-after``); a key
   the vendor echoes back is blanked out;
 - connection errors and 5xx are retried with bounded, jittered exponential backoff while
-  nothing has been yielded yet, then answered 502;
+  nothing has been yielded yet, then answered 502 (the vendor's last 5xx, when it sent one);
+  an answer that came but does not parse (a malformed or oversized head, a body that does not
+  decode) is not retried;
+- a transport failure is said in words (``transport_failure``), never by an exception's name;
 - a timeout is 504: ``upstream.timeout`` to connect and between two reads, and
   ``upstream.deadline`` for the whole answer (an upstream that trickles a byte a second ends
   there, not never);
@@ -210,6 +213,7 @@ class UpstreamClient:
         session = self._current_session()
         attempt = 0
         yielded = answered = False
+        refused: UpstreamError | None = None  # the vendor's last 5xx, if a retry then fails
         deadline = time.monotonic() + upstream.deadline
         while True:
             try:
@@ -218,6 +222,7 @@ class UpstreamClient:
                     if response.status >= 400:
                         error = await _error(response, upstream, upstream.api_key(self.environ))
                         if response.status >= 500 and attempt < self.retries:
+                            refused = error
                             attempt += 1
                             await self._sleep(attempt)
                             continue
@@ -255,14 +260,20 @@ class UpstreamClient:
                     504, f"upstream {upstream.name!r} timed out after {upstream.timeout:g} s"
                 ) from None
             except aiohttp.ClientError as exc:
-                if yielded or answered:  # cut off mid-answer: never generated (and paid for) twice
+                # cut off mid-answer, or an answer that does not parse: the upstream answered, so
+                # it is never asked again (which would pay for the generation twice)
+                if (
+                    yielded
+                    or answered
+                    or isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError)
+                ):
                     what = "stream" if streamed else "response"
                     raise UpstreamError(
-                        502, f"upstream {upstream.name!r} sent a broken {what}: {type(exc).__name__}"
+                        502, f"upstream {upstream.name!r} sent a broken {what}: {transport_failure(exc)}"
                     ) from None
                 if attempt >= self.retries:
-                    raise UpstreamError(
-                        502, f"upstream {upstream.name!r} is unreachable: {type(exc).__name__}"
+                    raise refused or UpstreamError(
+                        502, f"upstream {upstream.name!r} is unreachable: {transport_failure(exc)}"
                     ) from None
                 attempt += 1
                 await self._sleep(attempt)
@@ -281,6 +292,23 @@ class UpstreamClient:
 
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(random.uniform(0, self.backoff * 2 ** (attempt - 1)))
+
+
+TRANSPORT_FAILURES: Final[tuple[tuple[type[aiohttp.ClientError], str], ...]] = (
+    (aiohttp.ClientPayloadError, "its body was cut off or does not decode"),
+    (aiohttp.ServerDisconnectedError, "it closed the connection"),
+    (aiohttp.ClientConnectorError, "no connection could be made"),
+    (aiohttp.ClientOSError, "the connection was reset"),
+    (aiohttp.ClientResponseError, "its response head is malformed or too large"),
+)
+"""How a transport failure is said to a client (the first class that matches): in words, never
+the exception's name."""
+
+
+def transport_failure(exc: aiohttp.ClientError) -> str:
+    return next(
+        (words for kind, words in TRANSPORT_FAILURES if isinstance(exc, kind)), "the connection failed"
+    )
 
 
 async def _chunks(
