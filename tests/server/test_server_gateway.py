@@ -26,9 +26,12 @@ from tests.support.servers import ScriptedServers
 
 from thinkwire.asgi.serving import serving
 from thinkwire.emulators.run import Emulate
+from thinkwire.ir.blocks import ToolCall
+from thinkwire.ir.stream import ArgumentsDelta, BlockDelta, BlockStart, BlockStop, StreamEvent
 from thinkwire.server import ServerState, create_app
-from thinkwire.server.gateway import GatewayService
-from thinkwire.upstreams.client import UpstreamClient
+from thinkwire.server.gateway import GatewayService, _check_arguments
+from thinkwire.server.limits import MAX_NESTING
+from thinkwire.upstreams.client import UpstreamClient, UpstreamError
 from thinkwire.upstreams.config import parse_config
 
 CHAT_TOOLS: Any = [{"type": "function", "function": WEATHER_TOOL}]
@@ -392,3 +395,31 @@ def test_an_upstreams_error_event_reaches_each_client_in_its_own_shape_and_is_co
     assert '"code":"overloaded"' in chat.text  # an OpenAI client gets the vendor's own code
     assert "overloaded mid-stream" in chat.text
     assert errors == 2
+
+
+def deep(levels: int) -> str:
+    return "[" * levels + "1" + "]" * levels
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(MAX_NESTING, False), (MAX_NESTING + 1, True)])
+def test_tool_arguments_deeper_than_a_client_may_send_back_are_a_broken_answer(
+    levels: int, refused: bool
+) -> None:
+    """An upstream's call nested 1,000 deep went to the client as a success, a turn the client
+    could never send back (its arguments are refused at MAX_NESTING): it is a 502 before the
+    turn ends, streamed in fragments or whole."""
+    text = deep(levels)
+    events: list[StreamEvent] = [
+        BlockStart(index=0, block=ToolCall(id="c", name="f", arguments=text[:5])),
+        *(BlockDelta(index=0, delta=ArgumentsDelta(text[i : i + 50])) for i in range(5, len(text), 50)),
+        BlockStop(index=0),
+    ]
+    arguments: dict[int, list[str]] = {}
+    for event in events[:-1]:  # nothing is refused before the block ends
+        _check_arguments(event, arguments, "up")
+    if not refused:
+        _check_arguments(events[-1], arguments, "up")
+        return
+    with pytest.raises(UpstreamError, match="nested more than 100 levels deep") as caught:
+        _check_arguments(events[-1], arguments, "up")
+    assert caught.value.status == 502

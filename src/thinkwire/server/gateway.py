@@ -34,11 +34,13 @@ import msgspec
 
 from thinkwire.backend import Caller, Generation
 from thinkwire.errors import OVERLOADED, ApiError
+from thinkwire.ir.blocks import ToolCall
 from thinkwire.ir.conversation import Request
 from thinkwire.ir.losses import Loss
-from thinkwire.ir.stream import StreamError, StreamEvent
+from thinkwire.ir.stream import ArgumentsDelta, BlockDelta, BlockStart, BlockStop, StreamError, StreamEvent
 from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
+from thinkwire.server.limits import MAX_NESTING, nesting
 from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError, vendor_error_of
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 from thinkwire.upstreams.conventions import with_placeholders, with_thinking, with_total_input
@@ -102,10 +104,12 @@ class GatewayService:
             raise
 
     async def _upstream(self, call: Call) -> AsyncGenerator[StreamEvent, None]:
+        arguments: dict[int, list[str]] = {}
         try:
             async for event in self.client.send(call):
                 if isinstance(event, StreamError):  # the vendor's error event: relayed as an error
                     raise _stream_error(event, call.upstream.name)
+                _check_arguments(event, arguments, call.upstream.name)
                 yield with_total_input(event, call.upstream)
         except UpstreamError as exc:
             self.upstream_errors += 1
@@ -145,6 +149,26 @@ def _for_issuer(request: Request, upstream: Upstream) -> tuple[Request, tuple[Lo
         return request, ()
     log.info("origin rule for %s: %s", upstream.name, "; ".join(str(loss) for loss in losses))
     return msgspec.structs.replace(request, messages=messages), tuple(losses)
+
+
+def _check_arguments(event: StreamEvent, arguments: dict[int, list[str]], name: str) -> None:
+    """Collect a tool call's arguments as they stream (``arguments``: per block index); when its
+    block stops, an upstream's arguments nested deeper than a client may send them back
+    (``MAX_NESTING``) are a broken answer, refused before the turn ends: a client could never
+    send that turn back."""
+    if isinstance(event, BlockStart) and isinstance(event.block, ToolCall):
+        arguments[event.index] = [event.block.arguments]
+    elif (
+        isinstance(event, BlockDelta) and isinstance(event.delta, ArgumentsDelta) and event.index in arguments
+    ):
+        arguments[event.index].append(event.delta.json)
+    elif isinstance(event, BlockStop) and event.index in arguments:
+        text = "".join(arguments.pop(event.index))
+        if text.count("{") + text.count("[") > MAX_NESTING and nesting(text) > MAX_NESTING:
+            raise UpstreamError(
+                502,
+                f"upstream {name!r} sent tool-call arguments nested more than {MAX_NESTING} levels deep",
+            )
 
 
 def _stream_error(event: StreamError, name: str) -> UpstreamError:
