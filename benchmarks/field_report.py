@@ -30,12 +30,14 @@ Not part of CI: it installs third-party servers. What it does, each step bounded
 4. **Write** ``docs/field-report.md``: versions, the command, the date, per system a report
    card (probes x runs) with the failing probes' summaries, and the notes in ``NOTES`` — the
    plain-words reading of the evidence, written by hand from the JSON of the run named in
-   ``NOTES_RUN``. When a rerun's verdicts differ from the ones the notes were written for, the
+   ``NOTES_RUNS``. When a rerun's verdicts differ from the ones the notes were written for, the
    page says so next to the notes instead of passing stale prose off as current.
 
 Options: ``--only litellm,ccr,llamacpp`` (a subset), ``--skip-install`` (use what is in
-``.field/``), ``--out PATH`` (another page), ``--page-from .field/runs/<run>`` (rewrite the page
-from a saved run's ``results.json``, e.g. after updating ``NOTES``). ``--serve-llama MODEL PORT
+``.field/``), ``--out PATH`` (another page), ``--page-from .field/runs/<run> [<run> ...]``
+(rewrite the page from saved runs' ``results.json``, e.g. after updating ``NOTES``; a system
+in a later run replaces the same system in an earlier one, so the proxies and llama.cpp can be
+run apart). ``--serve-llama MODEL PORT
 N_PREDICT`` is the llama.cpp server process this script starts (run with thinkwire's Python,
 which has xllamacpp).
 """
@@ -79,7 +81,9 @@ START_TIMEOUT = 120.0
 PROXY_REPEAT = 6
 LLAMA_REPEAT = 1
 PROXY_CHECK_TIMEOUT = 300.0
-LLAMA_CHECK_TIMEOUT = 600.0
+LLAMA_CHECK_TIMEOUT = 1800.0
+READ_TIMEOUT = {"proxy": 100.0, "llamacpp": 300.0}
+"""check's ``--timeout`` (seconds per read): a real model on a shared CPU takes minutes a turn."""
 LIFETIME = 3 * 3600
 """No process this script starts outlives this many seconds, even if the script is killed."""
 
@@ -352,6 +356,8 @@ class SystemResult:
     missing: str = ""
     setup: str = ""
     runs: list[Run] = field(default_factory=list)
+    run: str = ""
+    """The name of the run (``.field/runs/<name>``) this result comes from."""
 
 
 def check(
@@ -362,11 +368,12 @@ def check(
     timeout: float,
     out_dir: Path,
     env: dict[str, str] | None = None,
+    read: float = READ_TIMEOUT["proxy"],
 ) -> Run:
     stem = f"{run.dialect}--{run.model.replace('/', '_').replace(',', '_')}"
     cmd = [str(thinkwire), "check", "--base-url", base, "--dialect", run.dialect]
     cmd += ["--model", run.model, "--repeat", str(repeat), "--format", "json"]
-    cmd += ["--timeout", str(min(timeout / 3, 180))]
+    cmd += ["--timeout", str(read)]
     if env:
         cmd += ["--api-key-env", next(iter(env))]
     log(f"check {base} {run.dialect} {run.model} (--repeat {repeat})")
@@ -402,6 +409,7 @@ def check_all(
     timeout: float,
     logs: Path,
     env: dict[str, str] | None = None,
+    read: float = READ_TIMEOUT["proxy"],
 ) -> list[Run]:
     """``check`` each (model, route) in each dialect the server routes (a 404 path: not served)."""
     runs = []
@@ -411,7 +419,7 @@ def check_all(
             continue
         for model, route in routes:
             run = Run(dialect, model, route)
-            runs.append(check(tw.paths["thinkwire"], base, run, repeat, timeout, logs, env))
+            runs.append(check(tw.paths["thinkwire"], base, run, repeat, timeout, logs, env, read))
     return runs
 
 
@@ -552,7 +560,8 @@ def run_llamacpp(tw: Install, inst: Install, logs: Path) -> SystemResult:
             result.missing = f"not run: llama.cpp server {why} (see llama-server.log)"
             return result
         pairs = [(LLAMA_ALIAS, model.name)]
-        result.runs = check_all(tw, base, pairs, LLAMA_REPEAT, LLAMA_CHECK_TIMEOUT, logs)
+        read = READ_TIMEOUT["llamacpp"]
+        result.runs = check_all(tw, base, pairs, LLAMA_REPEAT, LLAMA_CHECK_TIMEOUT, logs, read=read)
     return result
 
 
@@ -582,8 +591,12 @@ def serve_llama(model: str, port: int, n_predict: int) -> None:
 
 # the page
 
-NOTES_RUN = "20261205T195010"
-"""The run (``.field/runs/<name>``) whose evidence the notes below were written from."""
+NOTES_RUNS: dict[str, str] = {
+    "litellm": "20261205T195010",
+    "ccr": "20261205T195010",
+    "llamacpp": "20261205T195010",
+}
+"""Per system, the run (``.field/runs/<name>``) whose evidence its notes were written from."""
 
 NOTES_VERDICTS: dict[str, str] = {
     "litellm": "04aeca3448d2",
@@ -759,7 +772,7 @@ def clip(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def system_section(result: SystemResult, run_dir: Path) -> str:
+def system_section(result: SystemResult) -> str:
     lines = [f"## {result.title}", ""]
     if result.version:
         lines += [f"Version: {result.version}.", ""]
@@ -798,16 +811,15 @@ def system_section(result: SystemResult, run_dir: Path) -> str:
         lines += ["**What it gets wrong** (read from the evidence by hand):", "", notes, ""]
         if NOTES_VERDICTS.get(result.key) != verdict_digest(result):
             lines += [
-                f"*These notes were written from run `{NOTES_RUN}`; the verdicts of this run "
-                f"(`{run_dir.name}`) differ: read its evidence again before trusting them.*",
+                f"*These notes were written from run `{NOTES_RUNS.get(result.key)}`; the verdicts "
+                f"of this run (`{result.run}`) differ: read its evidence again before trusting them.*",
                 "",
             ]
     return "\n".join(lines)
 
 
-def write_page(
-    out: Path, results: list[SystemResult], installs: list[Install], run_dir: Path, started: str
-) -> None:
+def write_page(out: Path, results: list[SystemResult], installs: list[Install], started: str) -> None:
+    names = ", ".join(f"`{name}`" for name in dict.fromkeys(r.run for r in results))
     tw = next(i for i in installs if i.name == "thinkwire")
     versions = [
         f"- thinkwire {tw.version or 'not installed: ' + tw.missing}",
@@ -819,7 +831,7 @@ def write_page(
         "# Field report: `thinkwire check` against real proxies and servers",
         "",
         f"Generated by `{COMMAND}` (run from the repository root; not part of CI) on {started} "
-        f"UTC, run `{run_dir.name}`. The script installs each third-party server into its own "
+        f"UTC, run {names}. The script installs each third-party server into its own "
         "environment under `.field/`, puts each proxy in front of thinkwire's strict emulators "
         "(`thinkwire emulate deepseek|anthropic|openrouter`, scripted model, `--calls 2`: two "
         "tool calls per user turn, a code word noted only in thinking), runs `thinkwire check "
@@ -844,10 +856,10 @@ def write_page(
         "",
     ]
     for result in results:
-        page += [system_section(result, run_dir), ""]
+        page += [system_section(result), ""]
     page += ["## Where the checker was wrong", "", CHECKER_NOTES]
-    if run_dir.name != NOTES_RUN:
-        page += [f"*Written from run `{NOTES_RUN}`; read this run's evidence again.*", ""]
+    if any(NOTES_RUNS.get(r.key) != r.run for r in results):
+        page += ["*Written from the runs the notes name; read this run's evidence again.*", ""]
     out.write_text("\n".join(page).rstrip() + "\n")
 
 
@@ -860,11 +872,15 @@ def main() -> int:
     parser.add_argument("--skip-install", action="store_true")
     parser.add_argument("--out", type=Path, default=PAGE)
     parser.add_argument("--serve-llama", nargs=3, metavar=("MODEL", "PORT", "N_PREDICT"))
-    parser.add_argument("--page-from", type=Path, metavar="RUN", help="rewrite the page only")
+    parser.add_argument("--page-from", type=Path, nargs="+", metavar="RUN", help="rewrite the page only")
     args = parser.parse_args()
     if args.page_from:
-        started, installs, ordered = load_run(args.page_from)
-        write_page(args.out, ordered, installs, args.page_from.resolve(), started)
+        merged: dict[str, SystemResult] = {}
+        for saved_run in args.page_from:
+            started, installs, loaded = load_run(saved_run)
+            merged.update({r.key: r for r in loaded})
+        ordered = [merged[k] for k in ("litellm", "ccr", "llamacpp") if k in merged]
+        write_page(args.out, ordered, installs, started)
         for result in ordered:
             log(f"{result.key}: verdict digest {verdict_digest(result)}")
         return 0
@@ -902,9 +918,10 @@ def main() -> int:
             return
         try:
             results[key] = jobs[key](tw, by_name[key], mkdir(run_dir / key))
+            results[key].run = run_dir.name
         except Exception as exc:  # one system's crash must not lose the others' results
             log(f"{key}: the script failed: {exc!r}")
-            result = SystemResult(key, key, by_name[key].version)
+            result = SystemResult(key, key, by_name[key].version, run=run_dir.name)
             result.missing = f"not run: the script failed: {exc!r}"
             results[key] = result
 
@@ -923,7 +940,7 @@ def main() -> int:
     ordered = [results[k] for k in ("litellm", "ccr", "llamacpp") if k in results]
     saved = {"started": started, "installs": installs, "results": ordered}
     (run_dir / "results.json").write_text(json.dumps(saved, default=as_json, indent=1))
-    write_page(args.out, ordered, installs, run_dir, started)
+    write_page(args.out, ordered, installs, started)
     for result in ordered:
         log(f"{result.key}: verdict digest {verdict_digest(result)}")
     log(f"wrote {args.out}")
@@ -945,7 +962,7 @@ def load_run(run_dir: Path) -> tuple[str, list[Install], list[SystemResult]]:
     results = []
     for r in saved["results"]:
         runs = [Run(**run) for run in r.pop("runs")]
-        results.append(SystemResult(**r, runs=runs))
+        results.append(SystemResult(**{"run": run_dir.resolve().name, **r}, runs=runs))
     return saved["started"], installs, results
 
 
