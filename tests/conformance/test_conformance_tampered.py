@@ -267,6 +267,21 @@ def test_a_stream_whose_items_lack_what_completed_holds_fails_stream_final(emula
     assert "`encrypted_content` only in response.completed" in row.summary
 
 
+def test_a_signature_only_on_response_completed_is_named_where_it_sits(emulate: Emulate) -> None:
+    """The item events carry no encrypted_content, response.completed does: a fail (a client that
+    builds the turn from the items loses it) that says where the signature is."""
+    upstream, _ = emulate("openai-responses")
+
+    def event(data: Json) -> Json:
+        if data.get("type") == "response.output_item.done":
+            data["item"].pop("encrypted_content", None)
+        return data
+
+    summary = signatures_failed(upstream, "openai-responses", "gpt-emulated", lambda data: data, event)
+    assert "streamed response 2: signed only at response.output.0.encrypted_content" in summary
+    assert "whole response 1" not in summary
+
+
 def test_without_the_sdks_the_schema_probe_names_the_extra(emulate: Emulate, monkeypatch: Any) -> None:
     from thinkwire.conformance import schema
 

@@ -136,6 +136,14 @@ def _raw_signed(exchange: Exchange) -> list[str]:
     return [p for _, data in exchange.events for p in signed_at(data)]
 
 
+def _unsigned_where(exchange: Exchange, index: int) -> str:
+    """The response's name, and for a stream whose events hold the signature where the folded
+    turn does not take it (LiteLLM's Responses streams: ``encrypted_content`` only on
+    ``response.completed``, not on the item events), where it does sit."""
+    paths = _raw_signed(exchange) if exchange.stream else []
+    return _name(exchange, index) + (f": signed only at {paths[0]}" if paths else "")
+
+
 def _lost_signatures(observed: list[Exchange]) -> Result | None:
     """A Chat fail when the endpoint is seen to sign (some response holds a signature anywhere in
     its raw JSON, ``provider_specific_fields`` included) but other responses that carried thinking
@@ -184,7 +192,7 @@ async def signatures(ctx: Context) -> Result:
             return not_applicable("the endpoint signs none of its reasoning_details entries", *observed[:1])
     unsigned = list({n: e for n, e, b in judged if not _signed(b)}.items())
     if unsigned:
-        where = ", ".join(_name(e, n) for n, e in unsigned[:4])
+        where = ", ".join(_unsigned_where(e, n) for n, e in unsigned[:4])
         return failed(
             f"thinking without its signature in {len(unsigned)} of {len(observed)} responses ({where})",
             *[e for _, e in unsigned[:2]],
