@@ -5,6 +5,7 @@
 ``offline_clients``: environment for the real client libraries (no key, no tracing home).
 ``redis``: a private ``redis-server`` on a loopback port (skips when it is not installed).
 ``js_project``: ``tests/js`` (the Vercel AI SDK's npm project) with its locked ``node_modules``.
+``apps_project``: ``tests/apps`` (the coding agents of the app matrix), installed.
 ``default_model``: the path of the pulled default model; skips the test when the model or the
 runtime is missing (the tests marked ``model``).
 """
@@ -23,6 +24,7 @@ from typing import Final, NoReturn
 
 import pytest
 
+from tests.support.apps_cli import APPS_DIR
 from tests.support.js import JS
 from tests.support.redis import RedisServer, redis_server_binary
 from tests.support.servers import ScriptedServers
@@ -84,34 +86,52 @@ OFFLINE: Final = re.compile(
 )
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip for want of node, npm or the registry, except in CI (``$CI`` set), whose ``.ci/run``
+    installs them: there it is a failure, not a skip."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _npm_installed(folder: Path, command: list[str]) -> Path:
+    """``folder`` after ``npm COMMAND`` there (its locked ``node_modules``)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        _unavailable(f"npm is needed for the tests that use {folder}")
+    argv = [npm, *command, "--no-audit", "--no-fund", "--prefer-offline"]
+    try:
+        done = subprocess.run(
+            argv, cwd=folder, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        _unavailable(f"npm {command[0]} in {folder} took over {INSTALL_TIMEOUT:.0f} s (no registry access?)")
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        if OFFLINE.search(output):
+            _unavailable(f"npm {command[0]} in {folder} could not reach the registry:\n{output[-2000:]}")
+        pytest.fail(f"npm {command[0]} in {folder} failed ({done.returncode}):\n{output[-4000:]}")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def js_project() -> Path:
     """``tests/js`` with its locked ``node_modules`` (``npm ci``, once per session). Where node,
     npm or the registry is missing the tests that need it are skipped, except in CI
     (``$CI`` set), whose ``.ci/run`` installs them: there it is a failure, not a skip."""
-
-    def unavailable(reason: str) -> NoReturn:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        unavailable("node and npm are needed for the Vercel AI SDK tests (tests/js)")
+    node = shutil.which("node")
+    if node is None:
+        _unavailable("node and npm are needed for the Vercel AI SDK tests (tests/js)")
     version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30, check=False)
     major = re.match(r"v(\d+)", version.stdout.strip())
     if major is None or int(major.group(1)) < 18:
-        unavailable(f"the AI SDK needs node >= 18, found {version.stdout.strip() or version.stderr.strip()}")
-    command = [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"]
-    try:
-        done = subprocess.run(
-            command, cwd=JS, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        unavailable(f"npm ci in {JS} took over {INSTALL_TIMEOUT:.0f} s (no registry access?)")
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        if OFFLINE.search(output):
-            unavailable(f"npm ci in {JS} could not reach the registry:\n{output[-2000:]}")
-        pytest.fail(f"npm ci in {JS} failed ({done.returncode}):\n{output[-4000:]}")
-    return JS
+        _unavailable(f"the AI SDK needs node >= 18, found {version.stdout.strip() or version.stderr.strip()}")
+    return _npm_installed(JS, ["ci"])
+
+
+@pytest.fixture(scope="session")
+def apps_project() -> Path:
+    """``tests/apps``, the coding agents of the app matrix, installed as ``.ci/run`` does
+    (``npm install --no-save``: the registry lacks some of their optional platform packages,
+    so ``npm ci`` refuses the lock); skipped or failed like ``js_project``."""
+    return _npm_installed(APPS_DIR, ["install", "--no-save"])
