@@ -144,7 +144,27 @@ unified_exec = false
         dialect="openai-chat",
         upstream="deepseek",
         model="deepseek-reasoner",
-        argv=("-p", "{prompt}"),
+        argv=(
+            "-p",
+            "{prompt}",
+            "--core-tools",
+            "glob",
+            "read_file",
+            "--exclude-tools",
+            "agent",
+            "get_goal",
+            "update_goal",
+            "list_agents",
+            "skill",
+            "tool_call",
+            "tool_search",
+            "enter_worktree",
+            "exit_worktree",
+            "record_artifact",
+            "report_findings",
+            "send_message",
+            "task_stop",
+        ),
         env={
             "OPENAI_BASE_URL": "{url}/v1",
             "OPENAI_API_KEY": "{key}",
@@ -155,14 +175,14 @@ unified_exec = false
   "security": {"auth": {"selectedType": "openai"}},
   "general": {"disableAutoUpdate": true, "disableUpdateNag": true},
   "privacy": {"usageStatisticsEnabled": false},
-  "telemetry": {"enabled": false},
-  "tools": {"core": ["glob", "read_file"]}
+  "telemetry": {"enabled": false}
 }
 """,
         },
         sends_thinking=True,
         note="Speaks OpenAI Chat and sends `reasoning_content` back on its assistant turns, as "
-        "DeepSeek requires. `tools.core` is only for the test (read-only tools).",
+        "DeepSeek requires. `--core-tools` and `--exclude-tools` are only for the test (read-only "
+        "tools).",
     ),
     App(
         id="cline",
