@@ -6,33 +6,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import openai
 import pytest
-from tests.emulators.test_emulators_responses import ENCRYPTED, USER, answer, output, refused, result_for
+from tests.emulators.test_emulators_responses import (
+    ENCRYPTED,
+    OPEN,  # noqa: F401  (the emulate fixture closes the SDK clients in the module's OPEN)
+    TOOLS,
+    USER,
+    answer,
+    client,
+    output,
+    refused,
+    result_for,
+)
 
 from thinkwire.emulators.run import Emulate
 from thinkwire.emulators.vendors import GEMINI_CORRUPTED, INVALID_SIGNATURE, MISSING_THINKING, STATELESS
 
-TOOLS: list[Any] = [
-    {
-        "type": "function",
-        "name": "get_weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    }
-]
 CLAUDE = "anthropic/claude-emulated"
 GEMINI = "google/gemini-emulated"
 
-OPEN: list[openai.OpenAI] = []  # SDK clients, closed by the emulate fixture (tests/conftest.py)
 
-
-def client(url: str) -> openai.OpenAI:
-    sdk = openai.OpenAI(base_url=url + "/v1", api_key="test", max_retries=0)
-    OPEN.append(sdk)
-    return sdk
-
-
-def create(sdk: openai.OpenAI, items: list[Any], model: str = CLAUDE, **options: Any) -> dict[str, Any]:
+def create(sdk: Any, items: list[Any], model: str = CLAUDE, **options: Any) -> dict[str, Any]:
     response = sdk.responses.create(model=model, input=items, tools=TOOLS, **options)
     whole: dict[str, Any] = response.model_dump(exclude_none=True)
     return whole
