@@ -12,9 +12,11 @@ working folder, with its telemetry and updates switched off, against two targets
 The scripted model calls two of the tools the app offers before it answers, notes a code word
 only in its first thinking, and quotes it at the end only if that thinking is still in what it
 sees. Each case asserts the app exits 0, every model request was answered 200, the task took
-at least two tool steps, each later step carried the earlier thinking (the app sent it back)
-or thinkwire restored it (``thinkwire-restored``), whether the app sends it back itself is as
-``App.sends_thinking`` (and the docs) say, and the code word comes back in the app's output.
+at least two tool steps, with the two read-only tools ``App.calls`` names (the settings give
+each app such tools first, so the scripted model's calls change nothing), each later step
+carried the earlier thinking (the app sent it back) or thinkwire restored it
+(``thinkwire-restored``), whether the app sends it back itself is as ``App.sends_thinking``
+(and the docs) say, and the code word comes back in the app's output.
 An app that fails prints its own output in the failure.
 
 What the apps still try to reach on the network, seen through a proxy that forwards nothing
@@ -66,6 +68,8 @@ class Step:
     """The request held thinking on an earlier assistant turn."""
     restored: int
     """Turns whose thinking thinkwire put back (its ``thinkwire-restored`` header)."""
+    calls: tuple[str, ...]
+    """The names of the tool calls it sends back, in order."""
 
 
 def tool_steps(exchanges: list[Exchange]) -> list[Step]:
@@ -81,7 +85,8 @@ def tool_steps(exchanges: list[Exchange]) -> list[Step]:
         if not any(isinstance(b, ToolCall) for m in turns for b in m.blocks):
             continue
         carried = any(isinstance(b, REASONING_TYPES) for m in turns for b in m.blocks)
-        steps.append(Step(carried, int(exchange.headers.get(RESTORED_HEADER, "0"))))
+        calls = tuple(b.name for m in turns for b in m.blocks if isinstance(b, ToolCall))
+        steps.append(Step(carried, int(exchange.headers.get(RESTORED_HEADER, "0")), calls))
     return steps
 
 
@@ -125,6 +130,7 @@ def test_the_app_keeps_its_thinking_across_two_tool_steps(
     assert [x.status for x in models] == [200] * len(models), run.describe()
     steps = tool_steps(recorder.exchanges)
     assert len(steps) >= CALLS, f"{app.name} made {len(steps)} tool steps: {run.describe()}"
+    assert steps[-1].calls == app.calls, steps  # the read-only tools the matrix chose
     assert all(s.carried or s.restored for s in steps), steps
     assert all(s.carried for s in steps) == app.sends_thinking, steps
     assert QUOTED.search(run.stdout), f"no code word in what {app.name} printed: {run.describe()}"

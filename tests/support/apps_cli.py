@@ -57,6 +57,8 @@ class App:
     """The strict emulator the gateway target puts behind it (``thinkwire emulate`` vendor)."""
     model: str
     """The model name it asks for."""
+    calls: tuple[str, str]
+    """The two tools the scripted model calls (the first two it offers): read-only ones."""
     argv: tuple[str, ...]
     """After the binary; ``{prompt}`` is the task."""
     env: Mapping[str, str] = field(default_factory=dict)
@@ -85,6 +87,7 @@ APPS: Final = (
         dialect="anthropic",
         upstream="anthropic",
         model="claude-sonnet-4-5",
+        calls=("Glob", "Read"),
         argv=("-p", "{prompt}", "--model", "claude-sonnet-4-5", "--tools", "Glob,Read", "--max-turns", "6"),
         env={
             "ANTHROPIC_BASE_URL": "{url}",
@@ -107,6 +110,7 @@ APPS: Final = (
         dialect="openai-responses",
         upstream="openai-responses",
         model="gpt-5.1-codex",
+        calls=("request_user_input", "view_image"),
         argv=("exec", "--skip-git-repo-check", "--sandbox", "read-only", "{prompt}"),
         env={"THINKWIRE_API_KEY": "{key}"},
         files={
@@ -144,6 +148,7 @@ unified_exec = false
         dialect="openai-chat",
         upstream="deepseek",
         model="deepseek-reasoner",
+        calls=("glob", "read_file"),
         argv=(
             "-p",
             "{prompt}",
@@ -192,6 +197,7 @@ unified_exec = false
         dialect="anthropic",
         upstream="anthropic",
         model="claude-sonnet-4-5",
+        calls=("read_files", "search_codebase"),
         argv=("-P", "anthropic", "{prompt}"),
         env={"CLINE_SESSION_BACKEND_MODE": "local"},
         files={
@@ -233,6 +239,7 @@ unified_exec = false
         dialect="openai-chat",
         upstream="deepseek",
         model="deepseek-reasoner",
+        calls=("Read", "LS"),
         argv=("exec", "-m", "custom:thinkwire-0", "{prompt}"),
         env={"FACTORY_DROID_AUTO_UPDATE_ENABLED": "false"},
         files={
