@@ -3,7 +3,8 @@
 ``serve_process(args, home)`` starts ``python -m thinkwire serve ARGS --port 0`` with
 ``THINKWIRE_HOME`` at ``home`` and returns the process and its base URL once it says where it
 listens; ``emulate_process(args, home)`` does the same for ``thinkwire emulate ARGS --port 0``;
-``stop(process)`` interrupts it (Ctrl-C) and waits.
+``stop(process)`` interrupts it (Ctrl-C), waits, and returns all it wrote to stderr (read as
+it comes, so a child that logs a line per request never blocks on a full pipe).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -61,7 +63,10 @@ def _listening(
         line = process.stderr.readline()
         seen.append(line)
         if match := re.search(listens, line):
-            _STARTUP[process.pid] = "".join(seen)
+            # read on from now on, so a chatty child never blocks on a full stderr pipe
+            reader = threading.Thread(target=seen.extend, args=(process.stderr,), daemon=True)
+            reader.start()
+            _OUTPUT[process.pid] = (seen, reader)
             return process, match.group(1)
         if not line and process.poll() is not None:
             break
@@ -71,8 +76,8 @@ def _listening(
     raise AssertionError(f"thinkwire {command[0]} did not start:\n" + "".join(seen))
 
 
-_STARTUP: dict[int, str] = {}
-"""What each started process wrote to stderr until it listened, by pid (``stop`` returns it too)."""
+_OUTPUT: dict[int, tuple[list[str], threading.Thread]] = {}
+"""Each started process's stderr lines, by pid, and the thread that reads them as they come."""
 
 
 def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
@@ -81,8 +86,13 @@ def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
-        _, err = process.communicate(timeout=timeout)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
-        _, err = process.communicate()
-    return _STARTUP.pop(process.pid, "") + (err or "")
+        process.wait()
+    lines, reader = _OUTPUT.pop(process.pid, ([], None))
+    if reader is not None:
+        reader.join(timeout)
+    if process.stderr is not None:
+        process.stderr.close()
+    return "".join(lines)
