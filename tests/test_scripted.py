@@ -49,6 +49,13 @@ def test_schema_example_satisfies_the_schema(schema: Any, value: Any) -> None:
     assert schema_example(schema) == value
 
 
+def test_a_draft_3_required_true_marks_no_property() -> None:
+    """``required: true`` (JSON Schema draft 3, which the server lets through) made ``serve
+    --model scripted`` fail mid-stream with "'bool' object is not iterable" (the fuzz run)."""
+    schema = {"type": "object", "properties": {"a": {"type": "string", "required": True}}, "required": True}
+    assert schema_example(schema) == {}
+
+
 def user(text: str) -> Message:
     return Message(role="user", blocks=(Text(text=text),))
 

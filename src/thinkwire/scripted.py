@@ -61,9 +61,11 @@ def schema_example(schema: Any) -> Any:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
     if kind == "object" or (kind is None and "properties" in schema):
-        properties = schema.get("properties") or {}
-        required = schema.get("required") or []
-        return {name: schema_example(properties.get(name, {})) for name in required}
+        properties = schema.get("properties")
+        properties = properties if isinstance(properties, dict) else {}
+        required = schema.get("required")  # a list of names; draft 3's ``true`` marks no property
+        names = [name for name in required if isinstance(name, str)] if isinstance(required, list) else []
+        return {name: schema_example(properties.get(name, {})) for name in names}
     if kind == "array":
         return [schema_example(schema.get("items", {}))]
     if kind in ("integer", "number"):
