@@ -10,7 +10,7 @@ Responses; streamed and whole) run at once, and each must:
   ``retry-after``), or, streamed after the upstream said 200, its dialect's error event as the
   stream's last event with no end marker anywhere (no ``[DONE]``, ``message_stop`` or
   ``response.completed``: a turn is never reported complete);
-- see no exception names and no key material;
+- see no exception names and no key material (nor may the logs, or hold a traceback);
 - be counted once in ``thinkwire_gateway_upstream_errors_total``;
 - and leave the gateway serving normal requests right after (recovery).
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import re
 import secrets
 import time
@@ -229,12 +230,16 @@ async def upstream_errors(client: httpx.AsyncClient, url: str) -> int:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 def test_an_upstream_fault_ends_in_the_clients_error_in_time(
-    gateway: tuple[str, FaultyUpstream], fault: Fault, kind: str
+    gateway: tuple[str, FaultyUpstream], fault: Fault, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     url, upstream = gateway
     asked = len(upstream.requests)
-    found, counted, healthy = asyncio.run(run(url, kind, fault))
+    with caplog.at_level(logging.INFO):
+        found, counted, healthy = asyncio.run(run(url, kind, fault))
     assert found == []
+    logged = [(record.getMessage(), record.exc_info) for record in caplog.records]
+    assert [message for message, _ in logged if KEY[9:] in message] == []  # no key in the logs
+    assert [message for message, exc_info in logged if exc_info] == []  # nor a traceback
     assert counted == 6  # every case counted once as an upstream error
     assert healthy == [200] * 6  # and the gateway answers normally right after
     if not fault.early:  # the upstream said 200: never asked again
