@@ -5,9 +5,11 @@ Droid; pinned in ``tests/apps``) runs non-interactively on one task, in a tempor
 working folder, with its telemetry and updates switched off, against two targets:
 
 - ``serve``: ``thinkwire serve --model scripted --calls 2`` (the same engine, in process);
-- ``gateway``: the gateway with its state in front of the strict emulator of the app's dialect
-  (Anthropic for Claude Code and Cline, OpenAI Responses for Codex, DeepSeek's Chat for Qwen
-  Code and Droid), which refuses a tool turn sent back without its thinking.
+- the gateway with its state in front of the strict emulator of the app's dialect (Anthropic
+  for Claude Code and Cline, OpenAI Responses for Codex, DeepSeek's Chat for Qwen Code and
+  Droid), which refuses a tool turn sent back without its thinking; Droid's Chat provider also
+  in front of Anthropic, as it rewrites the tool-call ids it got (``toolu_X`` back as
+  ``call_X_0``) and the restore must still find the turn (``App.upstreams``).
 
 The scripted model calls two of the tools the app offers before it answers, notes a code word
 only in its first thinking, and quotes it at the end only if that thinking is still in what it
@@ -26,7 +28,7 @@ a fresh home); Droid ``api.factory.ai`` and ``telemetry.factory.ai`` (no switch 
 either; both complete without them). Without the switches: Codex syncs its plugins from
 github.com, api.github.com and chatgpt.com, and Cline sends telemetry to otel.cline.bot.
 Each case asserts the app reached no host beyond ``App.reaches``. The whole matrix runs in CI
-(about 70 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
+(eleven cases, about 75 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
 """
 
 from __future__ import annotations
@@ -91,22 +93,23 @@ def tool_steps(exchanges: list[Exchange]) -> list[Step]:
 
 
 @contextmanager
-def target(kind: str, app: App, emulate: Emulate, folder: Path) -> Iterator[tuple[str, Recorder]]:
-    """thinkwire for ``app`` (``serve`` or ``gateway``), recorded, on a loopback port."""
+def target(kind: str, emulate: Emulate, folder: Path) -> Iterator[tuple[str, Recorder]]:
+    """thinkwire, recorded, on a loopback port: ``serve``, or the gateway over the emulator of
+    vendor ``kind``."""
     state = sqlite_state(folder / "state.db")
     if kind == "serve":
         engine = build_engine(EngineOptions(model="scripted", calls=CALLS, home=folder))
         app_, _ = stateful_app(EngineService(engine), state)
     else:
-        upstream, _ = emulate(app.upstream, calls=CALLS)
-        app_, _ = stateful_app(vendor_gateway(upstream, app.upstream), state)
+        upstream, _ = emulate(kind, calls=CALLS)
+        app_, _ = stateful_app(vendor_gateway(upstream, kind), state)
     recorder = Recorder(app_)
     with serving(recorder) as url:
         yield url, recorder
 
 
 CASES: Final = [
-    pytest.param(app, kind, id=f"{app.id}-{kind}") for app in APPS for kind in ("serve", "gateway")
+    pytest.param(app, kind, id=f"{app.id}-{kind}") for app in APPS for kind in ("serve", *app.upstreams)
 ]
 
 
@@ -121,7 +124,7 @@ def test_the_app_keeps_its_thinking_across_two_tool_steps(
     (cwd / "NOTES.md").write_text("Nothing to see here.\n")
     outbound = Outbound()
     try:
-        with target(kind, app, emulate, tmp_path) as (url, recorder):
+        with target(kind, emulate, tmp_path) as (url, recorder):
             run = run_app(app, url, home, cwd, outbound.url)
     finally:
         outbound.close()

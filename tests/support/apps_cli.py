@@ -53,8 +53,9 @@ class App:
     binary: str
     dialect: Dialect
     """The API it speaks to thinkwire, as configured here."""
-    upstream: str
-    """The strict emulator the gateway target puts behind it (``thinkwire emulate`` vendor)."""
+    upstreams: tuple[str, ...]
+    """The strict emulators the gateway targets put behind it (``thinkwire emulate`` vendors):
+    the one of its API, and any other a known defect involved."""
     model: str
     """The model name it asks for."""
     calls: tuple[str, str]
@@ -85,7 +86,7 @@ APPS: Final = (
         package="@anthropic-ai/claude-code",
         binary="claude",
         dialect="anthropic",
-        upstream="anthropic",
+        upstreams=("anthropic",),
         model="claude-sonnet-4-5",
         calls=("Glob", "Read"),
         argv=("-p", "{prompt}", "--model", "claude-sonnet-4-5", "--tools", "Glob,Read", "--max-turns", "6"),
@@ -108,7 +109,7 @@ APPS: Final = (
         package="@openai/codex",
         binary="codex",
         dialect="openai-responses",
-        upstream="openai-responses",
+        upstreams=("openai-responses",),
         model="gpt-5.1-codex",
         calls=("request_user_input", "view_image"),
         argv=("exec", "--skip-git-repo-check", "--sandbox", "read-only", "{prompt}"),
@@ -146,7 +147,7 @@ unified_exec = false
         package="@qwen-code/qwen-code",
         binary="qwen",
         dialect="openai-chat",
-        upstream="deepseek",
+        upstreams=("deepseek",),
         model="deepseek-reasoner",
         calls=("glob", "read_file"),
         argv=(
@@ -195,7 +196,7 @@ unified_exec = false
         package="cline",
         binary="cline",
         dialect="anthropic",
-        upstream="anthropic",
+        upstreams=("anthropic",),
         model="claude-sonnet-4-5",
         calls=("read_files", "search_codebase"),
         argv=("-P", "anthropic", "{prompt}"),
@@ -224,7 +225,9 @@ unified_exec = false
         sends_thinking=False,
         note="Its Anthropic provider sends the tool turns back without their thinking blocks: "
         "only thinkwire's restore keeps the thinking (a real Claude would refuse those turns "
-        "with thinking on). `cline auth` cannot set a base URL for Anthropic; the file can, "
+        "with thinking on); the `unsupported reasoning metadata` warnings it prints are the AI "
+        "SDK under it leaving out thinking that has no signature attached. `cline auth` cannot "
+        "set a base URL for Anthropic; the file can, "
         "written whole (Cline replaces a file it does not take with its own defaults). "
         "`CLINE_SESSION_BACKEND_MODE=local` keeps the run in one process: by default Cline "
         "starts a hub daemon on the fixed port 25463 that outlives the run and serves later "
@@ -237,7 +240,7 @@ unified_exec = false
         package="@factory/cli",
         binary="droid",
         dialect="openai-chat",
-        upstream="deepseek",
+        upstreams=("deepseek", "anthropic"),
         model="deepseek-reasoner",
         calls=("Read", "LS"),
         argv=("exec", "-m", "custom:thinkwire-0", "{prompt}"),
@@ -261,7 +264,9 @@ unified_exec = false
         note="Its Chat provider (`generic-chat-completion-api`) never sends `reasoning_content` "
         "back: only thinkwire's restore keeps the thinking (DeepSeek itself would refuse those "
         "turns). The model id is `custom:` plus the display name and its index in the list. "
-        "`droid exec` runs read-only by default.",
+        "`droid exec` runs read-only by default. It also sends tool-call ids back rewritten "
+        "(`toolu_X` from Claude comes back as `call_X_0`); the restore still finds the turn, "
+        "which the matrix checks with Claude's emulator behind the gateway too.",
         reaches=("api.factory.ai", "telemetry.factory.ai"),
     ),
 )
@@ -339,7 +344,8 @@ def apps_table() -> str:
     for app in APPS:
         back = "yes" if app.sends_thinking else "no: restored by thinkwire"
         cells = [app.name, f"`{app.package}@{pinned(app)}`", app.dialect, f"`{app.model}`", back]
-        rows.append("| " + " | ".join([*cells, "✓", f"✓ ({GATEWAY_TITLES[app.upstream]})"]) + " |")
+        gateways = ", ".join(GATEWAY_TITLES[u] for u in app.upstreams)
+        rows.append("| " + " | ".join([*cells, "✓", f"✓ ({gateways})"]) + " |")
     return "\n".join(rows)
 
 
