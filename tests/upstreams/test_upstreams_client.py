@@ -161,3 +161,13 @@ def test_a_vendors_5xx_is_kept_when_its_retries_cannot_connect() -> None:
     assert error.vendor is not None
     assert error.vendor.status == 500
     assert error.vendor.message == "The upstream failed (500)"
+
+
+def test_a_vendors_error_envelope_in_a_200_is_relayed_as_its_error() -> None:
+    """It was a 502 'broken response' naming a decode path; the client gets the vendor's words."""
+    error, asked = failure("error-event")
+    assert asked == 1
+    assert error.status == 502
+    assert error.vendor is not None
+    assert error.vendor.message == "Overloaded inside a 200"
+    assert error.vendor.family == "openai"

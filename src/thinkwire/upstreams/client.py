@@ -23,6 +23,7 @@ own error as it sent it, for the gateway to relay unchanged):
 - a timeout is 504: ``upstream.timeout`` to connect and between two reads, and
   ``upstream.deadline`` for the whole answer (an upstream that trickles a byte a second ends
   there, not never);
+- a whole 200 answer holding the vendor's error envelope is that error, relayed as a 502;
 - an answer cut off after the upstream said 200 is not asked for again (that would pay for the
   generation twice): a whole one is a 502 "broken response", a streamed one ends with an error
   event after what arrived;
@@ -234,9 +235,7 @@ class UpstreamClient:
                                 orjson.loads(raw), provider=upstream.profile.provider
                             )
                         except (orjson.JSONDecodeError, DecodeError) as exc:
-                            raise UpstreamError(
-                                502, f"upstream {upstream.name!r} sent a broken response: {exc}"
-                            ) from None
+                            raise _broken(raw, exc, upstream, upstream.api_key(self.environ)) from None
                         for event in response_events(whole):
                             yielded = True
                             yield event
@@ -322,6 +321,17 @@ async def _chunks(
                 504, f"upstream {upstream.name!r} took over its {upstream.deadline:g} s deadline"
             )
         yield chunk
+
+
+def _broken(raw: bytes, exc: Exception, upstream: Upstream, key: str | None) -> UpstreamError:
+    """A whole 200 answer that does not decode: a 502, with the vendor's own words when the
+    body is its error envelope (some vendors answer an error with 200)."""
+    vendor = vendor_error(502, raw, key)
+    if vendor.family is not None:
+        return UpstreamError(
+            502, f"upstream {upstream.name!r} answered 200 with an error: {vendor.message}", vendor=vendor
+        )
+    return UpstreamError(502, f"upstream {upstream.name!r} sent a broken response: {exc}")
 
 
 async def _error(response: aiohttp.ClientResponse, upstream: Upstream, key: str | None) -> UpstreamError:
