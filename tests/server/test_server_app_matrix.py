@@ -27,7 +27,10 @@ Claude Code, Codex CLI and Qwen Code nothing; Cline ``data.cline.bot`` (its feat
 a fresh home); Droid ``api.factory.ai`` and ``telemetry.factory.ai`` (no switch found for
 either; both complete without them). Without the switches: Codex syncs its plugins from
 github.com, api.github.com and chatgpt.com, and Cline sends telemetry to otel.cline.bot.
-Each case asserts the app reached no host beyond ``App.reaches``. The whole matrix runs in CI
+Run under ``strace -f -e trace=connect``, no app connected anywhere but loopback except
+Droid's own DNS look-ups of ``telemetry.factory.ai`` and an OpenTelemetry collector
+(``otel-collector-….us-central1.run.app``), which go past the proxy settings. Each case asserts
+the app reached no host beyond ``App.reaches``. The whole matrix runs in CI
 (eleven cases, about 75 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
 """
 

@@ -266,7 +266,9 @@ unified_exec = false
         "turns). The model id is `custom:` plus the display name and its index in the list. "
         "`droid exec` runs read-only by default. It also sends tool-call ids back rewritten "
         "(`toolu_X` from Claude comes back as `call_X_0`); the restore still finds the turn, "
-        "which the matrix checks with Claude's emulator behind the gateway too.",
+        "which the matrix checks with Claude's emulator behind the gateway too. Besides the "
+        "hosts below it looks up `telemetry.factory.ai` and an OpenTelemetry collector on "
+        "`run.app` by DNS itself, past the proxy settings (seen with strace).",
         reaches=("api.factory.ai", "telemetry.factory.ai"),
     ),
 )
