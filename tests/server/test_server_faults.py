@@ -202,6 +202,7 @@ async def run(url: str, kind: str, fault: Fault) -> tuple[list[str], int, list[i
             *(one(client, url, dialect, model(kind, fault.name), streamed) for dialect, streamed in cases)
         )
         counted = await upstream_errors(client, url) - before
+        stored = await stored_as(client, url, answers[-1][0])  # the last case: Responses, streamed
         recovery = await asyncio.gather(
             *(one(client, url, dialect, model(kind, "ok"), streamed) for dialect, streamed in cases)
         )
@@ -210,11 +211,24 @@ async def run(url: str, kind: str, fault: Fault) -> tuple[list[str], int, list[i
         for (dialect, streamed), (answer, took) in zip(cases, answers, strict=True)
         for problem in problems(fault, dialect, streamed, answer, took)
     ]
+    if stored:
+        found.append(f"openai-responses streamed: the failed response is stored {stored}")
     healthy = [
         answer.status_code if "Hello from upstream" in answer.text and not failed(answer.text) else 0
         for answer, _ in recovery
     ]
     return found, counted, healthy
+
+
+async def stored_as(client: httpx.AsyncClient, url: str, answer: httpx.Response) -> str | None:
+    """How a failed Responses stream's response is stored, if wrongly: ``None`` when it is not
+    (404) or is stored as anything but completed."""
+    created = re.search(r'"id":"(resp_[0-9a-f]+)"', answer.text) if answer.status_code == 200 else None
+    if created is None:
+        return None
+    kept = await client.get(f"{url}/v1/responses/{created.group(1)}")
+    status = kept.json().get("status") if kept.status_code == 200 else None
+    return "as completed" if status == "completed" else None
 
 
 def failed(text: str) -> bool:
