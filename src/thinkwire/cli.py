@@ -321,6 +321,24 @@ def serve_command(
             "x-api-key. Without keys the server listens only on loopback."
         ),
     ] = None,
+    allowed_hosts: Annotated[
+        str | None,
+        typer.Option(
+            envvar="THINKWIRE_ALLOWED_HOSTS",
+            help="Host names the server answers, comma-separated, * as a wildcard (*.example.com; * for "
+            "any). Default: 127.0.0.1, localhost and ::1 without keys (so a web page cannot reach it by "
+            "DNS rebinding), any with keys.",
+        ),
+    ] = None,
+    cors_origins: Annotated[
+        str | None,
+        typer.Option(
+            envvar="THINKWIRE_ORIGINS",
+            help="Web page origins that may call the server and read its answers (CORS), comma-separated, "
+            "* as a wildcard (https://*.example.com, chrome-extension://*), as Ollama's OLLAMA_ORIGINS. "
+            "Default: none; without keys pages on loopback origins may call it but not read the answers.",
+        ),
+    ] = None,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
     calls: Annotated[
@@ -344,6 +362,7 @@ def serve_command(
     `thinkwire model pull` once first. Stop with Ctrl-C.
     """
     from thinkwire.local.templates import TEMPLATES
+    from thinkwire.server.auth import patterns
     from thinkwire.server.run import ServeOptions, serve
 
     if old_profile is not None:
@@ -373,6 +392,8 @@ def serve_command(
         api_keys_env=api_keys_env,
         state="" if no_state else state,
         durability=durability.value,
+        allowed_hosts=patterns(allowed_hosts),
+        cors_origins=patterns(cors_origins) or (),
         threads=threads,
         calls=calls,
         log_level=log_level.value,

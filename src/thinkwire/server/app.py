@@ -54,7 +54,7 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
             started = time.perf_counter()
             response: Response | None = None
             try:
-                auth.check_browser(http, keyless=not state.api_keys)
+                auth.check_browser(http, keyless=not state.api_keys, policy=state.browser)
                 if not open_to_all:
                     auth.check(http, state.api_keys)
                 response = await handler(http, state)
@@ -90,7 +90,12 @@ def create_app(state: ServerState, *, close_engine: bool = True) -> Starlette:
         Route("/metrics", bind(serve_metrics), methods=["GET"]),
     ]
     handlers = {HTTPException: _http_error, Exception: _server_error}
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=handlers,
+        middleware=auth.cors_middleware(state.browser),
+    )
     app.state.thinkwire = state
     return app
 

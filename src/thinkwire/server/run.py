@@ -54,6 +54,10 @@ class ServeOptions(EngineOptions):
     """The conversation state (a SQLite path or ``redis://host:port/db``); ``""`` turns it
     off; ``None``: ``$THINKWIRE_HOME/state.db``."""
     durability: Durability = "commit"
+    allowed_hosts: tuple[str, ...] | None = None
+    """``Host`` names answered (``None``: the loopback names without keys, any with keys)."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call and read the server (``thinkwire.server.auth``)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -91,7 +95,7 @@ def serve(options: ServeOptions) -> None:
 
     from thinkwire.asgi.protocol import BoundedHttpTools
     from thinkwire.server.app import create_app
-    from thinkwire.server.auth import keys_from_env
+    from thinkwire.server.auth import BrowserPolicy, keys_from_env
     from thinkwire.server.state import ServerState
 
     if options.slots < 1 or options.max_queue < 0 or options.ctx < 512 or options.max_tokens < 1:
@@ -118,11 +122,16 @@ def serve(options: ServeOptions) -> None:
         conversations=service.state,
         carrier=options.carrier,
         api_keys=api_keys,
+        browser=BrowserPolicy(allowed_hosts=options.allowed_hosts, cors_origins=options.cors_origins),
     )
     if api_keys:
         _say(
             f"{len(api_keys)} gateway key(s) from ${options.api_keys_env}: every route but /healthz needs one"
         )
+    if options.allowed_hosts:
+        _say(f"answering Host names {', '.join(options.allowed_hosts)}")
+    if options.cors_origins:
+        _say(f"browser pages at {', '.join(options.cors_origins)} may call this server and read its answers")
     _say(f"serving on {url}\n" + ROUTES.format(url=url).rstrip("\n"))
     config = uvicorn.Config(
         create_app(state),

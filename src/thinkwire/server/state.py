@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from thinkwire.asgi.http import DEFAULT_BODY_LIMIT
 from thinkwire.backend import Backend
 from thinkwire.ir.blocks import Carrier
+from thinkwire.server.auth import BrowserPolicy
 from thinkwire.store.fingerprint import ANONYMOUS
 from thinkwire.store.state import ConversationState
 
@@ -27,6 +28,8 @@ class ServerState:
     started: int = field(default_factory=lambda: int(time.time()))
     api_keys: frozenset[str] = frozenset()
     """Gateway keys (``thinkwire.server.auth``); empty: no key needed."""
+    browser: BrowserPolicy = field(default_factory=BrowserPolicy)
+    """The ``Host`` names and browser origins answered (``thinkwire.server.auth``)."""
 
     def tenant(self, credential: str | None) -> str:
         """The tenant a credential stands for in the state (``anonymous`` without a state)."""
