@@ -5,11 +5,12 @@ Droid; pinned in ``tests/apps``) runs non-interactively on one task, in a tempor
 working folder, with its telemetry and updates switched off, against two targets:
 
 - ``serve``: ``thinkwire serve --model scripted --calls 2`` (the same engine, in process);
-- the gateway with its state in front of the strict emulator of the app's dialect (Anthropic
-  for Claude Code and Cline, OpenAI Responses for Codex, DeepSeek's Chat for Qwen Code and
-  Droid), which refuses a tool turn sent back without its thinking; Droid's Chat provider also
-  in front of Anthropic, as it rewrites the tool-call ids it got (``toolu_X`` back as
-  ``call_X_0``) and the restore must still find the turn (``App.upstreams``).
+- the gateway with its state in front of a strict emulator, which refuses a tool turn sent
+  back without its thinking: the one of the app's API (Anthropic for Claude Code and Cline,
+  OpenAI Responses for Codex, DeepSeek's Chat for Qwen Code and Droid), then Claude's and
+  DeepSeek's for every app, so thinking also crosses dialects (``App.upstreams``). Droid in
+  front of Claude is the case of a client rewriting the tool-call ids it got (``toolu_X`` back
+  as ``call_X_0``): the restore must still find the turn.
 
 The scripted model calls two of the tools the app offers before it answers, notes a code word
 only in its first thinking, and quotes it at the end only if that thinking is still in what it
@@ -31,7 +32,7 @@ Run under ``strace -f -e trace=connect``, no app connected anywhere but loopback
 Droid's own DNS look-ups of ``telemetry.factory.ai`` and an OpenTelemetry collector
 (``otel-collector-….us-central1.run.app``), which go past the proxy settings. Each case asserts
 the app reached no host beyond ``App.reaches``. The whole matrix runs in CI
-(eleven cases, about 75 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
+(sixteen cases, about 105 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +56,7 @@ class App:
     """The API it speaks to thinkwire, as configured here."""
     upstreams: tuple[str, ...]
     """The strict emulators the gateway targets put behind it (``thinkwire emulate`` vendors):
-    the one of its API, and any other a known defect involved."""
+    the one of its API first, then others (thinking carried across dialects)."""
     model: str
     """The model name it asks for."""
     calls: tuple[str, str]
@@ -86,7 +87,7 @@ APPS: Final = (
         package="@anthropic-ai/claude-code",
         binary="claude",
         dialect="anthropic",
-        upstreams=("anthropic",),
+        upstreams=("anthropic", "deepseek"),
         model="claude-sonnet-4-5",
         calls=("Glob", "Read"),
         argv=("-p", "{prompt}", "--model", "claude-sonnet-4-5", "--tools", "Glob,Read", "--max-turns", "6"),
@@ -109,7 +110,7 @@ APPS: Final = (
         package="@openai/codex",
         binary="codex",
         dialect="openai-responses",
-        upstreams=("openai-responses",),
+        upstreams=("openai-responses", "anthropic", "deepseek"),
         model="gpt-5.1-codex",
         calls=("request_user_input", "view_image"),
         argv=("exec", "--skip-git-repo-check", "--sandbox", "read-only", "{prompt}"),
@@ -147,7 +148,7 @@ unified_exec = false
         package="@qwen-code/qwen-code",
         binary="qwen",
         dialect="openai-chat",
-        upstreams=("deepseek",),
+        upstreams=("deepseek", "anthropic"),
         model="deepseek-reasoner",
         calls=("glob", "read_file"),
         argv=(
@@ -196,7 +197,7 @@ unified_exec = false
         package="cline",
         binary="cline",
         dialect="anthropic",
-        upstreams=("anthropic",),
+        upstreams=("anthropic", "deepseek"),
         model="claude-sonnet-4-5",
         calls=("read_files", "search_codebase"),
         argv=("-P", "anthropic", "{prompt}"),
@@ -340,14 +341,16 @@ def pinned(app: App) -> str:
 
 
 def apps_table() -> str:
-    """The docs' table of the matrix: one row per app."""
-    head = ["app", "version", "API", "model asked for", "sends thinking back", "thinkwire serve", "gateway"]
+    """The docs' table of the matrix: one row per app, a column per target (✓: run and passed
+    in CI; -: not run)."""
+    head = ["app", "version", "API", "model asked for", "sends thinking back", "thinkwire serve"]
+    head += list(GATEWAY_TITLES.values())
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for app in APPS:
         back = "yes" if app.sends_thinking else "no: restored by thinkwire"
-        cells = [app.name, f"`{app.package}@{pinned(app)}`", app.dialect, f"`{app.model}`", back]
-        gateways = ", ".join(GATEWAY_TITLES[u] for u in app.upstreams)
-        rows.append("| " + " | ".join([*cells, "✓", f"✓ ({gateways})"]) + " |")
+        cells = [app.name, f"`{app.package}@{pinned(app)}`", app.dialect, f"`{app.model}`", back, "✓"]
+        cells += ["✓" if vendor in app.upstreams else "-" for vendor in GATEWAY_TITLES]
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -355,7 +358,7 @@ def app_section(app: App, url: str = DOC_URL) -> str:
     """The docs' section for ``app``: what to know, its settings, what it still reaches."""
     reaches = ", ".join(f"`{host}`" for host in app.reaches) or "nothing"
     return (
-        f"### {app.name}\n\n{app.note}\n\n{settings_markdown(app, url)}\n\n"
+        f"### {app.name}\n\n{textwrap.fill(app.note, 96)}\n\n{settings_markdown(app, url)}\n\n"
         f"With these settings it still tries to reach: {reaches}."
     )
 
