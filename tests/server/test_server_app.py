@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
 from tests.support.scripts import weather_agent
 from tests.support.servers import ScriptedServers
+
+from thinkwire.server.app import _server_error
 
 LONG = "word " * 400 + "\n</think>\nDone."
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "Go on."}]}
@@ -215,3 +220,30 @@ def test_head_and_get_on_the_root_answer_without_a_key(serve: ScriptedServers) -
     url, _, _ = serve(weather_agent, state={"api_keys": frozenset({"k"})})
     assert httpx.head(url + "/").status_code == 200
     assert httpx.get(url + "/").json()["name"] == "thinkwire"
+
+
+def test_a_bug_is_a_500_that_names_an_incident_never_the_exception(caplog: pytest.LogCaptureFixture) -> None:
+
+    async def bug(request: object) -> None:
+        raise TypeError("unhashable type: 'list' in messages[0]")
+
+    app = Starlette(
+        routes=[Route("/v1/messages", bug, methods=["POST"])], exception_handlers={Exception: _server_error}
+    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.post("/v1/messages", json={})
+
+    with caplog.at_level("ERROR", logger="thinkwire.server"):
+        response = asyncio.run(call())
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "api_error"  # Anthropic's envelope, by the path
+    assert "TypeError" not in error["message"]
+    assert "unhashable" not in error["message"]
+    incident = error["message"].split("incident ", 1)[1].split(";", 1)[0]
+    assert any(
+        incident in r.getMessage() and r.exc_info for r in caplog.records
+    )  # the log has it, with the traceback

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -37,6 +39,8 @@ from thinkwire.ir.blocks import Dialect
 from thinkwire.server import auth, chat, messages, responses
 from thinkwire.server.metrics import Metrics
 from thinkwire.server.state import ServerState
+
+log = logging.getLogger("thinkwire.server")
 
 Handler = Callable[[HttpRequest, ServerState], Awaitable[Response]]
 
@@ -153,8 +157,13 @@ def _dialect(http: HttpRequest) -> Dialect:
 
 
 async def _server_error(http: HttpRequest, exc: Exception) -> Response:
-    """A bug: the client gets a 500 in its dialect's envelope (the traceback goes to the log)."""
-    return envelope(ApiError(500, f"internal server error: {type(exc).__name__}: {exc}"), _dialect(http))
+    """A bug: the client gets a 500 in its dialect's envelope that says so in words and names an
+    incident the log has beside the traceback; never the exception's name or text, which speak
+    Python to the client and can hold request data."""
+    incident = secrets.token_hex(4)
+    log.error("internal error, incident %s, on %s %s", incident, http.method, http.url.path, exc_info=exc)
+    message = f"internal server error (incident {incident}; the server's log has the details)"
+    return envelope(ApiError(500, message), _dialect(http))
 
 
 async def _http_error(http: HttpRequest, exc: Exception) -> Response:
