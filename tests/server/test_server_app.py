@@ -243,6 +243,7 @@ def test_a_bug_is_a_500_that_names_an_incident_never_the_exception(caplog: pytes
     assert error["type"] == "api_error"  # Anthropic's envelope, by the path
     assert "TypeError" not in error["message"]
     assert "unhashable" not in error["message"]
+    assert error["message"].startswith("internal server error on POST /v1/messages (incident ")
     incident = error["message"].split("incident ", 1)[1].split(";", 1)[0]
     assert any(
         incident in r.getMessage() and r.exc_info for r in caplog.records

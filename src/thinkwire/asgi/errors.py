@@ -11,11 +11,15 @@ An ``ApiError`` carries an HTTP status, a message and (optionally) the parameter
 
 "Overloaded" is 503 for OpenAI clients and 529 for Anthropic ones (what each API sends and
 each SDK retries). Inside a stream that has already begun, ``stream_error`` gives the dialect's
-error object for an IR ``StreamError`` event.
+error object for an IR ``StreamError`` event. A bug (an exception nobody turned into an
+``ApiError``) is ``incident``: a 500 that says so in words and names an incident id the log
+holds beside the traceback, never the exception's class or text.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from typing import Any, Final
 
 from starlette.responses import JSONResponse
@@ -80,3 +84,12 @@ def stream_error(error: ApiError, dialect: Dialect) -> dict[str, Any]:
         inner: dict[str, Any] = body["error"]
         return {"code": inner["code"] or inner["type"], "message": inner["message"], "param": inner["param"]}
     return dict(body["error"])
+
+
+def incident(log: logging.Logger, what: str, exc: BaseException) -> ApiError:
+    """A 500 for a bug: ``what`` happened (in words), with an incident id that ``log`` records
+    beside the traceback; the exception's class and text stay in the log (they speak Python to
+    the client and can echo request data)."""
+    number = secrets.token_hex(4)
+    log.error("%s: incident %s", what, number, exc_info=exc)
+    return ApiError(500, f"{what} (incident {number}; the server's log has the details)")

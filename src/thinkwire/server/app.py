@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -33,7 +32,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from thinkwire.asgi.errors import envelope
+from thinkwire.asgi.errors import envelope, incident
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import Dialect
 from thinkwire.server import auth, chat, messages, responses
@@ -157,13 +156,10 @@ def _dialect(http: HttpRequest) -> Dialect:
 
 
 async def _server_error(http: HttpRequest, exc: Exception) -> Response:
-    """A bug: the client gets a 500 in its dialect's envelope that says so in words and names an
-    incident the log has beside the traceback; never the exception's name or text, which speak
-    Python to the client and can hold request data."""
-    incident = secrets.token_hex(4)
-    log.error("internal error, incident %s, on %s %s", incident, http.method, http.url.path, exc_info=exc)
-    message = f"internal server error (incident {incident}; the server's log has the details)"
-    return envelope(ApiError(500, message), _dialect(http))
+    """A bug: a 500 in the client's dialect that names an incident, never the exception."""
+    return envelope(
+        incident(log, f"internal server error on {http.method} {http.url.path}", exc), _dialect(http)
+    )
 
 
 async def _http_error(http: HttpRequest, exc: Exception) -> Response:

@@ -30,7 +30,7 @@ import msgspec
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 
-from thinkwire.asgi.errors import envelope, stream_error
+from thinkwire.asgi.errors import envelope, incident, stream_error
 from thinkwire.asgi.event_stream import EventStreamResponse
 from thinkwire.asgi.http import credential
 from thinkwire.backend import Backend, Caller, Generation, KeepResponse
@@ -291,8 +291,7 @@ async def _sse(generation: Generation, reply: Reply) -> AsyncIterator[bytes]:
                 yield chunk
     except Exception as exc:  # the stream has begun: the error can only go into it
         if not isinstance(exc, ApiError):
-            log.exception("stream %s failed", reply.id)
-            exc = ApiError(500, f"the server failed while streaming: {exc}")
+            exc = incident(log, f"the server failed while streaming {reply.id}", exc)
         else:
             log.warning("stream %s failed after it began: %s", reply.id, exc)
         for chunk in encoder.feed(StreamError(error=stream_error(exc, reply.dialect))):
