@@ -157,7 +157,10 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
             call = first.choices[0].message.tool_calls[0]
             messages.append({"role": "assistant", "content": None, "tool_calls": [call.model_dump()]})
             messages.append({"role": "tool", "tool_call_id": call.id, "content": "sunny"})
-            with caplog.at_level("INFO", logger="thinkwire.gateway"):
+            with (
+                caplog.at_level("INFO", logger="thinkwire.gateway"),
+                caplog.at_level("INFO", logger="thinkwire.server"),
+            ):
                 raw = c.chat.completions.with_raw_response.create(
                     model="deepseek-reasoner", messages=messages, tools=TOOLS, max_tokens=4000
                 )
@@ -166,6 +169,10 @@ def test_a_conversation_moving_from_claude_to_deepseek_keeps_the_thinking_unsign
     # the dropped signature is a loss of thinking, counted apart from other fields' losses
     assert int(raw.headers["thinkwire-thinking-losses"]) >= 1
     assert "anthropic's signature dropped for deepseek" in caplog.text
+    warned = [
+        r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "loss[" in r.getMessage()
+    ]
+    assert any("loss[signature]" in message for message in warned)  # a lost signature is a warning
     sent = deepseek_app.state.requests[-1].body["messages"][1]
     assert sent["reasoning_content"]  # the thinking went along, as text
     assert "signature" not in str(sent)
@@ -315,3 +322,29 @@ def test_a_refusal_after_a_restore_says_what_was_restored(tmp_path: Path) -> Non
     assert refused.headers["thinkwire-upstream-error"] == "upstream 'claude' answered 400"
     assert "Expected `thinking`" in refused.json()["error"]["message"]
     assert not refused.json()["error"]["message"].startswith("upstream")
+
+
+def test_a_field_the_client_has_no_place_for_is_logged_as_info_not_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An Anthropic client over DeepSeek: usage.reasoning_tokens has no place in Anthropic's
+    usage on every response of the route, so it is counted and logged at info; a warning per
+    request would bury the losses of thinking, which are warnings."""
+    with emulating("deepseek") as (upstream, _):
+        app, _ = stateful_app(vendor_gateway(upstream, "deepseek"), None)
+        with serving(app) as gw, caplog.at_level("INFO", logger="thinkwire.server"):
+            answer = httpx.post(
+                gw + "/v1/messages",
+                json={
+                    "model": "deepseek-reasoner",
+                    "max_tokens": 2000,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                },
+                timeout=30,
+            )
+    assert answer.status_code == 200
+    assert int(answer.headers["thinkwire-losses"]) >= 1
+    assert "thinkwire-thinking-losses" not in answer.headers
+    losses = [r for r in caplog.records if "loss[field]" in r.getMessage()]
+    assert losses
+    assert {r.levelname for r in losses} == {"INFO"}

@@ -335,5 +335,9 @@ def _headers(losses: tuple[Loss, ...], generation: _Done, reply: Reply) -> dict[
 
 
 def _log_losses(losses: tuple[Loss, ...] | list[Loss], reply: Reply) -> None:
+    """A lost or reshaped thought is a warning; a field the other side has no place for (usage
+    details, a sampling knob) is logged at info: it happens on every request of such a route,
+    and a warning per request would bury the ones that matter."""
     for loss in losses:
-        log.warning("%s %s: %s", reply.dialect, reply.id, loss)
+        level = logging.WARNING if loss.kind in THINKING_LOSSES else logging.INFO
+        log.log(level, "%s %s: %s", reply.dialect, reply.id, loss)
