@@ -387,6 +387,17 @@ def test_omitted_thinking_is_restored_from_what_the_engine_emitted() -> None:
     assert fake.calls[1]["prompt"].startswith(first.prompt + first.completion)
 
 
+def test_recalled_thinking_is_bounded_in_characters_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thought can quote a client's megabyte-long tool name; 4,096 of them were gigabytes
+    (``serve --model scripted`` grew over the fuzz run)."""
+    monkeypatch.setattr("thinkwire.local.engine.RECALL_CHARS", 1000)
+    eng = engine(FakeRuntime())
+    for i in range(10):
+        eng._remember(f"sig{i}", "x" * 300)
+    eng._remember("sig9", "y" * 300)  # the same block again replaces its text, adds nothing
+    assert [eng._recalled(f"sig{i}") for i in (6, 7, 8, 9)] == [None, "x" * 300, "x" * 300, "y" * 300]
+
+
 # ---------------------------------------------------------------------------------------------
 # streaming
 

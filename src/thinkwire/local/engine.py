@@ -117,6 +117,8 @@ DEFAULT_MAX_TOKENS: Final = 1024
 """``n_predict`` when the request sets no ``max_tokens``."""
 RECALL_SIZE: Final = 4096
 """How many emitted thinking texts the engine remembers, to restore omitted blocks."""
+RECALL_CHARS: Final = 16 << 20
+"""How many characters of them at most (a thought can quote a client's megabyte-long tool name)."""
 INSTALL_HINT: Final = "pip install 'thinkwire[local]'"
 
 OnChunk = Callable[[Result], bool]
@@ -250,6 +252,7 @@ class LocalEngine:
         self._secret = load_secret() if secret is None else secret
         self._new_id = new_id
         self._recall: OrderedDict[str, str] = OrderedDict()
+        self._recall_chars = 0
         self._recall_lock = threading.Lock()
         self._server: Any = None
         if runtime is None:
@@ -437,10 +440,10 @@ class LocalEngine:
 
     def _remember(self, signature: str, text: str) -> None:
         with self._recall_lock:
+            self._recall_chars += len(text) - len(self._recall.pop(signature, ""))
             self._recall[signature] = text
-            self._recall.move_to_end(signature)
-            while len(self._recall) > RECALL_SIZE:
-                self._recall.popitem(last=False)
+            while len(self._recall) > RECALL_SIZE or self._recall_chars > RECALL_CHARS:
+                self._recall_chars -= len(self._recall.popitem(last=False)[1])
 
     def _recalled(self, signature: str) -> str | None:
         with self._recall_lock:
