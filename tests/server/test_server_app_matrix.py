@@ -20,7 +20,9 @@ each app such tools first, so the scripted model's calls change nothing), each l
 carried the earlier thinking (the app sent it back) or thinkwire restored it
 (``thinkwire-restored``), whether the app sends it back itself is as ``App.sends_thinking``
 (and the docs) say, and the code word comes back in the app's output.
-An app that fails prints its own output in the failure.
+An app that fails prints its own output in the failure. The control: the apps that do not
+send thinking back, against the gateway without its state (``--no-state``), are refused by the
+strict vendor at their second step and fail.
 
 What the apps still try to reach on the network, seen through a proxy that forwards nothing
 (``tests.support.recording.Outbound``) with the switches of ``APPS`` on, on 2026-12-05:
@@ -32,7 +34,7 @@ Run under ``strace -f -e trace=connect``, no app connected anywhere but loopback
 Droid's own DNS look-ups of ``telemetry.factory.ai`` and an OpenTelemetry collector
 (``otel-collector-….us-central1.run.app``), which go past the proxy settings. Each case asserts
 the app reached no host beyond ``App.reaches``. The whole matrix runs in CI
-(sixteen cases, about 105 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
+(eighteen cases, about 125 s on two cores): ``.venv/bin/pytest tests/server/test_server_app_matrix.py``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Final
 
 import pytest
 from tests.support.apps import sqlite_state, stateful_app, vendor_gateway
-from tests.support.apps_cli import APPS, App, app_section, apps_table, run_app
+from tests.support.apps_cli import APPS, App, Run, app_section, apps_table, run_app
 from tests.support.clients import Exchange
 from tests.support.recording import Outbound, Recorder
 
@@ -97,19 +99,39 @@ def tool_steps(exchanges: list[Exchange]) -> list[Step]:
 
 
 @contextmanager
-def target(kind: str, emulate: Emulate, folder: Path) -> Iterator[tuple[str, Recorder]]:
+def target(
+    kind: str, emulate: Emulate, folder: Path, *, state: bool = True
+) -> Iterator[tuple[str, Recorder]]:
     """thinkwire, recorded, on a loopback port: ``serve``, or the gateway over the emulator of
-    vendor ``kind``."""
-    state = sqlite_state(folder / "state.db")
+    vendor ``kind``; with its conversation state unless ``state`` is false (``--no-state``)."""
+    conversations = sqlite_state(folder / "state.db") if state else None
     if kind == "serve":
         engine = build_engine(EngineOptions(model="scripted", calls=CALLS, home=folder))
-        app_, _ = stateful_app(EngineService(engine), state)
+        app_, _ = stateful_app(EngineService(engine), conversations)
     else:
         upstream, _ = emulate(kind, calls=CALLS)
-        app_, _ = stateful_app(vendor_gateway(upstream, kind), state)
+        app_, _ = stateful_app(vendor_gateway(upstream, kind), conversations)
     recorder = Recorder(app_)
     with serving(recorder) as url:
         yield url, recorder
+
+
+def run_against(
+    app: App, kind: str, emulate: Emulate, folder: Path, *, state: bool = True
+) -> tuple[Run, Recorder, Outbound]:
+    """``app`` run once on the task against ``target(kind)``, in a home and working folder of
+    its own under ``folder``."""
+    home, cwd = folder / "home", folder / "work"
+    home.mkdir()
+    cwd.mkdir()
+    (cwd / "NOTES.md").write_text("Nothing to see here.\n")
+    outbound = Outbound()
+    try:
+        with target(kind, emulate, folder, state=state) as (url, recorder):
+            run = run_app(app, url, home, cwd, outbound.url)
+    finally:
+        outbound.close()
+    return run, recorder, outbound
 
 
 CASES: Final = [
@@ -122,16 +144,7 @@ CASES: Final = [
 def test_the_app_keeps_its_thinking_across_two_tool_steps(
     app: App, kind: str, emulate: Emulate, tmp_path: Path
 ) -> None:
-    home, cwd = tmp_path / "home", tmp_path / "work"
-    home.mkdir()
-    cwd.mkdir()
-    (cwd / "NOTES.md").write_text("Nothing to see here.\n")
-    outbound = Outbound()
-    try:
-        with target(kind, emulate, tmp_path) as (url, recorder):
-            run = run_app(app, url, home, cwd, outbound.url)
-    finally:
-        outbound.close()
+    run, recorder, outbound = run_against(app, kind, emulate, tmp_path)
     assert run.status == 0, f"{app.name} failed against {kind}: {run.describe()}"
     models = [x for x in recorder.exchanges if x.method == "POST" and x.url.split("?")[0] in DIALECTS]
     assert [x.status for x in models] == [200] * len(models), run.describe()
@@ -142,6 +155,23 @@ def test_the_app_keeps_its_thinking_across_two_tool_steps(
     assert all(s.carried for s in steps) == app.sends_thinking, steps
     assert QUOTED.search(run.stdout), f"no code word in what {app.name} printed: {run.describe()}"
     assert set(outbound.hosts) <= set(app.reaches), f"{app.name} reached {outbound.hosts}"
+
+
+DROPPING: Final = [pytest.param(app, id=app.id) for app in APPS if not app.sends_thinking]
+
+
+@pytest.mark.usefixtures("apps_project")
+@pytest.mark.parametrize("app", DROPPING)
+def test_without_the_state_an_app_that_drops_thinking_is_refused(
+    app: App, emulate: Emulate, tmp_path: Path
+) -> None:
+    """The control: the gateway with ``--no-state`` in front of the strict vendor of the app's
+    API. The app's second step comes without the thinking and is refused, so the app fails:
+    thinkwire's restore is what keeps these apps working."""
+    run, recorder, _ = run_against(app, app.upstreams[0], emulate, tmp_path, state=False)
+    statuses = [x.status for x in recorder.exchanges if x.method == "POST"]
+    assert run.status != 0, run.describe()
+    assert statuses[:2] == [200, 400], statuses
 
 
 def test_the_docs_show_the_settings_the_matrix_runs() -> None:
