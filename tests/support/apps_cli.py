@@ -4,8 +4,8 @@
 the command that runs it non-interactively, the environment and the files written into its
 (temporary) home, all with ``{url}`` where thinkwire's base URL goes (no ``/v1``: each app's
 own setting adds what it needs). The test (``tests/server/test_server_app_matrix.py``) runs
-exactly these, and ``docs/coding-agents.md`` shows them (``settings_markdown``, checked by a
-test), so the page says what CI runs.
+exactly these, and ``docs/coding-agents.md`` shows them (``apps_table`` and ``app_section``,
+checked by a test), so the page says what CI runs.
 
 ``run_app(app, url, home, cwd, proxy)`` runs one app on ``TASK`` with nothing from the
 caller's environment but ``PATH`` (no real keys leak in), its home and working folder given,
@@ -41,7 +41,7 @@ TIMEOUT: Final = 120.0
 DOC_URL: Final = "http://127.0.0.1:8000"
 """The base URL the docs show (``thinkwire serve``'s default port)."""
 KEY: Final = "sk-thinkwire"
-"""Any key: ``thinkwire serve`` without ``--api-key`` takes none, but the apps insist on one."""
+"""Any key: ``thinkwire serve`` without ``--api-keys-env`` takes any, but the apps insist on one."""
 
 
 @dataclass(frozen=True, kw_only=True)
