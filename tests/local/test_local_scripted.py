@@ -37,6 +37,17 @@ def test_stop_strings_and_the_token_budget() -> None:
     assert cut["usage"]["completion_tokens"] == 3
 
 
+def test_the_runtime_keeps_only_the_last_calls_it_was_asked_to() -> None:
+    """Each call holds a whole prompt: ``serve --model scripted`` keeps none (it kept every one)."""
+    kept = ScriptedRuntime([REPLY], record=2)
+    for prompt in ("a", "b", "c"):
+        kept.complete({"prompt": prompt})
+    assert [call["prompt"] for call in kept.calls] == ["b", "c"]
+    served = ScriptedRuntime([REPLY], record=0)
+    served.complete({"prompt": "a"})
+    assert served.calls == []
+
+
 def test_the_prompt_cache_counts_the_shared_prefix_with_the_last_prompt_and_completion() -> None:
     runtime = ScriptedRuntime(["one two", "three"])
     first = runtime.complete({"prompt": "a b c "})

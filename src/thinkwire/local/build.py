@@ -63,6 +63,7 @@ def build_engine(options: EngineOptions) -> LocalEngine:
             scripted_agent(template, calls=options.calls),
             template,
             slots=options.slots,
+            record=0,  # a server keeps no prompts for tests to read
             max_tokens=options.max_tokens,
             think_share=options.think_share,
             secret=secret,

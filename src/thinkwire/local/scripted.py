@@ -182,20 +182,27 @@ def scripted_agent(template: ChatTemplate | str, *, calls: int = 1) -> Callable[
     return script
 
 
+RECORDED: Final = 1000
+"""Calls a ``ScriptedRuntime`` remembers by default (for tests to look at)."""
+
+
 class ScriptedRuntime:
     """Canned completions behind the ``handle_completions`` interface (module docstring).
 
-    ``calls`` records the params of every call in order; ``cancelled`` counts streams stopped
+    ``calls`` records the params of the last ``record`` calls in order (``thinkwire serve
+    --model scripted`` keeps none: each holds a whole prompt, and a server that kept every one
+    grew with every request); ``cancelled`` counts streams stopped
     by their callback.
     """
 
-    def __init__(self, script: Script, *, delay: float = 0.0, slots: int = 1) -> None:
+    def __init__(self, script: Script, *, delay: float = 0.0, slots: int = 1, record: int = RECORDED) -> None:
         self._script = script
         self._next = 0
         self._delay = delay
         self._lock = threading.Lock()
         self._cache: deque[list[str]] = deque(maxlen=max(1, slots))
         self.calls: list[Params] = []
+        self._record = record
         self._last: tuple[str, str] | None = None
         self.cancelled = 0
 
@@ -246,7 +253,9 @@ class ScriptedRuntime:
     def _generate(self, params: Params) -> tuple[list[str], list[str], str, int]:
         prompt_text = str(params.get("prompt", ""))
         with self._lock:
-            self.calls.append(dict(params))
+            if self._record:
+                self.calls.append(dict(params))
+                del self.calls[: -self._record]
         reply = self._continued(prompt_text)
         if reply is None:
             reply = self._reply(prompt_text)
@@ -298,14 +307,15 @@ def scripted_engine(
     *,
     delay: float = 0.0,
     slots: int = 1,
+    record: int = RECORDED,
     **engine: Any,
 ) -> tuple[LocalEngine, ScriptedRuntime]:
     """A ``LocalEngine`` (model id ``scripted``) on a ``ScriptedRuntime``; both are returned so
-    tests can look at the runtime's calls. ``engine`` passes on to ``LocalEngine`` (``secret``,
-    default a fresh random one; ``max_tokens``, ``new_id``, ...)."""
+    tests can look at the runtime's last ``record`` calls. ``engine`` passes on to
+    ``LocalEngine`` (``secret``, default a fresh random one; ``max_tokens``, ``new_id``, ...)."""
     if not callable(script):
         script = list(script)
-    runtime = ScriptedRuntime(script, delay=delay, slots=slots)
+    runtime = ScriptedRuntime(script, delay=delay, slots=slots, record=record)
     engine.setdefault("model_id", SCRIPTED_MODEL)
     engine.setdefault("secret", secrets.token_bytes(32))  # nothing to keep across restarts
     built = LocalEngine(
