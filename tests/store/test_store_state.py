@@ -21,7 +21,7 @@ import pytest
 from thinkwire.ir import Message, Request, Response, Text, Thinking, ToolCall, ToolResult
 from thinkwire.store import ConversationState, Keys, SQLiteStore, StoreError, StoreUnavailable, open_state
 from thinkwire.store.base import ResponseRecord, StoredResponse, StoreStats, TurnRecord, Write
-from thinkwire.store.state import MAX_BATCH, ChainBroken
+from thinkwire.store.state import MAX_BATCH, READERS, ChainBroken
 
 T = TypeVar("T")
 TIMEOUT = 5.0
@@ -616,3 +616,23 @@ def test_stored_responses_are_per_tenant(backend: Hooked, states: Callable[..., 
         assert await state.response(TENANT, "resp_1") == stored(1)
 
     run(main())
+
+
+def test_stats_refreshes_reuse_the_reader_threads_and_their_connections(tmp_path: Path) -> None:
+    """Each refresh ran on a thread of its own, whose SQLite connection the store kept until it
+    closed: one more connection a second while ``/healthz`` was polled (``serve --model
+    scripted`` grew by tens of MB over the fuzz run)."""
+    state = open_state(tmp_path / "state.db", keys=Keys(b"k" * 32))
+    backend = state.backend
+    assert isinstance(backend, SQLiteStore)
+    try:
+        for _ in range(3 * READERS):
+            state._stats_at = -1.0  # due now
+            state.health()
+            deadline = time.monotonic() + 5
+            while state._refreshing and time.monotonic() < deadline:
+                time.sleep(0.005)
+        assert state.health()["stats"] is not None
+        assert len(backend._readers) <= READERS
+    finally:
+        state.close()

@@ -186,7 +186,10 @@ class ConversationState:
         now = time.monotonic()
         if now - self._stats_at >= 1.0 and not self._refreshing and not self._closing:
             self._refreshing = True
-            threading.Thread(target=self._refresh, name="thinkwire-state-stats", daemon=True).start()
+            try:  # on a reader thread: a new thread per refresh left a SQLite connection each
+                self._readers.submit(self._refresh)
+            except RuntimeError:  # closed meanwhile
+                self._refreshing = False
         return {
             "status": "degraded" if self.down else "ok",
             "durability": self.durability,
