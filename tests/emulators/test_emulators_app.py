@@ -75,6 +75,19 @@ def test_errors_come_in_the_vendors_envelope_and_are_recorded(
         assert [(r.path, r.status) for r in app.state.requests] == [(path, 400)]
 
 
+def test_the_app_keeps_only_the_last_requests_it_was_asked_to() -> None:
+    """Each record holds a whole request: an emulator that kept every one held gigabytes after
+    a few thousand large requests (the fuzz run); ``thinkwire emulate`` keeps none."""
+    body = {"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}
+    with emulating("deepseek", record=2) as (url, app), emulating("deepseek", record=0) as (other, none):
+        for n in range(3):
+            sent = {**body, "max_tokens": 10 + n}
+            assert httpx.post(url + "/v1/chat/completions", json=sent, timeout=30).status_code == 200
+            assert httpx.post(other + "/v1/chat/completions", json=sent, timeout=30).status_code == 200
+    assert [r.body["max_tokens"] for r in app.state.requests if r.body] == [11, 12]
+    assert none.state.requests == []
+
+
 def test_models_lists_the_vendors_models() -> None:
     with emulating("deepseek") as (url, _):
         ids = [m["id"] for m in httpx.get(url + "/v1/models").json()["data"]]

@@ -94,9 +94,9 @@ def gateway_target(home: Path) -> Iterator[Target]:
     """``thinkwire serve --config`` over the strict Anthropic, DeepSeek and OpenAI Responses
     emulators (in this process), one model routed to each (``UPSTREAMS``)."""
     with (
-        emulating("anthropic") as (claude, _),
-        emulating("deepseek") as (deepseek, _),
-        emulating("openai-responses") as (openai, _),
+        emulating("anthropic", record=0) as (claude, _),  # each record holds a whole request
+        emulating("deepseek", record=0) as (deepseek, _),
+        emulating("openai-responses", record=0) as (openai, _),
     ):
         urls = {"anthropic": claude, "deepseek": deepseek, "openai-responses": openai}
         kinds = {"anthropic": "anthropic", "deepseek": "openai-chat", "openai-responses": "openai-responses"}

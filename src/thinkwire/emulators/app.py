@@ -6,8 +6,9 @@ and ``/responses`` for OpenAI Responses), those of the APIs its server has besid
 (``Vendor.routes``: OpenRouter's Responses beta on ``/v1/responses``) and ``GET /v1/models``.
 Errors come in the vendor's envelope (``Vendor.error_response``: OpenAI's or Anthropic's
 from ``thinkwire.asgi.errors``, OpenRouter's own), unknown paths too. Every request is
-recorded on ``app.state.requests`` (a list of ``Exchange``) for tests to inspect: its body, the
-status answered, the model's view and the response.
+recorded on ``app.state.requests`` (a list of ``Exchange``, the last ``record`` of them) for
+tests to inspect: its body, the status answered, the model's view and the response.
+``thinkwire emulate`` records none (nobody can read them, and each holds a whole request).
 
 The model is the scripted one unless ``model`` is given (``thinkwire.emulators.models``): a
 model's reply is finished by the vendor as it streams (``finished_events``), and an error the
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -72,6 +73,10 @@ def make_vendor(
     return kind(secret=key.encode() if isinstance(key, str) else key, break_case=case, calls=calls)
 
 
+RECORDED: Final = 1000
+"""Requests an emulator's app keeps on ``app.state.requests`` by default."""
+
+
 def create_emulator(
     vendor: str,
     *,
@@ -79,14 +84,20 @@ def create_emulator(
     secret: bytes | str | None = None,
     model: Model | None = None,
     calls: int = 1,
+    record: int = RECORDED,
 ) -> Starlette:
     """An emulator of ``vendor`` (a name in ``VENDORS``), misbehaving as
     ``break_case`` says (``thinkwire.emulators.breaks.BREAKS``), signing with ``secret``,
     answering with ``model`` (``None``: the scripted model; see ``thinkwire.emulators.models``).
-    ``calls``: the scripted model's tool calls per user turn. The app does not close
-    ``model``."""
+    ``calls``: the scripted model's tool calls per user turn; ``record``: how many of the last
+    requests ``app.state.requests`` keeps. The app does not close ``model``."""
     emulated = make_vendor(vendor, break_case=break_case, secret=secret, calls=calls)
     requests: list[Exchange] = []
+
+    def recorded(exchange: Exchange) -> None:
+        if record:
+            requests.append(exchange)
+            del requests[:-record]
 
     def endpoint(served: Vendor) -> Callable[[HttpRequest], Awaitable[Response]]:
         """The handler of ``served``'s generation paths (the vendor's, or one it serves beside)."""
@@ -100,12 +111,10 @@ def create_emulator(
                 turn = served.handle(body)
             except (ApiError, DecodeError) as exc:
                 error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
-                requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+                recorded(Exchange(http.url.path, body, error.status, error=error.message))
                 return served.error_response(error)
             stream = body.get("stream") is True
-            requests.append(
-                Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
-            )
+            recorded(Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response))
             if stream:
                 return StreamingResponse(
                     served.sse(turn), media_type="text/event-stream", headers={"cache-control": "no-cache"}
@@ -130,9 +139,7 @@ def create_emulator(
 
             def answered(turn: Answered) -> None:
                 turns.append(turn)
-                requests.append(
-                    Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response)
-                )
+                recorded(Exchange(http.url.path, body, 200, stream, view=turn.view, response=turn.response))
 
             finished = finished_events(served, request, view, _chain(first, events), answered)
             if stream and served.break_case is not MERGE_STREAM_BLOCKS:
@@ -154,7 +161,7 @@ def create_emulator(
 
         def refuse(http: HttpRequest, body: dict[str, Any] | None, exc: ApiError | DecodeError) -> Response:
             error = exc if isinstance(exc, ApiError) else ApiError.bad_request(exc)
-            requests.append(Exchange(http.url.path, body, error.status, error=error.message))
+            recorded(Exchange(http.url.path, body, error.status, error=error.message))
             return served.error_response(error)
 
         return generate

@@ -11,7 +11,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
-from thinkwire.emulators.app import create_emulator, make_vendor
+from thinkwire.emulators.app import RECORDED, create_emulator, make_vendor
 from thinkwire.emulators.models import MODELS, LocalModel, Model, load_local_model
 
 Emulate = Callable[..., tuple[str, Starlette]]
@@ -48,7 +48,9 @@ def run_emulator(
         local = load_local_model(home=home, quiet=log_level != "debug")
         _say(f"model {local.service.model_id} ready in {time.monotonic() - started:.1f} s")
     try:
-        app = create_emulator(vendor, break_case=break_case, secret=secret, model=local, calls=calls)
+        app = create_emulator(
+            vendor, break_case=break_case, secret=secret, model=local, calls=calls, record=0
+        )
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         if local is not None:
@@ -63,13 +65,16 @@ def emulating(
     secret: str | None = None,
     model: Model | None = None,
     calls: int = 1,
+    record: int = RECORDED,
 ) -> Iterator[tuple[str, Starlette]]:
     """The ``vendor`` emulator on a free loopback port for the ``with`` block: yields its base
-    URL and the app (``app.state.requests`` records what it got). ``model``: what answers
-    (``None``: the scripted model), not closed here."""
+    URL and the app (``app.state.requests`` records the last ``record`` requests it got).
+    ``model``: what answers (``None``: the scripted model), not closed here."""
     from thinkwire.asgi.serving import serving
 
-    app = create_emulator(vendor, break_case=break_case, secret=secret, model=model, calls=calls)
+    app = create_emulator(
+        vendor, break_case=break_case, secret=secret, model=model, calls=calls, record=record
+    )
     with serving(app) as url:
         yield url, app
 
