@@ -131,6 +131,18 @@ def test_the_prompt_reads_back_into_the_conversation_it_was_rendered_from() -> N
     assert result.blocks == (ToolResult(call_id=read_call.id, content="sunny"),)
 
 
+def test_a_later_system_message_leaves_the_tools_in_view() -> None:
+    """Claude Code's default model sends a system message after the user's (a reminder): it is
+    rendered as a second system section, without the tools, and the model still has them."""
+    reminder = Message(role="system", blocks=(Text(text="<system-reminder>Be brief.</system-reminder>"),))
+    asked = Message(role="user", blocks=(Text(text="What is the weather in Oslo?"),))
+    conversation = Request(messages=(asked, reminder), tools=(WEATHER, CLOCK))
+    template = get_template("qwen2.5-think")
+    view = prompt_view(render(conversation, template).prompt, template)
+    assert view.tools == (WEATHER, CLOCK)
+    assert view.messages[0] == asked
+
+
 @pytest.mark.parametrize("calls", [1, 2])
 def test_serves_scripted_model_calls_as_asked_and_recalls_its_note_only_when_it_sees_its_thinking(
     calls: int,

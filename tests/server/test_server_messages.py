@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -10,6 +12,10 @@ import pytest
 from tests.support.scripts import WEATHER_TOOL, weather_agent
 from tests.support.servers import ScriptedServers
 
+from thinkwire.dialects.sse import parse
+from thinkwire.local.scripted import scripted_agent
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "anthropic"
 TOOLS: list[Any] = [
     {
         "name": WEATHER_TOOL["name"],
@@ -203,3 +209,20 @@ def test_omitted_thinking_comes_back_empty_and_is_restored_into_the_prompt(serve
     assert second.content[-1].text == "It is sunny in Porto."
     assert "I need the weather for Porto, so I call the tool." in runtime.calls[-1]["prompt"]
     assert runtime.calls[-1]["prompt"].startswith(runtime.calls[0]["prompt"])
+
+
+def test_claude_codes_default_request_gets_a_tool_call_from_the_scripted_model(
+    serve: ScriptedServers,
+) -> None:
+    """Claude Code's default model puts a system message after the user's (its recorded request,
+    tests/golden/anthropic/request_claude_code_default): the prompt then holds a second system
+    section without the tools, and the scripted model read its tools from the last one, so it
+    answered in text instead of calling one (found by the app matrix)."""
+    body = (GOLDEN / "request_claude_code_default" / "request.json").read_bytes()
+    url, _, _ = serve(scripted_agent("qwen2.5-think", calls=2))
+    headers = {"content-type": "application/json", "x-api-key": "unused", "anthropic-version": "2023-06-01"}
+    response = httpx.post(f"{url}/v1/messages", content=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    started = [json.loads(e.data) for e in parse([response.content]) if e.event == "content_block_start"]
+    assert [s["content_block"]["type"] for s in started] == ["thinking", "tool_use"]
+    assert started[1]["content_block"]["name"] == "Glob"

@@ -99,7 +99,7 @@ def prompt_view(prompt: str, template: ChatTemplate) -> Request:
             break
         content, pos = text[start:end], end + len(footer)
         if role == "system":
-            tools = _tools(content, template.tool_calls)
+            tools = _tools(content, template.tool_calls) or tools  # a later system message holds none
         elif role == "assistant":
 
             def new_id() -> str:
