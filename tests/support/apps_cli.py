@@ -88,12 +88,13 @@ APPS: Final = (
         binary="claude",
         dialect="anthropic",
         upstreams=("anthropic", "deepseek"),
-        model="claude-sonnet-4-5",
+        model="claude-opus-5-5",
         calls=("Glob", "Read"),
-        argv=("-p", "{prompt}", "--model", "claude-sonnet-4-5", "--tools", "Glob,Read", "--max-turns", "6"),
+        argv=("-p", "{prompt}", "--tools", "Glob,Read", "--max-turns", "6"),
         env={
             "ANTHROPIC_BASE_URL": "{url}",
             "ANTHROPIC_API_KEY": "{key}",
+            "ENABLE_TOOL_SEARCH": "false",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
             "DISABLE_TELEMETRY": "1",
@@ -101,8 +102,12 @@ APPS: Final = (
         },
         sends_thinking=True,
         note="Speaks Anthropic Messages and sends every thinking block back, signature and all, so it "
-        "keeps its thinking on `thinkwire serve` and through the gateway alike. `--tools` is only "
-        "for the test (read-only tools).",
+        "keeps its thinking on `thinkwire serve` and through the gateway alike. It runs on its "
+        "default model here (`claude-opus-5-5` in this version, which also sends system messages "
+        "inside `messages`); through the gateway, `--model` or `ANTHROPIC_MODEL` picks a name "
+        "your config routes. `ENABLE_TOOL_SEARCH=false` keeps its tools plain: with tool search "
+        "on it adds a `DeferredToolPlaceholder` tool, which the local model sees like any other "
+        "and may call. `--tools` is only for the test (read-only tools).",
     ),
     App(
         id="codex",
