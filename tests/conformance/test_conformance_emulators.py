@@ -223,6 +223,11 @@ def test_a_named_carrier_must_be_the_one_the_endpoint_answers_in(emulate: Emulat
     # sent back in `reasoning`, DeepSeek refuses the tool turn (WIRE.md 2.8)
     assert card.row("accept-loop").status == "fail"
     assert "reasoning_content" in card.row("accept-loop").summary
+    # the refusal, not the endpoint, kept a second call from coming: the n/a says so
+    several = card.row("several-calls")
+    assert several.status == "n/a"
+    assert several.summary.startswith("no second tool call came in the user turn")
+    assert "1 whole before the turn sent back was refused" in several.summary
 
 
 @pytest.mark.parametrize(("vendor", "dialect", "model"), VENDORS)

@@ -9,7 +9,8 @@
 - ``accept-redacted``: redacted / encrypted-only reasoning sent back (Anthropic is asked for it
   with its documented test string; elsewhere it is checked when the endpoint sent some);
 - ``several-calls``: more than one tool call in one user turn, each turn sent back with its
-  thinking (n/a, with the reason, when the endpoint never made more than one).
+  thinking (n/a, with the reason, when the endpoint never made more than one, or a refusal of
+  the turn sent back stopped the loop before a second).
 
 ``accept-loop`` and ``accept-streamed`` are n/a, with the reason, when no turn carried thinking
 or the model called no tool: sending such turns back tests nothing about thinking.
@@ -179,10 +180,16 @@ async def several_calls(ctx: Context) -> Result:
     }
     tested = [loop for s, loop in loops.items() if calls[s] > 1]
     if not tested:
+        made = ", ".join(
+            f"{calls[s]} {'streamed' if s else 'whole'}"
+            + (" before the turn sent back was refused" if loops[s].refused is not None else "")
+            for s in (False, True)
+        )
+        cut = any(loop.refused is not None for loop in loops.values())
+        lead = "no second tool call came" if cut else "the endpoint never made more than one tool call"
         return not_applicable(
-            f"the endpoint never made more than one tool call in the user turn (the scenario asks for two; "
-            f"it made {calls[False]} whole, {calls[True]} streamed), so thinking across several tool calls "
-            "was not tested",
+            f"{lead} in the user turn (the scenario asks for two; it made {made}), so thinking across "
+            "several tool calls was not tested",
             *loops[False].exchanges[:1],
             **details,
         )
