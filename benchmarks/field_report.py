@@ -592,39 +592,43 @@ def serve_llama(model: str, port: int, n_predict: int) -> None:
 # the page
 
 NOTES_RUNS: dict[str, str] = {
-    "litellm": "20261205T195010",
-    "ccr": "20261205T195010",
-    "llamacpp": "20261205T195010",
+    "litellm": "20261205T214301",
+    "ccr": "20261205T214301",
+    "llamacpp": "20261205T213444",
 }
 """Per system, the run (``.field/runs/<name>``) whose evidence its notes were written from."""
 
 NOTES_VERDICTS: dict[str, str] = {
-    "litellm": "04aeca3448d2",
-    "ccr": "f9741f6089e2",
-    "llamacpp": "fc364c1101f8",
+    "litellm": "9d6985b7324d",
+    "ccr": "b1f6a8d50712",
+    "llamacpp": "d70337beded3",
 }
 """Per system, the digest of that run's verdicts (``verdict_digest``)."""
 
 NOTES: dict[str, str] = {
     "litellm": """\
-Where LiteLLM only passes requests through, nothing is lost: Chat to DeepSeek and
-`/v1/messages` to Anthropic pass every probe, including the turn with two tool calls. Every
-route that translates between formats loses thinking somewhere:
+Where LiteLLM passes requests through, nothing is lost: Chat to DeepSeek, `/v1/messages` to
+Anthropic, `/v1/messages` to DeepSeek (sent to DeepSeek's Anthropic-compatible
+`/anthropic/v1/messages`, whose own signatures come back and are accepted) and
+`/v1/responses` to OpenRouter (sent to OpenRouter's Responses API; LiteLLM rewrites the
+response id and leaves the items alone) pass every probe, including the turn with two tool
+calls. Every route that translates between formats loses thinking somewhere:
 
-- **Chat to Claude.** Whole tool loops work, but only because LiteLLM reads back its own
-  `thinking_blocks` field (signed, one entry per block). Its `reasoning_content` joins the two
-  thinking blocks with no separator ("...call get_weather.I note the code word..."). In a stream,
-  `thinking_blocks` comes as fragments: pieces of text, then the signature in a delta of its
-  own, merged by `index`. The `accept-streamed` and `thought-recall` failures on this route come
-  from the checker, not from LiteLLM (see "Where the checker was wrong").
+- **Chat to Claude.** Every probe passes, but only because LiteLLM reads back its own
+  `thinking_blocks` field (signed, one entry per block; streamed as fragments, the signature in
+  a delta of its own, merged by `index`). Its `reasoning_content` joins the two thinking blocks
+  with no separator ("...call get_weather.I note the code word..."), and a turn sent back with
+  `reasoning_content` alone reaches Claude as a bare `tool_use` and is refused (the
+  `carrier-tokens` evidence): a client that keeps only `reasoning_content` cannot finish a tool
+  loop with thinking on.
 - **Chat to OpenRouter (Claude).** A whole response moves the signed `reasoning_details` under
   `provider_specific_fields` and leaves only the joined `reasoning_content` at the top level.
   When the turn goes back as it was received, LiteLLM forwards `provider_specific_fields`
   unchanged. Its debug log shows `reasoning_details` nested there, where OpenRouter does not
   look, so OpenRouter refuses the turn. The stream has `reasoning_details` at the top level
-  but with no signatures, and OpenRouter refuses that too. `reasoning_content` sent back is
-  not translated for OpenRouter at all (`carrier-tokens`). No tool loop with thinking gets
-  through this route.
+  but with no signatures (`signatures` names both places), and OpenRouter refuses that too.
+  `reasoning_content` sent back is not translated for OpenRouter at all (`carrier-tokens`). No
+  tool loop with thinking gets through this route.
 - **`/v1/messages` to OpenRouter (Claude).** The whole response merges the two thinking
   blocks into one with `"signature": null` (the SDK's `ThinkingBlock` rejects null). The
   stream keeps the two blocks but puts an empty text block between them and signs neither.
@@ -636,51 +640,47 @@ route that translates between formats loses thinking somewhere:
   SDK type requires), its text is an `output_text` part in `content`,
   `response.reasoning_summary_text.delta` has no `summary_index`, and `output_item.done`
   differs from `response.completed`. There is no `encrypted_content`, although it was asked
-  for: the `signatures` fail is right by the letter of the dialect, but it costs nothing on
-  this route because LiteLLM accepts the reasoning text back.
+  for: the `signatures` fail is right by the letter of the dialect, and a stateless client
+  that sends back only an item's id and `encrypted_content` would have nothing to send; check
+  sends the reasoning text back, which LiteLLM accepts.
 - **`/v1/responses` to Claude.** Whole turns go back and are accepted. In a stream,
-  `encrypted_content` and the reasoning `content` appear only in `response.completed`. A
-  client that builds the turn from `output_item.done` (as check does) therefore sends back a
-  reasoning item with only its summary. LiteLLM drops that item and forwards a bare `tool_use`,
-  which Claude refuses. A client that reads `response.completed` would not hit this.
-  `thought-recall` is inconclusive at 6 trials (kept 3/6, stripped 0/6: only the whole
+  `encrypted_content` and the reasoning `content` appear only in `response.completed`, not on
+  `output_item.done` (`signatures` and `stream-final` say where). A client that builds the
+  turn from the item events (as check does) therefore sends back a
+  reasoning item with only its summary; LiteLLM drops that item and forwards a bare
+  `tool_use`, which Claude refuses. A client that reads `response.completed` would not hit
+  this. `thought-recall` is inconclusive at 6 trials (kept 3/6, stripped 0/6: only the whole
   trials complete).
-- **Not checked.** For `deepseek/` models, LiteLLM 1.108 sends `/v1/messages` to DeepSeek's
-  Anthropic-compatible `/anthropic/v1/messages`. For `openrouter/` models, it sends
-  `/v1/responses` to OpenRouter's `/v1/responses`. Check got the 404 above on its first
-  request and stopped with exit 2. `thinkwire emulate deepseek` serves Chat only.
-  `deepseek-anthropic` (new in commit c4ee6e2) serves `/anthropic/v1/messages`, but on an
-  address of its own, and LiteLLM uses one `api_base` per deployment for both paths. No
-  emulator serves OpenRouter's Responses API.
 - **Setup.** LiteLLM 1.108 will not start without a master key. For a model name missing from
   its cost map (the emulators' own `claude-emulated`), it refuses `reasoning_effort` with
-  `UnsupportedParamsError`, so the config uses real model names, which the emulators accept.""",
+  `UnsupportedParamsError`, so the config uses real model names, which the emulators accept.
+  One `api_base` per deployment serves every path: the `deepseek` and `openrouter` emulators
+  answer DeepSeek's `/anthropic/v1/messages` and OpenRouter's `/v1/responses` beside their Chat
+  APIs, as the real hosts do.""",
     "llamacpp": """\
 This card says almost nothing about thinking, and the cause is the model, not the server.
-Qwen2.5-Coder-1.5B, the only local GGUF here, never thinks. It also wrote its tool call as a
-fenced JSON block in the visible text, which llama.cpp's tool-call parser for this template
-does not pick up. So every probe about thinking or tool loops is n/a, and the one `fail` on
-`thinking-carrier` ("no thinking came back") is true of the model, not a sign that llama.cpp
-dropped anything. WIRE.md section 4 lists what llama.cpp does with thinking (`reasoning` and
-`reasoning_details` are accepted with 200 and ignored). Checking that needs a model that
-thinks, which this run did not have.
+Qwen2.5-Coder-1.5B, the only local GGUF here, never thinks. It also wrote its tool calls as
+fenced JSON blocks in the visible text (one call, or both at once), which llama.cpp's
+tool-call parser for this template does not pick up. So every probe about thinking
+or tool loops is n/a, and the one `fail` on `thinking-carrier` ("no thinking came back") is
+true of the traffic and of the model, not a sign that llama.cpp dropped anything. WIRE.md
+section 4 lists what llama.cpp does with thinking (`reasoning` and `reasoning_details` are
+accepted with 200 and ignored). Checking that needs a model that thinks, which this run did
+not have.
 
 What the run does show:
 
-- `/v1/chat/completions` parses with the SDK types. The server closed the keep-alive
-  connection after a stream, and check's retry on a fresh connection handled it (noted in the
-  `schema` evidence).
-- `/v1/responses` is far from OpenAI's schema: 540 complaints, including no `output_index` or
-  `sequence_number` on stream events, `response.created` without `model` or `output`, and no
-  `tools`, `tool_choice` or `parallel_tool_calls` on the whole response. `stream-final` fails
-  because `output_item.done` has no `output_index` to match against `response.completed`.
-  That is a real deviation, though conformance.md says this probe is n/a when no reasoning
-  item streams.
-- `/v1/messages`: no card. At about 2 s per generated token on the shared 2-core CPU, a
-  response took longer than the 180 s per read that the script gives check (`--timeout`), so
-  check stopped with exit 2 ("did not answer within 180 s") about seven minutes in, and the
-  answers it had already collected were lost. On a faster machine, or with a larger
-  `LLAMA_CHECK_TIMEOUT`, this should complete.""",
+- `/v1/chat/completions` and `/v1/messages` parse with the SDK types. The server closed the
+  keep-alive connection after a stream, and check's retry on a fresh connection handled it
+  (noted in the `schema` evidence). `/v1/messages` reports Anthropic's usage split (1
+  `input_tokens`, the rest as `cache_read_input_tokens` when the prompt prefix is cached).
+- `/v1/responses` is far from OpenAI's schema: hundreds of complaints, including no
+  `output_index` or `sequence_number` on stream events, `response.created` without `model` or
+  `output`, and no `tools`, `tool_choice` or `parallel_tool_calls` on the whole response.
+  `stream-final` is n/a (no reasoning item streamed) and lists the item differences for
+  `schema`.
+- Each turn took one to two minutes on the shared 2-core CPU (128 tokens at most), so a card
+  takes 10 to 20 minutes; with 300 s per read no read timed out.""",
     "ccr": """\
 claude-code-router serves only `/v1/messages`. With the `Anthropic` transformer it passes
 requests through, and every probe passes. With the `deepseek` and `openrouter` transformers:
@@ -694,60 +694,56 @@ requests through, and every probe passes. With the `deepseek` and `openrouter` t
   either route, whole or streamed.
 - Error bodies include Node stack traces with the server's file paths.
 
-`thought-recall` says n/a ("the model never settled a value") on those two routes. That is
-misleading: see "Where the checker was wrong".""",
+`thought-recall` fails on those two routes, and that follows from the traffic: the whole
+trials had no thinking to recall (the proxy dropped it), and every streamed trial, whose
+thinking held the value, was refused when its turn went back.""",
 }
 """Per system: what it gets wrong, in plain words, judged from that run's JSON evidence."""
 
 CHECKER_NOTES = """\
-The evidence and the proxies' own logs show verdicts in this run that do not follow from the
-traffic, plus limitations. These are defects in `thinkwire check`, reported and not
-fixed here.
+The first run (`20261205T195010`) showed seven places where check's verdicts did not follow
+from the traffic. Each is fixed, with a test in `tests/conformance/` that judges the same bytes
+through a tampering proxy in front of the strict emulators; this run's cards were read again
+against the evidence and the servers' logs.
 
-1. **A stream's unknown fields are folded by keeping the last delta** (LiteLLM, Chat to
-   Claude, `accept-streamed` fail). LiteLLM streams `thinking_blocks` as fragments per
-   `index`. Check sent back only the final fragment, `"thinking_blocks": [{"type":
-   "thinking", "thinking": "", "signature": "<block 2's signature>", "index": 1}]`, next to
-   the full `reasoning_content`. LiteLLM trusts `thinking_blocks`, so the emulator answered
-   400 "Invalid `signature` in `thinking` block". Merged by `index`, the stream gives the same
-   two signed blocks that the whole response carries, and those are accepted.
-2. **The stripped control does not strip thinking that sits in fields thinkwire does not
-   model** (LiteLLM, Chat to Claude, `thought-recall` fail: "the endpoint drops earlier
-   thinking: 210 prompt tokens with it, 210 without"). `strip_thinking` removes the IR
-   thinking blocks but keeps `thinking_blocks` and `provider_specific_fields.thinking_blocks`.
-   LiteLLM's upstream log shows the whole stripped trials' second requests arriving with both
-   thinking blocks, the same as the kept ones. Both conditions recalled 3/3 whole, and the
-   streamed trials failed as in item 1. The thinking did reach the model in both conditions,
-   so the verdict should be at most inconclusive, never "drops earlier thinking".
+1. **A stream's unknown fields were folded by keeping the last delta** (LiteLLM, Chat to
+   Claude, `accept-streamed` fail). They are now merged as the whole answer holds them
+   (`thinking_blocks` by `index`, the signature delta joined; commit 75b2079), and that route
+   passes `accept-streamed`.
+2. **The stripped control kept thinking in fields thinkwire does not model** (LiteLLM, Chat to
+   Claude, `thought-recall` "drops earlier thinking"). It now strips `thinking_blocks` and the
+   reasoning fields at the top of the message or under `provider_specific_fields` (75cec1a):
+   kept 6/6, stripped 0/6, a pass.
 3. **`thought-recall` n/a although every kept trial that held a value was refused**
-   (claude-code-router, DeepSeek and OpenRouter routes). The outcomes are 3 `no-value` (whole:
-   the proxy dropped the thinking) and 3 `refused` (streamed: the thinking, with its value,
-   was refused when sent back). The summary says "the model never settled a value in its
-   thinking alone", which the streamed trials contradict. By conformance.md's own rule ("a
-   fail: every kept trial refused"), counting only the trials that had a value, this should
-   be a fail.
-4. **`signatures` n/a on Chat to OpenRouter through LiteLLM** ("the endpoint signs none of its
-   reasoning_details entries"). The whole response does carry signed `reasoning_details`,
-   under `provider_specific_fields`. The stream carries the same entries without signatures,
-   and OpenRouter then refuses the turn. n/a hides a signature that was lost, not absent.
-   (This is a limitation: check cannot know the upstream signs. `format:
-   anthropic-claude-v1` entries without a signature are the tell.)
-5. **Not in this run's verdicts.** During a trial run, when the llama.cpp server was stopped
-   in the middle of a response, `thinkwire check` exited 1 with an uncaught
-   `aiohttp.ClientPayloadError` traceback ("Response payload is not completed") and no card.
-   It should give the documented one-line error with exit 2.
-6. **`stream-final` fails on llama.cpp's Responses stream, which has no reasoning item.**
-   conformance.md says n/a in that case. The difference it reports (no `output_index` on
-   `output_item.done`) is real, but it is a schema matter, and `schema` already fails it.
-7. **One slow answer loses the whole card.** On llama.cpp `/v1/messages`, a single read that
-   went past `--timeout`, seven minutes into the run, ended check with exit 2 and no card.
-   The server was reachable and slow. Recording a timeout on that probe would keep the
-   evidence already gathered.
+   (claude-code-router). Now a fail naming the refusal (75cec1a).
+4. **`signatures` n/a on Chat to OpenRouter through LiteLLM.** Now a fail naming where the
+   whole answers hold their signatures and which streamed ones hold none (678351e).
+5. **An answer cut off mid-response gave a traceback and no card.** Now the probes that
+   needed it fail naming it, and the card is kept (75b2079, 282d00e). Not exercised here.
+6. **`stream-final` failed on llama.cpp's Responses stream, which has no reasoning item.** Now
+   n/a, the differences listed for `schema` (75b2079).
+7. **One read past `--timeout` lost the whole card** (llama.cpp `/v1/messages`). Now that
+   exchange's error: the probes that needed it say so and the card is kept (75b2079). The
+   script also gives llama.cpp 300 s per read.
 
-Everything else was judged by hand against the evidence and the proxies' logs, and the
-verdicts hold. The keep-alive retry worked against llama.cpp's server, which closes the
-connection after a stream: the card notes "retried on a fresh one" instead of stopping with
-"unreachable".
+New in this run: `signatures` on a stream whose events hold the signature only where the folded
+turn does not take it names where it sits (LiteLLM `/v1/responses` to Claude: "signed only at
+response.output.0.encrypted_content"), and the emulators serve DeepSeek's
+`/anthropic/v1/messages` and OpenRouter's `/v1/responses`, so the two LiteLLM routes that
+stopped with exit 2 now have cards.
+
+Judged by hand, every verdict in this run follows from the traffic. Three read with care:
+
+- LiteLLM `/v1/responses` to Claude, `accept-streamed` fail: the refused turn is the one built
+  from the stream's item events, which lack `encrypted_content`. A client that reads
+  `response.completed` would get through; the Responses API puts the whole item on
+  `output_item.done`, so the fail stands for clients that follow the items.
+- LiteLLM Chat to OpenRouter, `stream-agrees` fail: the whole answer's standard fields hold one
+  joined `reasoning_content` (its two signed entries sit under `provider_specific_fields`),
+  the stream two top-level `reasoning_details` entries. Both hold the same text; what differs
+  is where, which is what the probe checks.
+- llama.cpp, `thinking-carrier` fail: true of the traffic (no thinking came back), and caused
+  by the model, which does not think (see its notes).
 """
 
 
@@ -819,7 +815,8 @@ def system_section(result: SystemResult) -> str:
 
 
 def write_page(out: Path, results: list[SystemResult], installs: list[Install], started: str) -> None:
-    names = ", ".join(f"`{name}`" for name in dict.fromkeys(r.run for r in results))
+    runs = [f"`{name}`" for name in dict.fromkeys(r.run for r in results)]
+    names = ("runs " + ", ".join(runs[:-1]) + " and " + runs[-1]) if len(runs) > 1 else f"run {runs[0]}"
     tw = next(i for i in installs if i.name == "thinkwire")
     versions = [
         f"- thinkwire {tw.version or 'not installed: ' + tw.missing}",
@@ -831,7 +828,7 @@ def write_page(out: Path, results: list[SystemResult], installs: list[Install], 
         "# Field report: `thinkwire check` against real proxies and servers",
         "",
         f"Generated by `{COMMAND}` (run from the repository root; not part of CI) on {started} "
-        f"UTC, run {names}. The script installs each third-party server into its own "
+        f"UTC, {names}. The script installs each third-party server into its own "
         "environment under `.field/`, puts each proxy in front of thinkwire's strict emulators "
         "(`thinkwire emulate deepseek|anthropic|openrouter`, scripted model, `--calls 2`: two "
         "tool calls per user turn, a code word noted only in thinking), runs `thinkwire check "
