@@ -592,8 +592,8 @@ def serve_llama(model: str, port: int, n_predict: int) -> None:
 # the page
 
 NOTES_RUNS: dict[str, str] = {
-    "litellm": "20261205T214301",
-    "ccr": "20261205T214301",
+    "litellm": "20261205T222358",
+    "ccr": "20261205T222358",
     "llamacpp": "20261205T213444",
 }
 """Per system, the run (``.field/runs/<name>``) whose evidence its notes were written from."""
@@ -728,7 +728,9 @@ against the evidence and the servers' logs.
 
 New in this run: `signatures` on a stream whose events hold the signature only where the folded
 turn does not take it names where it sits (LiteLLM `/v1/responses` to Claude: "signed only at
-response.output.0.encrypted_content"), and the emulators serve DeepSeek's
+response.output.0.encrypted_content"); `several-calls` n/a says when a refusal of the turn
+sent back, not the endpoint, kept a second call from coming (the OpenRouter and DeepSeek
+routes of both proxies); and the emulators serve DeepSeek's
 `/anthropic/v1/messages` and OpenRouter's `/v1/responses`, so the two LiteLLM routes that
 stopped with exit 2 now have cards.
 
