@@ -53,7 +53,8 @@ class Signer:
             payload = _unb64(body)
         except ValueError:
             return None
-        if not mac or not hmac.compare_digest(mac, self._mac(payload)):
+        given = mac.encode("utf-8", "surrogatepass")  # compare_digest refuses non-ASCII str
+        if not mac or not hmac.compare_digest(given, self._mac(payload).encode()):
             return None
         try:
             return msgspec.json.decode(payload, type=Signed)
