@@ -389,8 +389,8 @@ def _mutate_value(value: Any, kind: str, op: Op, raws: list[str]) -> tuple[Any, 
         other = op.pick % len(parent)
         parent[key], parent[other] = parent[other], parent[key]
     elif kind == "retype":
-        new = HOSTILE[op.pick % len(HOSTILE)]
-        parent[key] = _raw(new, raws) if isinstance(new, Raw) else new
+        new = HOSTILE[op.pick % len(HOSTILE)]  # copied: a later op must not change the table
+        parent[key] = _raw(new, raws) if isinstance(new, Raw) else json.loads(json.dumps(new))
         return value, f"retype {where} to {_short(new)}"
     elif kind == "nest":
         depth = (101, 1000, 20_000)[op.pick % 3]
@@ -438,6 +438,10 @@ class Answer:
     """Why no answer came (status 0): the client's exception."""
 
 
+MAX_ANSWER: Final = 64 << 20
+"""Bytes of an answer read at most (more is a problem: a 32 MiB request needs no more back)."""
+
+
 class Connection:
     """One keep-alive connection to the server at ``url``."""
 
@@ -457,12 +461,12 @@ class Connection:
         try:
             self.http.endheaders(hostile.body)
             response = self.http.getresponse()
-            body = response.read()
+            body = response.read(MAX_ANSWER + 1)
         except (ConnectionError, http.client.HTTPException) as exc:  # the head refused mid-send
             self._reopen()
             return Answer(0, "", b"", kept_alive=False, failure=type(exc).__name__)
         socket = self.http.sock
-        closing = response.will_close
+        closing = response.will_close or len(body) > MAX_ANSWER
         kept = False
         if not closing:
             try:
@@ -506,6 +510,8 @@ def problems(dialect: Dialect, hostile: Hostile, answer: Answer) -> list[str]:
         found.append(f"no answer: {answer.failure}")
     if answer.status >= 500:
         found.append(f"status {answer.status}")
+    if len(answer.body) > MAX_ANSWER:
+        found.append(f"an answer over {MAX_ANSWER} bytes")
     sent = hostile.body.decode("utf-8", "replace")
     for match in EXCEPTION_NAME.finditer(text):
         if match.group(0) not in sent:
