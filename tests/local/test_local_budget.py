@@ -241,11 +241,6 @@ def test_a_deciding_thought_decides_what_the_rest_of_the_turn_may_be() -> None:
     assert decided(per_tool, " get, then.", tools) == ("calls", "get")
     assert decided(per_tool, " none, I know it.", tools) == ("answer", None)
     assert decided(per_tool, " lookup, maybe.", tools) == (None, None)
-    last = ThoughtShape(decision=("\nNext: answer.\n", "\nNext: call {tool}.\n"), decide_last=True)
-    assert decided(last, "I know it.\nNext: answer.\n") == ("answer", None)
-    assert decided(last, "Weather.\nNext: call get_weather.\n", tools) == ("calls", "get_weather")
-    assert decided(last, "Next: answer. Or not.\n", tools) == (None, None)  # the closing words decide
-    assert drafted(msgspec.structs.replace(last, draft_answer=True), "Paris.\nNext: answer.\n") == ""
 
 
 def test_a_thought_that_decided_to_answer_drafts_the_answer() -> None:

@@ -454,24 +454,23 @@ def decided(
     shape: ThoughtShape | None, thought: str, tools: Sequence[Tool] = ()
 ) -> tuple[Literal["answer", "calls"] | None, str | None]:
     """What ``thought`` (the text after the prefill) decided with the opening words of the
-    shape's ``decision`` (its closing words with ``decide_last``): an answer or calls, and
-    which tool when the words name one (``(None, None)``: nothing, or no decision to make)."""
+    shape's ``decision``: an answer or calls, and which tool when the words name one
+    (``(None, None)``: nothing, or no decision to make)."""
     if shape is None or shape.decision is None or not thought:
         return None, None
     answer, call = shape.decision
-    says = thought.endswith if shape.decide_last else thought.startswith
-    if says(answer):
+    if thought.startswith(answer):
         return "answer", None
     if "{tool}" not in call:
-        return ("calls", None) if says(call) else (None, None)
-    named = [t.name for t in tools if says(call.replace("{tool}", t.name))]
+        return ("calls", None) if thought.startswith(call) else (None, None)
+    named = [t.name for t in tools if thought.startswith(call.replace("{tool}", t.name))]
     return ("calls", max(named, key=len)) if named else (None, None)
 
 
 def drafted(shape: ThoughtShape | None, thought: str) -> str:
     """The answer a thought that decided to answer drafted (``ThoughtShape.draft_answer``):
     its text after the opening phrase, stripped (``""``: none)."""
-    if shape is None or not shape.draft_answer or shape.decision is None or shape.decide_last:
+    if shape is None or not shape.draft_answer or shape.decision is None:
         return ""
     return thought.removeprefix(shape.decision[0]).strip() if thought.startswith(shape.decision[0]) else ""
 

@@ -144,17 +144,11 @@ class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
     and ``thinkwire run`` cap thinking at a share of the turn): the engine writes the draft
     instead of generating a second phase. The small default model writes good drafts in its
     thinking and, right after ``</think>``, answers with a call written as text.
-
-    ``decide_last``: the decision's phrases *close* the thought instead of opening it (and
-    include the whitespace before ``</think>``): the thought is one paragraph of prose (no line
-    break), then e.g. ``"\\nNext: answer.\\n"`` or ``"\\nNext: call get_weather.\\n"``; the
-    model says what it knows and what is missing before it decides. No draft answer then.
     """
 
     max_chars: int | None = None
     decision: tuple[str, str] | None = None
     draft_answer: bool = False
-    decide_last: bool = False
 
 
 class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
@@ -326,32 +320,6 @@ QWEN25_DECIDE: Final = msgspec.structs.replace(
     ),
 )
 
-QWEN25_PLAN: Final = msgspec.structs.replace(
-    QWEN25_THINK,
-    name="qwen2.5-plan",
-    description="qwen2.5-think whose every thought is a short plan that ends by naming the next step",
-    bare_calls=True,
-    think_instruction=(
-        "Before you act, think inside <think></think> in one short paragraph: what the user asks, what the "
-        "tool results so far tell you, and what is still missing. You need a tool for facts you cannot know "
-        "yourself (live data, records, prices, exact arithmetic) that no tool result has given you yet; "
-        "greetings and general knowledge need none. End the thought with a line saying the next step: "
-        '"Next: call TOOL." naming the one tool to call now, or "Next: answer." when you can answer. Then '
-        "call that tool, or write your final answer to the user. Never call a tool again with the same "
-        "arguments."
-    ),
-    thought=ThoughtShape(
-        max_chars=300, decision=("\nNext: answer.\n", "\nNext: call {tool}.\n"), decide_last=True
-    ),
-    notes=(
-        "For the default model. It decides badly when asked first ('Do I need a tool?' came out No about "
-        "as often for a price lookup as for a greeting), so the thought reasons first, in one paragraph "
-        "of prose of at most 300 characters, and then names the next step; the grammar holds the rest of "
-        "the turn to it (an answer, or a call to the named tool, written as the bare JSON the model "
-        "prefers and written back byte for byte)."
-    ),
-)
-
 QWEN3: Final = ChatTemplate(
     name="qwen3",
     description="Qwen3 in ChatML with native <think> and Hermes <tool_call>",
@@ -450,7 +418,7 @@ DEEPSEEK_R1_DISTILL: Final = ChatTemplate(
 )
 
 TEMPLATES: Final[dict[str, ChatTemplate]] = {
-    t.name: t for t in (QWEN25_THINK, QWEN25_DECIDE, QWEN25_PLAN, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
+    t.name: t for t in (QWEN25_THINK, QWEN25_DECIDE, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
 }
 """The built-in templates by name."""
 
