@@ -15,7 +15,8 @@ on the head: another content type, an oversized header, too many headers.
 
 **Checks** (``problems``): no 5xx; no Python exception name or traceback in the body; an
 error in the dialect's envelope (streamed: the dialect's error event); a 400 about the body's
-content names a place (``messages[3].content[1]``, a field name, a byte position); and the
+content names a place (``messages[3].content[1]``, a field name, a byte position) unless it
+is an upstream's own words the gateway relays; and the
 keep-alive connection still serves the next request (``send`` follows each request with
 ``GET /healthz`` on the same socket). Refusals of the request head itself (431, or 400 from
 the HTTP parser) come before any route, as plain text, and close the connection by design.
@@ -39,6 +40,7 @@ import httpx
 
 from tests.support.scripts import WEATHER_TOOL
 from tests.support.traffic import Gateway
+from thinkwire.asgi.errors import UPSTREAM_ERROR_HEADER
 from thinkwire.dialects.base import get_codec
 from thinkwire.emulators.run import emulating
 from thinkwire.ir import Message, ToolResult
@@ -436,6 +438,8 @@ class Answer:
     """The next request went over the same connection and was answered."""
     failure: str = ""
     """Why no answer came (status 0): the client's exception."""
+    relayed: bool = False
+    """An upstream's error in its own words (``thinkwire-upstream-error``): no place required."""
 
 
 MAX_ANSWER: Final = 64 << 20
@@ -479,7 +483,8 @@ class Connection:
         if closing or not kept:
             self._reopen()
         kind = response.getheader("content-type", "") or ""
-        return Answer(response.status, kind, body, kept_alive=kept)
+        relayed = response.getheader(UPSTREAM_ERROR_HEADER) is not None
+        return Answer(response.status, kind, body, kept_alive=kept, relayed=relayed)
 
     def _reopen(self) -> None:
         self.http.close()
@@ -527,7 +532,12 @@ def problems(dialect: Dialect, hostile: Hostile, answer: Answer) -> list[str]:
         error = _error_of(dialect, text)
         if error is None:
             found.append(f"not {dialect}'s error envelope: {text[:300]}")
-        elif answer.status == 400 and hostile.content_changed and not PLACE.search(error.get("message", "")):
+        elif (
+            answer.status == 400
+            and hostile.content_changed
+            and not answer.relayed
+            and not PLACE.search(error.get("message", ""))
+        ):
             param = error.get("param")
             if not param:
                 found.append(f"a 400 naming no place: {error.get('message')!r}")
