@@ -362,7 +362,7 @@ def serve_command(
     `thinkwire model pull` once first. Stop with Ctrl-C.
     """
     from thinkwire.local.templates import TEMPLATES
-    from thinkwire.server.auth import patterns
+    from thinkwire.server.auth import BrowserPolicy, patterns
     from thinkwire.server.run import ServeOptions, serve
 
     if old_profile is not None:
@@ -392,8 +392,9 @@ def serve_command(
         api_keys_env=api_keys_env,
         state="" if no_state else state,
         durability=durability.value,
-        allowed_hosts=patterns(allowed_hosts),
-        cors_origins=patterns(cors_origins) or (),
+        browser=BrowserPolicy(
+            allowed_hosts=patterns(allowed_hosts), cors_origins=patterns(cors_origins) or ()
+        ),
         threads=threads,
         calls=calls,
         log_level=log_level.value,

@@ -13,7 +13,7 @@ import os
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +22,7 @@ from thinkwire.errors import ThinkwireError
 from thinkwire.ir.blocks import Carrier
 from thinkwire.local.build import EngineOptions, build_engine, signing_secret
 from thinkwire.policy import Policy
+from thinkwire.server.auth import BrowserPolicy
 from thinkwire.store.base import StoreError, without_password
 from thinkwire.store.pipeline import Stateful
 from thinkwire.store.state import ConversationState, Durability
@@ -54,10 +55,8 @@ class ServeOptions(EngineOptions):
     """The conversation state (a SQLite path or ``redis://host:port/db``); ``""`` turns it
     off; ``None``: ``$THINKWIRE_HOME/state.db``."""
     durability: Durability = "commit"
-    allowed_hosts: tuple[str, ...] | None = None
-    """``Host`` names answered (``None``: the loopback names without keys, any with keys)."""
-    cors_origins: tuple[str, ...] = ()
-    """Browser origins allowed to call and read the server (``thinkwire.server.auth``)."""
+    browser: BrowserPolicy = field(default_factory=BrowserPolicy)
+    """The ``Host`` names and browser origins answered (``thinkwire.server.auth``)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -95,7 +94,7 @@ def serve(options: ServeOptions) -> None:
 
     from thinkwire.asgi.protocol import BoundedHttpTools
     from thinkwire.server.app import create_app
-    from thinkwire.server.auth import BrowserPolicy, keys_from_env
+    from thinkwire.server.auth import keys_from_env
     from thinkwire.server.state import ServerState
 
     if options.slots < 1 or options.max_queue < 0 or options.ctx < 512 or options.max_tokens < 1:
@@ -122,16 +121,17 @@ def serve(options: ServeOptions) -> None:
         conversations=service.state,
         carrier=options.carrier,
         api_keys=api_keys,
-        browser=BrowserPolicy(allowed_hosts=options.allowed_hosts, cors_origins=options.cors_origins),
+        browser=options.browser,
     )
     if api_keys:
         _say(
             f"{len(api_keys)} gateway key(s) from ${options.api_keys_env}: every route but /healthz needs one"
         )
-    if options.allowed_hosts:
-        _say(f"answering Host names {', '.join(options.allowed_hosts)}")
-    if options.cors_origins:
-        _say(f"browser pages at {', '.join(options.cors_origins)} may call this server and read its answers")
+    browser = options.browser
+    if browser.allowed_hosts:
+        _say(f"answering Host names {', '.join(browser.allowed_hosts)}")
+    if browser.cors_origins:
+        _say(f"browser pages at {', '.join(browser.cors_origins)} may call this server and read its answers")
     _say(f"serving on {url}\n" + ROUTES.format(url=url).rstrip("\n"))
     config = uvicorn.Config(
         create_app(state),
