@@ -18,13 +18,14 @@ run out of stack.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from typing import Any, Final
 
 import msgspec
 
-from thinkwire.dialects._wire import describe
+from thinkwire.dialects._wire import describe, join
 from thinkwire.errors import ApiError
 from thinkwire.ir.blocks import ToolCall
 from thinkwire.ir.conversation import Request, Tool
@@ -148,7 +149,7 @@ def _path(node: _Node) -> str:
         keys.append(at[2])
         at = at[1]
     base, *rest = reversed(keys)
-    return str(base) + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in rest)
+    return functools.reduce(join, rest, str(base))
 
 
 def _refused(path: str, why: str) -> ApiError:
