@@ -40,7 +40,7 @@ from thinkwire.ir.losses import Loss
 from thinkwire.ir.stream import ArgumentsDelta, BlockDelta, BlockStart, BlockStop, StreamError, StreamEvent
 from thinkwire.local.service import EngineService
 from thinkwire.policy import apply_origin_rule
-from thinkwire.server.limits import MAX_NESTING, nesting
+from thinkwire.server.limits import MAX_NESTING, too_deep
 from thinkwire.upstreams.client import Call, UpstreamClient, UpstreamError, vendor_error_of
 from thinkwire.upstreams.config import GatewayConfig, Upstream
 from thinkwire.upstreams.conventions import with_placeholders, with_thinking, with_total_input
@@ -164,7 +164,7 @@ def _check_arguments(event: StreamEvent, arguments: dict[int, list[str]], name: 
         arguments[event.index].append(event.delta.json)
     elif isinstance(event, BlockStop) and event.index in arguments:
         text = "".join(arguments.pop(event.index))
-        if text.count("{") + text.count("[") > MAX_NESTING and nesting(text) > MAX_NESTING:
+        if too_deep(text):
             raise UpstreamError(
                 502,
                 f"upstream {name!r} sent tool-call arguments nested more than {MAX_NESTING} levels deep",

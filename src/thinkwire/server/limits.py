@@ -45,11 +45,15 @@ def check_request(request: Request, limit_name: str) -> None:
             _check_schema_once(tool.parameters, f"tools[{i}].parameters")
     for i, message in enumerate(request.messages):
         for j, block in enumerate(message.blocks):
-            if isinstance(block, ToolCall):
+            if isinstance(block, ToolCall) and too_deep(block.arguments):
                 path = f"messages[{i}].blocks[{j}].arguments"
-                text = block.arguments  # counted in C first: most arguments cannot nest that deep
-                if text.count("{") + text.count("[") > MAX_NESTING and nesting(text) > MAX_NESTING:
-                    raise _refused(path, f"nested more than {MAX_NESTING} levels deep")
+                raise _refused(path, f"nested more than {MAX_NESTING} levels deep")
+
+
+def too_deep(arguments: str) -> bool:
+    """A call's JSON ``arguments`` nest deeper than ``MAX_NESTING`` (the brackets are counted
+    in C first: most arguments have too few to nest that deep)."""
+    return arguments.count("{") + arguments.count("[") > MAX_NESTING and nesting(arguments) > MAX_NESTING
 
 
 def nesting(text: str) -> int:
