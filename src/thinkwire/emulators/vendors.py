@@ -103,6 +103,11 @@ class Vendor:
         APIs its server has beside it (OpenRouter's Responses beta), signing with one key."""
         return (self,)
 
+    def _beside(self, *kinds: type[Vendor]) -> tuple[Vendor, ...]:
+        """``routes``: this vendor and one of each of ``kinds``, with its key, break and calls."""
+        made = (kind(secret=self.secret, break_case=self.break_case, calls=self.calls) for kind in kinds)
+        return (self, *made)
+
     # -- the steps of a request ------------------------------------------------------------
 
     def handle(self, body: dict[str, Any]) -> Answered:
@@ -451,8 +456,7 @@ class DeepSeek(ChatVendor):
     def routes(self) -> tuple[Vendor, ...]:
         """Chat, and the Anthropic-compatible API on ``/anthropic/v1/messages`` of the same
         server, as ``api.deepseek.com`` serves both (LiteLLM sends ``deepseek/`` models there)."""
-        beside = DeepSeekAnthropicBeside(secret=self.secret, break_case=self.break_case, calls=self.calls)
-        return (self, beside)
+        return self._beside(DeepSeekAnthropicBeside)
 
     def thinking_on(self, request: Request) -> bool:
         switch = request.extra.get("openai-chat", {}).get("thinking")
@@ -584,8 +588,7 @@ class OpenRouter(ChatVendor):
         return True
 
     def routes(self) -> tuple[Vendor, ...]:
-        beside = OpenRouterResponses(secret=self.secret, break_case=self.break_case, calls=self.calls)
-        return (self, beside)
+        return self._beside(OpenRouterResponses)
 
     def splits(self, request: Request) -> bool:
         return self.family(request) == "anthropic"
