@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import aiohttp
 import pytest
-from tests.support.processes import emulate_process, serve_process, stop
+from tests.support.processes import emulate_process, rss, serve_process, stop
 
 from thinkwire.dialects.base import EventReader
 from thinkwire.ir.blocks import Dialect, Text, Thinking
@@ -75,14 +75,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
             stop(server)
     finally:
         stop(emulator)
-
-
-def rss(pid: int) -> int:
-    """Resident bytes of process ``pid``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def folded(dialect: Dialect, raw: bytes) -> Folded:

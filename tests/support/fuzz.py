@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tests.support.processes import rss
 from tests.support.scripts import WEATHER_TOOL
 from tests.support.traffic import Gateway
 from thinkwire.asgi.errors import UPSTREAM_ERROR_HEADER
@@ -115,11 +116,8 @@ def gateway_target(home: Path) -> Iterator[Target]:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MB (``/proc``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise ValueError(f"no VmRSS for {pid}")
+    """Resident memory of process ``pid`` in MB (MiB, as the fuzz tables print it)."""
+    return rss(pid) / (1 << 20)
 
 
 # --- seeds ----------------------------------------------------------------------------------------

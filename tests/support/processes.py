@@ -4,7 +4,8 @@
 ``THINKWIRE_HOME`` at ``home`` and returns the process and its base URL once it says where it
 listens; ``emulate_process(args, home)`` does the same for ``thinkwire emulate ARGS --port 0``;
 ``stop(process)`` interrupts it (Ctrl-C), waits, and returns all it wrote to stderr (read as
-it comes, so a child that logs a line per request never blocks on a full pipe).
+it comes, so a child that logs a line per request never blocks on a full pipe). ``rss(pid)``
+is a process's resident memory in bytes.
 """
 
 from __future__ import annotations
@@ -96,3 +97,11 @@ def stop(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
     if process.stderr is not None:
         process.stderr.close()
     return "".join(lines)
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` (``VmRSS`` in ``/proc``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
