@@ -241,6 +241,31 @@ def test_a_deciding_thought_decides_what_the_rest_of_the_turn_may_be() -> None:
     assert decided(per_tool, " get, then.", tools) == ("calls", "get")
     assert decided(per_tool, " none, I know it.", tools) == ("answer", None)
     assert decided(per_tool, " lookup, maybe.", tools) == (None, None)
+    last = ThoughtShape(decision=("\nNext: answer.\n", "\nNext: call {tool}.\n"), decide_last=True)
+    assert decided(last, "I know it.\nNext: answer.\n") == ("answer", None)
+    assert decided(last, "Weather.\nNext: call get_weather.\n", tools) == ("calls", "get_weather")
+    assert decided(last, "Next: answer. Or not.\n", tools) == (None, None)  # the closing words decide
+    assert drafted(msgspec.structs.replace(last, draft_answer=True), "Paris.\nNext: answer.\n") == ""
+
+
+def test_a_lead_follows_a_prefill_that_leaves_the_thinking_open() -> None:
+    template = get_template("qwen2.5-think")
+    assert ThinkingPlan().prefill(template, "The user asks") == "<think>\nThe user asks"
+    assert ThinkingPlan(budget=8).prefill(template, "The user asks") == "<think>\nThe user asks"
+    assert ThinkingPlan(think=False).prefill(template, "The user asks") == "<think>\n\n</think>\n"
+    closed = msgspec.structs.replace(template, prefill="<think>\n\n</think>\n")
+    assert ThinkingPlan().prefill(closed, "The user asks") == "<think>\n\n</think>\n"
+
+
+def test_a_template_may_shape_the_thought_after_tool_results_otherwise() -> None:
+    step = get_template("qwen2.5-step")
+    first, after = step.shape(after_result=False), step.shape(after_result=True)
+    assert first is not None
+    assert after is not None
+    assert (first.lead, after.lead) == ("The user asks", "The result says")
+    assert first.decision != after.decision
+    think = get_template("qwen2.5-think")
+    assert think.shape(after_result=True) is think.shape(after_result=False) is None
 
 
 def test_a_thought_that_decided_to_answer_drafts_the_answer() -> None:

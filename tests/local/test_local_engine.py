@@ -56,7 +56,7 @@ from thinkwire.local.engine import (
 from thinkwire.local.grammar import build_grammar
 from thinkwire.local.render import render
 from thinkwire.local.signing import LOCAL_PROVIDER, SignatureError, verify
-from thinkwire.local.templates import ChatTemplate, get_template
+from thinkwire.local.templates import ChatTemplate, ThoughtShape, get_template
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -254,6 +254,56 @@ def test_a_bare_call_is_a_tool_call_and_the_next_prompt_extends_it(streaming: bo
     assert (call.name, call.arguments) == ("get_weather", '{"city": "Lisbon"}')
     eng.complete(request(first.response.to_message(), tool_result(call)))
     assert fake.calls[1]["prompt"].startswith(first.prompt + first.completion)
+
+
+LEADING = msgspec.structs.replace(
+    BARE_TEMPLATE,
+    thought=ThoughtShape(
+        lead="The user asks",
+        decision=("\nNext I will answer.\n", "\nNext I will use the {tool} tool.\n"),
+        decide_last=True,
+    ),
+    after_result=ThoughtShape(
+        lead="The result says",
+        decision=("\nStill needed: nothing.\n", "\nStill needed: the {tool} tool.\n"),
+        decide_last=True,
+    ),
+)
+LED_CALL = (
+    " for the weather.\nNext I will use the get_weather tool.\n</think>\n"
+    '{"name": "get_weather", "arguments": {"city": "Lisbon"}}'
+)
+LED_ANSWER = " it is 24 degrees.\nStill needed: nothing.\n</think>\nYes: 24 °C."
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_thought_continues_the_lead_of_its_turn_and_is_written_back_whole(streaming: bool) -> None:
+    fake = FakeRuntime(result(LED_CALL), result(LED_ANSWER, cache_n=250, prompt_n=40), piece=5)
+    eng = engine(fake, streaming=streaming, template=LEADING)
+
+    def run(req: Request) -> Any:
+        if not streaming:
+            return eng.complete(req)
+        stream = eng.stream(req)
+        list(stream)
+        return stream.result
+
+    first = run(request())
+    assert fake.calls[0]["prompt"].endswith("<|im_start|>assistant\n<think>\nThe user asks")
+    assert "Next I will use the get_weather tool" in fake.calls[0]["grammar"]
+    thinking, call = first.response.blocks
+    assert thinking.text == "The user asks for the weather.\nNext I will use the get_weather tool."
+    second = run(request(first.response.to_message(), tool_result(call)))
+    after = fake.calls[1]["prompt"]
+    assert after.startswith(first.prompt + first.completion)  # the lead is written back as it was
+    assert after.endswith("<|im_start|>assistant\n<think>\nThe result says")
+    assert "Still needed: the get_weather tool" in fake.calls[1]["grammar"]
+    assert "Next I will" not in fake.calls[1]["grammar"]
+    assert second.response.blocks[0].text == "The result says it is 24 degrees.\nStill needed: nothing."
+    assert second.response.blocks[1] == Text(text="Yes: 24 °C.")
+    fake.results.append(result("Yes."))
+    eng.complete(request(thinking=OFF))
+    assert fake.calls[-1]["prompt"].endswith("<|im_start|>assistant\n<think>\n\n</think>\n")  # no lead
 
 
 def test_with_tool_choice_none_a_bare_call_is_text() -> None:

@@ -879,9 +879,9 @@ DECIDING = ThoughtShape(max_chars=20, decision=(" No,", " Yes,"))
 
 
 @given(st.text(alphabet=st.sampled_from([*"ab <>{}\n.\"'", "é"]), max_size=30))
-def test_a_prose_thought_is_text_without_markup_or_json_that_does_not_open_a_line(text: str) -> None:
+def test_a_prose_thought_is_text_without_markup_or_json_that_does_not_open_with_whitespace(text: str) -> None:
     prose = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, thought=PROSE))
-    expected = text[:1] not in ("", "\n") and not any(c in text for c in "<>{}")
+    expected = text[:1] not in ("", "\n", " ") and not any(c in text for c in "<>{}")
     assert prose.accepts(text, "thought") == expected
 
 
@@ -914,6 +914,45 @@ def test_a_deciding_thought_opens_with_its_decision_and_what_follows_keeps_to_it
         build_grammar(ALL_TOOLS, ToolChoice(mode="required"), parallel=False, thought=DECIDING)
     )
     assert not required.accepts(" No, hello.</think>\nHello!")
+
+
+PLANNING = ThoughtShape(
+    max_chars=30, decision=("\nNext: answer.\n", "\nNext: call {tool}.\n"), decide_last=True
+)
+
+
+def test_a_thought_that_decides_last_is_one_paragraph_then_the_next_step_that_the_turn_keeps_to() -> None:
+    r = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, bare_calls=True, thought=PLANNING))
+    call = bare("get_weather", {"city": "Lisbon"})
+    step = "\nNext: call get_weather.\n</think>\n"
+    assert r.accepts("I need the weather." + step + call)
+    assert r.accepts("Paris, I know it.\nNext: answer.\n</think>\nParis.")
+    other = {"anything": 1, "negated": 2, "both": "x", "loop": "y"}
+    assert r.accepts("I run it.\nNext: call run.\n</think>\n" + bare("run", other))
+    assert not r.accepts("I need the weather." + step + bare("run", other))  # another tool than named
+    assert not r.accepts("I need the weather." + step + "It is sunny.")  # named a tool, answers
+    assert not r.accepts("Paris.\nNext: answer.\n</think>\n" + call)  # said answer, calls
+    assert not r.accepts("I need it.\nAnd more." + step + call)  # one paragraph: no other line break
+    assert not r.accepts("Next: call get_weather.\n</think>\n" + call)  # some prose first
+    assert not r.accepts("x" * 32 + step + call)  # at most max_chars of prose
+    assert r.accepts("x" * 31 + step + call)
+    answer_only = recognizer(build_grammar((), None, parallel=False, thought=PLANNING))
+    assert answer_only.accepts("Hi.\nNext: answer.\n</think>\nHello!")
+    assert not answer_only.accepts("Hi.\nNext: call get_weather.\n</think>\nHello!")
+
+
+def test_a_thought_after_a_lead_goes_on_with_its_next_word() -> None:
+    led = recognizer(
+        build_grammar(
+            ALL_TOOLS, None, parallel=False, thought=msgspec.structs.replace(PLANNING, lead="The user asks")
+        )
+    )
+    unled = recognizer(build_grammar(ALL_TOOLS, None, parallel=False, thought=PLANNING))
+    step = "\nNext: answer.\n</think>\nParis."
+    assert led.accepts(" for the capital." + step)  # the lead is in the prompt; a space goes on from it
+    assert not unled.accepts(" for the capital." + step)  # without one a thought opens on a word
+    assert unled.accepts("For the capital." + step)
+    assert not led.accepts("\nfor the capital." + step)  # still one line
 
 
 def test_after_a_decided_thought_only_that_branch_is_left() -> None:

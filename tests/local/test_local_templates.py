@@ -21,7 +21,7 @@ WHITESPACE = set(" \t\r\n")
 
 def test_registry_holds_the_four_families_and_the_default() -> None:
     families = {"qwen2.5-think", "qwen3", "minimax-m2", "deepseek-r1-distill"}
-    assert set(TEMPLATES) == families | {"qwen2.5-decide"}  # qwen2.5-think deciding on tools
+    assert set(TEMPLATES) == families | {"qwen2.5-decide", "qwen2.5-step"}  # qwen2.5-think deciding on tools
     assert DEFAULT_TEMPLATE == "qwen2.5-think"
     for name, template in TEMPLATES.items():
         assert get_template(name) is template

@@ -96,12 +96,15 @@ class ThinkingPlan(msgspec.Struct, frozen=True, kw_only=True):
     think: bool = True
     budget: int | None = None
 
-    def prefill(self, template: ChatTemplate) -> str:
+    def prefill(self, template: ChatTemplate, lead: str = "") -> str:
         """The prefill of the turn: the template's, its ``no_think_prefill`` with thinking off,
-        its ``thinking_prefill`` under a budget."""
+        its ``thinking_prefill`` under a budget; a thought's ``lead`` (``ThoughtShape.lead``)
+        follows when the prefill leaves the model inside an open think element."""
         if not self.think:
             return template.no_think_prefill
-        return template.prefill if self.budget is None else template.thinking_prefill
+        prefill = template.prefill if self.budget is None else template.thinking_prefill
+        think = template.think
+        return prefill + lead if prefill.rfind(think.open) > prefill.rfind(think.close) else prefill
 
 
 UNBOUNDED: Final = ThinkingPlan()

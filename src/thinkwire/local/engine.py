@@ -87,7 +87,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.ir.blocks import Carrier, Dialect, Origin, Thinking, ToolCall
+from thinkwire.ir.blocks import Carrier, Dialect, Origin, Thinking, ToolCall, ToolResult
 from thinkwire.ir.conversation import Request, Response, StopReason, Tool, ToolChoice, Usage
 from thinkwire.ir.stream import (
     BlockDelta,
@@ -366,8 +366,11 @@ class LocalEngine:
         template, sampling = self.template, request.sampling
         max_tokens = sampling.max_tokens or self.max_tokens
         plan = plan_thinking(request.thinking, max_tokens, default_share=self.think_share)
+        last = request.messages[-1].blocks if request.messages else ()
+        shape = template.shape(after_result=any(isinstance(b, ToolResult) for b in last))
+        lead = shape.lead if shape is not None else ""
         rendered = render(
-            request, template, policy, prefill=plan.prefill(template)
+            request, template, policy, prefill=plan.prefill(template, lead)
         )  # opaque tools: `skipped`
         params: Params = {
             "prompt": rendered.prompt,
@@ -382,7 +385,7 @@ class LocalEngine:
             close = template.think.close + template.think.after
 
             def grammar(thinking: bool, thought: str = "") -> str:
-                only, tool = decided(template.thought, thought, tools)
+                only, tool = decided(shape, thought, tools)
                 return build_grammar(
                     tools,
                     choice if tool is None else ToolChoice(mode="tool", name=tool),
@@ -390,7 +393,7 @@ class LocalEngine:
                     think_close=close,
                     thinking=thinking,
                     bare_calls=template.bare_calls,
-                    thought=template.thought,
+                    thought=shape,
                     only=only,
                 )
 
@@ -399,7 +402,7 @@ class LocalEngine:
             def rest(thought: str) -> str | Written:
                 # a draft the model finished (it closed its thinking itself, after the usual trail)
                 done = thought.endswith(template.think.trail)
-                draft = drafted(template.thought, thought) if done else ""
+                draft = drafted(shape, thought) if done else ""
                 return Written(draft) if draft else grammar(False, thought)
 
             if plan.budget is not None:
@@ -454,23 +457,24 @@ def decided(
     shape: ThoughtShape | None, thought: str, tools: Sequence[Tool] = ()
 ) -> tuple[Literal["answer", "calls"] | None, str | None]:
     """What ``thought`` (the text after the prefill) decided with the opening words of the
-    shape's ``decision``: an answer or calls, and which tool when the words name one
-    (``(None, None)``: nothing, or no decision to make)."""
+    shape's ``decision`` (its closing words with ``decide_last``): an answer or calls, and
+    which tool when the words name one (``(None, None)``: nothing, or no decision to make)."""
     if shape is None or shape.decision is None or not thought:
         return None, None
     answer, call = shape.decision
-    if thought.startswith(answer):
+    says = thought.endswith if shape.decide_last else thought.startswith
+    if says(answer):
         return "answer", None
     if "{tool}" not in call:
-        return ("calls", None) if thought.startswith(call) else (None, None)
-    named = [t.name for t in tools if thought.startswith(call.replace("{tool}", t.name))]
+        return ("calls", None) if says(call) else (None, None)
+    named = [t.name for t in tools if says(call.replace("{tool}", t.name))]
     return ("calls", max(named, key=len)) if named else (None, None)
 
 
 def drafted(shape: ThoughtShape | None, thought: str) -> str:
     """The answer a thought that decided to answer drafted (``ThoughtShape.draft_answer``):
     its text after the opening phrase, stripped (``""``: none)."""
-    if shape is None or not shape.draft_answer or shape.decision is None:
+    if shape is None or not shape.draft_answer or shape.decision is None or shape.decide_last:
         return ""
     return thought.removeprefix(shape.decision[0]).strip() if thought.startswith(shape.decision[0]) else ""
 

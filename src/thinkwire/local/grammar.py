@@ -8,10 +8,15 @@ everything the model writes after it::
 - ``THOUGHT``: any text that does not contain ``</think>`` (so the first ``</think>`` always
   closes the thinking), possibly empty. With ``prose`` (the template's ``prose_thinking``) it
   is ``PROSE`` instead: text without ``<``, ``>``, ``{`` or ``}`` that does not start with a
-  line break (nor is empty). A small
+  space or a line break (nor is empty). A small
   model otherwise writes its call as markup or JSON inside the thinking (seen with the
   default model: ``<call function="calc" arguments='{..}'/>`` at every step); with it the
   thinking is a sentence or two of plan or reflection, and the call comes after ``</think>``.
+  A ``ThoughtShape.decision`` opens the thought with one of its phrases, and the grammar holds
+  the rest of the turn to it; with ``decide_last`` the phrase *closes* the thought instead:
+  ``PARAGRAPH DECISION "</think>\\n" (CALLS | ANSWER)``, the paragraph one line of prose (no
+  control character, so its first line break is where the decision's words begin), so the
+  model reasons before it decides.
 - ``ANSWER``: any non-empty text that does not contain ``<tool_call>`` (so an answer can
   never be mistaken for a call). When tools are offered (``auto``), it may also not start with
   ``{``, ``[``, ``<``, a backtick, ``"`` or whitespace, nor contain ``"arguments"``: without
@@ -107,7 +112,8 @@ _NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside to
 _NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
 _PROSE_CHARS: Final = "[^<>{}]"  # a prose thought: no markup, no JSON (so no closing tag either)
 _TOOL: Final = "{tool}"  # in a decision's call words: the tool's name
-_PROSE_START: Final = "[^<>{}\\x00-\\x1F]"  # and it does not start with a line break
+_PROSE_START: Final = "[^<>{} \\x00-\\x1F]"  # and it does not start with a space or a line break
+_PARAGRAPH: Final = "[^<>{}\\x00-\\x1F]"  # a thought the decision closes: one line
 
 
 class GrammarError(ThinkwireError):
@@ -177,8 +183,12 @@ def build_grammar(
     prose: _Expr | None = None
     if thinking and thought is not None:
         size = "*" if thought.max_chars is None else f"{{0,{thought.max_chars}}}"
-        body = _Rep(_Class(_PROSE_CHARS), size)
-        prose = g.rule("thought", body if thought.decision else _seq(_Class(_PROSE_START), body))
+        last = thought.decide_last and thought.decision is not None
+        body = _Rep(_Class(_PARAGRAPH if last else _PROSE_CHARS), size)
+        opened = thought.decision is not None and not last  # the decision's words open it
+        # after a lead ("The user asks") the thought goes on with its next word: a space first
+        start = _Class(_PARAGRAPH if thought.lead else _PROSE_START)
+        prose = g.rule("thought", body if opened else _seq(start, body))
     thinks = g.excluding("thought", think_close.removesuffix("\n")) if thinking and not prose else prose
     decision = thought.decision if thinks is not None and thought is not None else None
     callable_tools = tools if mode != "none" and only != "answer" else ()
@@ -198,7 +208,7 @@ def build_grammar(
     elif answering and mode in ("auto", "none"):
         answers = g.excluding("answer", _CALL_TAG, nonempty=True)
     if decision is not None and thinks is not None:
-        # the thought's first words say which: (answer words) ... answer | (call words) ... calls
+        # the thought's first (or last) words say which: (answer words) ... answer | (call words) ... calls
         # (one branch per tool, its calls to that tool only, when the call words name it)
         branches: list[tuple[str, _Expr | None]] = [(decision[0], answers)]
         if per_tool:
@@ -208,7 +218,11 @@ def build_grammar(
             ]
         else:
             branches.append((decision[1], calls))
-        root = _alt(*(_seq(_Lit(w), thinks, _Lit(think_close), a) for w, a in branches if a is not None))
+        close = _Lit(think_close)
+        if thought is not None and thought.decide_last:  # one thought, then the branches (one stack)
+            root = _seq(thinks, _alt(*(_seq(_Lit(w), close, a) for w, a in branches if a is not None)))
+        else:
+            root = _alt(*(_seq(_Lit(w), thinks, close, a) for w, a in branches if a is not None))
     else:
         after = _alt(*(part for part in (calls, answers) if part is not None))
         root = _seq(thinks, _Lit(think_close), after) if thinks is not None else after

@@ -144,11 +144,23 @@ class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
     and ``thinkwire run`` cap thinking at a share of the turn): the engine writes the draft
     instead of generating a second phase. The small default model writes good drafts in its
     thinking and, right after ``</think>``, answers with a call written as text.
+
+    ``decide_last``: the decision's phrases *close* the thought instead of opening it (and
+    include the whitespace before ``</think>``): the thought is one paragraph of prose (no line
+    break), then e.g. ``"\\nNext: answer.\\n"`` or ``"\\nNext: call get_weather.\\n"``; the
+    model says what it knows and what is missing before it decides. No draft answer then.
+
+    ``lead``: words the engine writes after the opening think tag, which the model's thought
+    continues (``"The user asks"``); they are part of the thought, written back as such. A
+    template may give a turn right after tool results another shape
+    (``ChatTemplate.after_result``), e.g. one that leads with ``"The result says"``.
     """
 
     max_chars: int | None = None
     decision: tuple[str, str] | None = None
     draft_answer: bool = False
+    decide_last: bool = False
+    lead: str = ""
 
 
 class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,7 +176,9 @@ class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     used when the conversation has none (``None``: no system section unless there are tools).
     ``think_instruction``: appended to the system section (``""``: none) to tell a model
     without native thinking what the pre-filled ``<think>`` is for. ``thought``: the shape the
-    grammar gives the thinking (``ThoughtShape``; ``None``: any text without the closing tag).
+    grammar gives the thinking (``ThoughtShape``; ``None``: any text without the closing tag);
+    ``after_result``: the shape of a thought in a turn that comes right after tool results
+    (``None``: ``thought``), see ``shape``.
     ``notes``: free text for people, e.g. how tools are presented to a model with no native
     tool syntax.
     """
@@ -185,7 +199,13 @@ class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     default_system: str | None = None
     think_instruction: str = ""
     thought: ThoughtShape | None = None
+    after_result: ThoughtShape | None = None
     notes: str = ""
+
+    def shape(self, after_result: bool) -> ThoughtShape | None:
+        """The shape of the turn's thought: ``after_result`` (when set) for a turn that comes
+        right after tool results, ``thought`` otherwise."""
+        return self.after_result if after_result and self.after_result is not None else self.thought
 
     @property
     def no_think_prefill(self) -> str:
@@ -320,6 +340,62 @@ QWEN25_DECIDE: Final = msgspec.structs.replace(
     ),
 )
 
+QWEN25_STEP: Final = msgspec.structs.replace(
+    QWEN25_THINK,
+    name="qwen2.5-step",
+    description="qwen2.5-think whose every thought says what it has, then the next step the turn keeps to",
+    bare_calls=True,
+    think_instruction=(
+        "Before you act, think inside <think></think> in two short lines. First line: what the user asks, "
+        "or what the last tool result says, and whether that is general knowledge, live data or enough to "
+        "answer. Second line: your next step. Use a tool only for facts you cannot know yourself (live "
+        "data, records, prices, exact arithmetic, unit conversions) that no tool result above gives; "
+        "greetings and general knowledge need no tool. After </think>, call that tool or write your final "
+        "answer to the user.\n\n"
+        "Examples of thoughts (the tools in them are made up):\n"
+        "User: Good morning!\n"
+        "<think>\nThe user asks nothing, they greet me, which needs no tool.\n"
+        "Next I will answer from what I know.\n</think>\n"
+        "Good morning! How can I help you?\n\n"
+        "User: Who wrote Hamlet?\n"
+        "<think>\nThe user asks who wrote Hamlet, which is general knowledge.\n"
+        "Next I will answer from what I know.\n</think>\n"
+        "Hamlet was written by William Shakespeare.\n\n"
+        "User: Which museum opens earlier, the Louvre or the Prado?\n"
+        "<think>\nThe user asks which of two museums opens earlier, which is live data.\n"
+        "Next I will use the opening_hours tool.\n</think>\n"
+        "(the result: the Louvre opens at 9:00)\n"
+        "<think>\nThe result says the Louvre opens at 9:00; the Prado is still missing.\n"
+        "Still needed: the opening_hours tool.\n</think>\n"
+        "(the result: the Prado opens at 10:00)\n"
+        "<think>\nThe result says the Prado opens at 10:00, which with the Louvre's 9:00 is enough "
+        "to answer.\n"
+        "Still needed: nothing.\n</think>\n"
+        "The Louvre opens earlier, at 9:00; the Prado opens at 10:00."
+    ),
+    thought=ThoughtShape(
+        max_chars=240,
+        lead="The user asks",
+        decision=("\nNext I will answer from what I know.\n", "\nNext I will use the {tool} tool.\n"),
+        decide_last=True,
+    ),
+    after_result=ThoughtShape(
+        max_chars=240,
+        lead="The result says",
+        decision=("\nStill needed: nothing.\n", "\nStill needed: the {tool} tool.\n"),
+        decide_last=True,
+    ),
+    notes=(
+        "For the default model. Every thought is two lines of prose: the engine opens the first with "
+        "'The user asks' (after tool results: 'The result says') and the model restates the question or "
+        "the result; the second line is the next step, and the grammar holds the rest of the turn to it "
+        "(an answer, or calls to the named tool only, written as the bare JSON the model prefers and "
+        "written back byte for byte). Measured in docs/local-engine.md: asked first, the model cannot tell "
+        "a lookup from a question it can answer; after restating, it names the right tool and, after a "
+        "result, says when nothing is missing."
+    ),
+)
+
 QWEN3: Final = ChatTemplate(
     name="qwen3",
     description="Qwen3 in ChatML with native <think> and Hermes <tool_call>",
@@ -418,7 +494,7 @@ DEEPSEEK_R1_DISTILL: Final = ChatTemplate(
 )
 
 TEMPLATES: Final[dict[str, ChatTemplate]] = {
-    t.name: t for t in (QWEN25_THINK, QWEN25_DECIDE, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
+    t.name: t for t in (QWEN25_THINK, QWEN25_DECIDE, QWEN25_STEP, QWEN3, MINIMAX_M2, DEEPSEEK_R1_DISTILL)
 }
 """The built-in templates by name."""
 
