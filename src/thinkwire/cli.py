@@ -253,7 +253,7 @@ def serve_command(
         str | None,
         typer.Option(
             help="The model's chat template (markup, tool syntax, thinking prefill): "
-            "qwen2.5-think (default), qwen3, minimax-m2, deepseek-r1-distill."
+            "qwen2.5-step (default), qwen2.5-think, qwen2.5-decide, qwen3, minimax-m2, deepseek-r1-distill."
         ),
     ] = None,
     old_profile: Annotated[

@@ -6,8 +6,11 @@ import msgspec
 import pytest
 
 from thinkwire.errors import ThinkwireError
+from thinkwire.ir.blocks import Text
+from thinkwire.ir.conversation import Message, Request, Tool
 from thinkwire.local import grammar
 from thinkwire.local.parse import CallSpec, format_calls
+from thinkwire.local.render import render
 from thinkwire.local.templates import (
     DEFAULT_TEMPLATE,
     TEMPLATES,
@@ -22,7 +25,7 @@ WHITESPACE = set(" \t\r\n")
 def test_registry_holds_the_four_families_and_the_default() -> None:
     families = {"qwen2.5-think", "qwen3", "minimax-m2", "deepseek-r1-distill"}
     assert set(TEMPLATES) == families | {"qwen2.5-decide", "qwen2.5-step"}  # qwen2.5-think deciding on tools
-    assert DEFAULT_TEMPLATE == "qwen2.5-think"
+    assert DEFAULT_TEMPLATE == "qwen2.5-step"
     for name, template in TEMPLATES.items():
         assert get_template(name) is template
         assert template.name == name
@@ -105,3 +108,14 @@ def test_the_prefills_for_thinking_off_and_for_a_budget() -> None:
     for template in TEMPLATES.values():
         assert template.no_think_prefill == template.think.empty + template.think.after
         assert template.thinking_prefill.endswith(template.think.open + template.think.lead)
+
+
+def test_the_step_template_stops_where_its_answer_would_echo_the_tools_section() -> None:
+    step = get_template("qwen2.5-step")
+    [echo] = [s for s in step.stop if s not in get_template("qwen2.5-think").stop]
+    tools = (Tool(name="get_weather", description="The weather.", parameters={"type": "object"}),)
+    question = Message(role="user", blocks=(Text(text="Hi"),))
+    prompt = render(Request(messages=(question,), tools=tools), step).prompt
+    # the worked examples end with an answer, and the system section goes on with this text
+    assert step.think_instruction + echo in prompt
+    assert not any(stop in step.think_instruction for stop in step.stop)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from thinkwire.errors import ThinkwireError
 from thinkwire.local.engine import LocalEngine
-from thinkwire.local.scripted import SCRIPTED_MODEL, scripted_agent, scripted_engine
+from thinkwire.local.scripted import SCRIPTED_MODEL, SCRIPTED_TEMPLATE, scripted_agent, scripted_engine
 from thinkwire.local.templates import DEFAULT_TEMPLATE
 
 
@@ -56,9 +56,9 @@ def signing_secret(options: EngineOptions) -> bytes:
 
 def build_engine(options: EngineOptions) -> LocalEngine:
     """The engine the options describe (loads the model: seconds for the default one)."""
-    template = options.template or DEFAULT_TEMPLATE
     secret = signing_secret(options)
     if options.model == SCRIPTED_MODEL:
+        template = options.template or SCRIPTED_TEMPLATE
         engine, _ = scripted_engine(
             scripted_agent(template, calls=options.calls),
             template,
@@ -83,7 +83,7 @@ def build_engine(options: EngineOptions) -> LocalEngine:
         model_id = spec.name
     return LocalEngine(
         path,
-        template,
+        options.template or DEFAULT_TEMPLATE,
         n_ctx=options.ctx,
         slots=options.slots,
         threads=options.threads or os.cpu_count(),

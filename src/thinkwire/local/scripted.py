@@ -57,6 +57,9 @@ from thinkwire.local.templates import ChatTemplate, ToolCallSyntax, get_template
 
 SCRIPTED_MODEL: Final = "scripted"
 """The model id of a scripted engine (``thinkwire serve --model scripted``)."""
+SCRIPTED_TEMPLATE: Final = "qwen2.5-think"
+"""The template the scripted model writes by default: plain thinking, no lead or shape to follow
+(the default model's own template shapes its thought, which a script does not)."""
 
 Script = Sequence[str] | Callable[[str], str]
 """Replies used in turn (the last one repeats), or ``prompt -> reply``."""
@@ -303,7 +306,7 @@ def _shared(a: Sequence[str], b: Sequence[str]) -> int:
 
 def scripted_engine(
     script: Script | Iterable[str],
-    template: ChatTemplate | str = "qwen2.5-think",
+    template: ChatTemplate | str = SCRIPTED_TEMPLATE,
     *,
     delay: float = 0.0,
     slots: int = 1,

@@ -345,6 +345,9 @@ QWEN25_STEP: Final = msgspec.structs.replace(
     name="qwen2.5-step",
     description="qwen2.5-think whose every thought says what it has, then the next step the turn keeps to",
     bare_calls=True,
+    # the worked examples end right before the tools section, and after an answer like theirs the
+    # model went on writing that section (2,700 characters, a minute of tokens): stop there
+    stop=(*QWEN25_THINK.stop, "\n\n" + HERMES.tools_intro.split("\n", 1)[0]),
     think_instruction=(
         "Before you act, think inside <think></think> in two short lines. First line: what the user asks, "
         "or what the last tool result says, and whether that is general knowledge, live data or enough to "
@@ -498,7 +501,7 @@ TEMPLATES: Final[dict[str, ChatTemplate]] = {
 }
 """The built-in templates by name."""
 
-DEFAULT_TEMPLATE: Final = QWEN25_THINK.name
+DEFAULT_TEMPLATE: Final = QWEN25_STEP.name
 
 
 class UnknownTemplate(ThinkwireError):
