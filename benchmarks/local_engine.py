@@ -71,10 +71,11 @@ import orjson
 from thinkwire.ir import Message, Request, Sampling, Text, Tool, ToolCall, ToolResult
 from thinkwire.local.engine import INSTALL_HINT, EngineResult, EngineUnavailable, LocalEngine
 from thinkwire.local.model_files import DEFAULT_MODEL, ModelStoreError, default_home, model_path
+from thinkwire.local.templates import DEFAULT_TEMPLATE
 from thinkwire.policy import Policy
 
 TARGET = 0.9
-TEMPLATE = "qwen2.5-think"
+TEMPLATE = DEFAULT_TEMPLATE
 N_CTX = 8192  # the engine's default context
 SEED = 42
 SECRET = secrets.token_bytes(32)  # both engines sign and check with it; nothing is written
