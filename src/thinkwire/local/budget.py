@@ -103,8 +103,7 @@ class ThinkingPlan(msgspec.Struct, frozen=True, kw_only=True):
         if not self.think:
             return template.no_think_prefill
         prefill = template.prefill if self.budget is None else template.thinking_prefill
-        think = template.think
-        return prefill + lead if prefill.rfind(think.open) > prefill.rfind(think.close) else prefill
+        return prefill + lead if template.think.left_open(prefill) else prefill
 
 
 UNBOUNDED: Final = ThinkingPlan()

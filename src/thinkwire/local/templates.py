@@ -85,6 +85,10 @@ class ThinkSyntax(msgspec.Struct, frozen=True, kw_only=True):
         """An empty thinking element as it is written: ``open + lead + trail + close``."""
         return self.open + self.lead + self.trail + self.close
 
+    def left_open(self, text: str) -> bool:
+        """``text`` ends inside a thinking element: its last opening tag has no closing one."""
+        return text.rfind(self.open) > text.rfind(self.close)
+
 
 class ToolCallSyntax(msgspec.Struct, frozen=True, kw_only=True):
     """How calls are written and how the tools are described to the model.
@@ -231,9 +235,7 @@ class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
         thinking budget starts with it, so its first phase is thinking from the first token.
         """
         think, prefill = self.think, self.prefill
-        if prefill.rfind(think.open) > prefill.rfind(think.close):
-            return prefill
-        return prefill + think.open + think.lead
+        return prefill if think.left_open(prefill) else prefill + think.open + think.lead
 
     def gap(self, prev: Kind | None, nxt: Kind | None) -> str:
         """The usual whitespace between two elements of an assistant turn.
