@@ -330,3 +330,16 @@ def test_ctrl_c_during_a_tool_exits_130_at_once_and_keeps_the_trace(home: Path, 
     end = read_trace(path)[-1]
     assert isinstance(end, RunEnd)
     assert end.status == "interrupted"
+
+
+def test_run_takes_a_seed_and_a_temperature_and_the_trace_records_them(home: Path, tmp_path: Path) -> None:
+    trace = tmp_path / "run.jsonl"
+    args = ("run", "--model", "scripted", "-q", "hello", "--trace", str(trace))
+    done = thinkwire(*args, "--seed", "7", "--temperature", "0.2", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    start = read_trace(trace)[0]
+    assert isinstance(start, RunStart)
+    assert (start.seed, start.temperature) == (7, 0.2)
+    bad = thinkwire(*args, "--seed", "-1", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--seed" in bad.stderr

@@ -320,3 +320,30 @@ def test_a_repeated_identical_call_is_answered_with_the_earlier_result_and_a_not
     again = run(Agent(FunctionModel(repeating(*calls)), [tool(get_weather)], rerun_repeats=True))
     assert runs == ["Oslo", "Oslo", "Rome"]
     assert again.answer == "Oslo: sunny, 21 C | Oslo: sunny, 21 C | Rome: sunny, 21 C"
+
+
+class Seeded(FunctionModel):
+    """A function model that records the seed and temperature of every step."""
+
+    def __init__(self, fn: Callable[[Request], Response]) -> None:
+        super().__init__(fn)
+        self.seen: list[tuple[int | None, float | None]] = []
+
+    async def stream(self, request: Request, *, seed: int | None = None) -> AsyncIterator[StreamEvent]:
+        self.seen.append((seed, request.sampling.temperature if request.sampling else None))
+        async for event in super().stream(request, seed=seed):
+            yield event
+
+
+def test_the_seed_and_temperature_reach_every_step_and_the_trace() -> None:
+    model = calling(ToolCall(id="w", name="get_weather", arguments='{"city":"Rome"}'))
+    seeded = Seeded(model)
+    records, observe = recorded()
+    result = run(Agent(seeded, [tool(get_weather)], seed=7, temperature=0.25, observer=observe))
+    assert (result.status, seeded.seen) == ("answered", [(7, 0.25), (7, 0.25)])
+    start = records[0]
+    assert isinstance(start, RunStart)
+    assert (start.seed, start.temperature) == (7, 0.25)
+    unseeded = Seeded(model)
+    run(Agent(unseeded, [tool(get_weather)]))
+    assert unseeded.seen == [(None, None), (None, None)]  # nothing asked: the model's defaults

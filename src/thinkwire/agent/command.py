@@ -70,6 +70,18 @@ def run_command(
         float | None, typer.Option(help="US$ limit (models with a known price).", min=0)
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Tokens per model turn (thinking included).", min=1)] = 1024,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Sampling seed: the local model's run repeats with the same seed, tools and task "
+            "(remote APIs may ignore it).",
+            min=0,
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(help="Sampling temperature (default: the model's own; 0 is greedy).", min=0),
+    ] = None,
     system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
     trace: Annotated[
         Path | None,
@@ -134,6 +146,8 @@ def run_command(
                     limits=limits,
                     system=system,
                     max_tokens=max_tokens,
+                    temperature=temperature,
+                    seed=seed,
                     trace=writer,
                     observer=None if quiet else LiveView(console),
                 )

@@ -134,6 +134,8 @@ class Agent:
                 tools=tuple(t.spec for t in self.tools),
                 system=self.system,
                 limits=msgspec.structs.asdict(self.limits),
+                seed=self.seed,
+                temperature=self.temperature,
                 started=time.time(),
             )
         )

@@ -40,6 +40,10 @@ class RunStart(msgspec.Struct, frozen=True, kw_only=True, tag="run_start"):
     tools: tuple[Tool, ...] = ()
     system: str | None = None
     limits: dict[str, Any] = {}
+    seed: int | None = None
+    """The sampling seed the run asked for (``None``: none)."""
+    temperature: float | None = None
+    """The sampling temperature the run asked for (``None``: the model's default)."""
     started: float
     """Wall-clock start (seconds since the epoch)."""
     at: float = 0.0
