@@ -107,9 +107,12 @@ HERMES_CALL_CLOSE: Final = "\n</tool_call>"
 HERMES_CALL_SEPARATOR: Final = "\n"
 """Between two calls of a parallel turn."""
 _CALL_TAG: Final = "<tool_call>"
-_ARGUMENTS_KEY: Final = '"arguments"'  # an answer beside tools may not write a call as JSON
+# an answer beside tools may not write a call as JSON, nor hold one after some words ("Final
+# answer: {..."); the keys are cut before their closing quote, since the default model, held
+# off '"arguments"', wrote '{"name ": "calculate", "arguments ": {...}}' into its answers
+_ARGUMENTS_KEY: Final = '"arguments'
+_NAME_KEY: Final = '{"name'
 _NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside tools may not start with
-_NAME_KEY: Final = '{"name"'  # nor hold a call written as JSON after some words ("Final answer: {...")
 _PROSE_CHARS: Final = "[^<>{}]"  # a prose thought: no markup, no JSON (so no closing tag either)
 _TOOL: Final = "{tool}"  # in a decision's call words: the tool's name
 _PROSE_START: Final = "[^<>{} \\x00-\\x1F]"  # and it does not start with a space or a line break
