@@ -1,9 +1,9 @@
 """The real default model behind the real server, driven by both SDKs (marked ``model``).
 
-One engine is loaded for the module (~7 s). Each test runs a two-step tool loop through an SDK
-and checks what a client can check: a well-formed call, thinking returned in the dialect's
-place, and turn 2 processing only its new tokens — the cache reuse reported where each
-dialect's clients look for it.
+One engine is loaded for the module (~7 s), on the default template (what ``thinkwire serve``
+runs). Each test runs a two-step tool loop through an SDK and checks what a client can check:
+a well-formed call, thinking returned in the dialect's place, and turn 2 processing only its
+new tokens — the cache reuse reported where each dialect's clients look for it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tests.support.scripts import WEATHER_TOOL
 from thinkwire.asgi.serving import serving
 from thinkwire.local.engine import LocalEngine
 from thinkwire.local.service import EngineService
+from thinkwire.local.templates import DEFAULT_TEMPLATE
 
 pytestmark = pytest.mark.model
 TASK = "What is the weather in Paris right now? Use the tool."
@@ -31,7 +32,7 @@ RESULT = "Paris: 18 C, light rain."
 @pytest.fixture(scope="module")
 def url(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = default_model
-    engine = LocalEngine(path, "qwen2.5-think", secret=secrets.token_bytes(32), max_tokens=200)
+    engine = LocalEngine(path, DEFAULT_TEMPLATE, secret=secrets.token_bytes(32), max_tokens=200)
     state = sqlite_state(tmp_path_factory.mktemp("state") / "state.db")
     app, _ = stateful_app(EngineService(engine), state)
     with serving(app, start_timeout=60) as base:
