@@ -139,7 +139,7 @@ def main() -> int:
         for target in DIALECTS:
             src, dst = get_codec(source), get_codec(target)
 
-            def trip(data: bytes = data, src=src, dst=dst) -> bytes:  # type: ignore[no-untyped-def]
+            def trip(data: bytes = data, src=src, dst=dst) -> bytes:
                 return orjson.dumps(dst.encode_request(src.decode_request(orjson.loads(data))).value)
 
             codec = best(trip, repeats)

@@ -147,9 +147,12 @@ def _started(complete: Callable[[Params], Result]) -> None:
 
 
 @contextlib.contextmanager
-def raw_server(xllamacpp: Any, path: Path, threads: int) -> Iterator[Any]:
-    """An ``xllamacpp.Server`` set up as ``LocalEngine`` sets up its own (one slot), freed on exit."""
+def raw_server(xllamacpp: Any, path: Path, threads: int, *, quiet: bool = False) -> Iterator[Any]:
+    """An ``xllamacpp.Server`` set up as ``LocalEngine`` sets up its own (one slot), freed on
+    exit; ``quiet``: llama.cpp logs nothing."""
     params = xllamacpp.CommonParams()
+    if quiet:
+        params.verbosity = -1
     params.model.path = str(path)
     params.n_ctx = N_CTX
     params.n_parallel = 1

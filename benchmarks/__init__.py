@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that compare thinkwire with a baseline in one run (ratios), run by hand or in CI."""
