@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import time
@@ -163,7 +164,7 @@ class Prober:
         choices = [ANSWER, *(t.name for t in self.tools)]
         scores = {c: self._score(prompt + line, _phrase(shape, c)) for c in choices}
         top = max(scores.values())
-        weights = {c: pow(2.718281828459045, s - top) for c, s in scores.items()}
+        weights = {c: math.exp(s - top) for c, s in scores.items()}
         point.line = shape.lead + line.rstrip("\n")
         point.scores = scores
         point.chosen = max(scores, key=lambda c: scores[c])
