@@ -41,6 +41,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -57,6 +58,7 @@ from thinkwire.agent.loop import Agent, Limits  # noqa: E402
 from thinkwire.agent.models import EngineModel, Model, open_model  # noqa: E402
 from thinkwire.errors import ThinkwireError  # noqa: E402
 from thinkwire.ir.blocks import Text, Thinking, ToolCall, ToolResult  # noqa: E402
+from thinkwire.local.templates import ChatTemplate  # noqa: E402
 from thinkwire.policy import Policy  # noqa: E402
 
 TARGETS = {"passed": 0.90, "bad_calls": 0.05, "prose": 0.95, "median_seconds": 30.0}
@@ -172,21 +174,29 @@ def missed(summary: dict[str, float]) -> list[str]:
     return out
 
 
+def with_changes(base: ChatTemplate, items: Sequence[str]) -> tuple[ChatTemplate, dict[str, Any]]:
+    """``base`` with the fields that ``items`` (``--set FIELD=JSON``) give changed, and the changes.
+    ``ValueError`` for a value that is not JSON, ``msgspec.ValidationError`` for a bad field."""
+    changes = {}
+    for item in items:
+        field, _, value = item.partition("=")
+        try:
+            changes[field] = json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"--set {item!r}: write FIELD=JSON, the value as JSON ({exc})") from None
+    return msgspec.convert({**msgspec.to_builtins(base), **changes}, ChatTemplate), changes
+
+
 def variant(args: argparse.Namespace) -> Model:
     """The local default model on ``--template`` (default: its own) with ``--set`` fields changed."""
     from thinkwire.local.build import EngineOptions, build_engine
     from thinkwire.local.service import EngineService
-    from thinkwire.local.templates import ChatTemplate, get_template
+    from thinkwire.local.templates import get_template
 
-    changes = {}
-    for item in args.set:
-        field, _, value = item.partition("=")
-        changes[field] = json.loads(value)
     options = EngineOptions(max_tokens=args.max_tokens, log_level="warning", threads=args.threads)
     engine = build_engine(options)
     base = get_template(args.template) if args.template else engine.template
-    fields = {**msgspec.to_builtins(base), **changes}
-    engine.template = msgspec.convert(fields, ChatTemplate)
+    engine.template, changes = with_changes(base, args.set)
     print(f"template {engine.template.name} with {changes}", file=sys.stderr)
     return EngineModel(EngineService(engine), name=engine.model_id)
 

@@ -55,6 +55,7 @@ if str(ROOT) not in sys.path:  # tests/agent, when run as python benchmarks/loca
 
 from tests.agent.local_agent_tasks import Task, find_tasks, toolbox  # noqa: E402
 
+from benchmarks.local_agent import with_changes  # noqa: E402
 from benchmarks.local_engine import Unavailable, find_model, load_runtime, raw_server  # noqa: E402
 from thinkwire.agent.tools import AgentTool, run_tool  # noqa: E402
 from thinkwire.ir.blocks import Text, Thinking, ToolCall  # noqa: E402
@@ -108,8 +109,7 @@ def _phrase(shape: ThoughtShape, choice: str) -> str:
     """The decision's words for ``choice`` (``ANSWER`` or a tool name), without the line break
     that opens them (the first line's grammar wrote it)."""
     assert shape.decision is not None
-    answer, call = shape.decision
-    return (answer if choice == ANSWER else call.replace("{tool}", choice)).removeprefix("\n")
+    return (shape.decision[0] if choice == ANSWER else shape.call_words(choice)).removeprefix("\n")
 
 
 def _gbnf_literal(text: str) -> str:
@@ -218,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every point and the summary here")
     args = parser.parse_args(argv)
     try:
-        fields = msgspec.to_builtins(get_template(args.template))
-        for item in args.set:
-            name, _, value = item.partition("=")
-            fields[name] = json.loads(value)
-        template = msgspec.convert(fields, ChatTemplate)
+        template, _ = with_changes(get_template(args.template), args.set)
         shape = template.thought
         if shape is None or shape.decision is None or not shape.decide_last:
             raise Unavailable(f"template {template.name}: its thought has no decision phrases to score")

@@ -465,9 +465,9 @@ def decided(
     says = thought.endswith if shape.decide_last else thought.startswith
     if says(answer):
         return "answer", None
-    if "{tool}" not in call:
+    if not shape.per_tool:
         return ("calls", None) if says(call) else (None, None)
-    named = [t.name for t in tools if says(call.replace("{tool}", t.name))]
+    named = [t.name for t in tools if says(shape.call_words(t.name))]
     return ("calls", max(named, key=len)) if named else (None, None)
 
 

@@ -114,7 +114,6 @@ _ARGUMENTS_KEY: Final = '"arguments'
 _NAME_KEY: Final = '{"name'
 _NOT_AN_ANSWER_START: Final = '({[<>`" \t\r\n'  # characters an answer beside tools may not start with
 _PROSE_CHARS: Final = "[^<>{}]"  # a prose thought: no markup, no JSON (so no closing tag either)
-_TOOL: Final = "{tool}"  # in a decision's call words: the tool's name
 _PROSE_START: Final = "[^<>{} \\x00-\\x1F]"  # and it does not start with a space or a line break
 _PARAGRAPH: Final = "[^<>{}\\x00-\\x1F]"  # a thought the decision closes: one line
 
@@ -193,9 +192,10 @@ def build_grammar(
         start = _Class(_PARAGRAPH if thought.lead else _PROSE_START)
         prose = g.rule("thought", body if opened else _seq(start, body))
     thinks = g.excluding("thought", think_close.removesuffix("\n")) if thinking and not prose else prose
-    decision = thought.decision if thinks is not None and thought is not None else None
+    # the shape whose decision holds the turn: a thought is written, and it has decision words
+    decides = thought if thinks is not None and thought is not None and thought.decision else None
     callable_tools = tools if mode != "none" and only != "answer" else ()
-    per_tool = decision is not None and _TOOL in decision[1]
+    per_tool = decides is not None and decides.per_tool
     calls: _Expr | None = None
     answers: _Expr | None = None
     if callable_tools and not per_tool:
@@ -210,19 +210,20 @@ def build_grammar(
         answers = g.define(answer, _seq(first, rest))
     elif answering and mode in ("auto", "none"):
         answers = g.excluding("answer", _CALL_TAG, nonempty=True)
-    if decision is not None and thinks is not None:
+    if decides is not None and decides.decision is not None and thinks is not None:
         # the thought's first (or last) words say which: (answer words) ... answer | (call words) ... calls
         # (one branch per tool, its calls to that tool only, when the call words name it)
-        branches: list[tuple[str, _Expr | None]] = [(decision[0], answers)]
+        answer_words, call_words = decides.decision
+        branches: list[tuple[str, _Expr | None]] = [(answer_words, answers)]
         if per_tool:
             branches += [
-                (decision[1].replace(_TOOL, t.name), g.calls([t], parallel=parallel, bare=bare_calls))
+                (decides.call_words(t.name), g.calls([t], parallel=parallel, bare=bare_calls))
                 for t in callable_tools
             ]
         else:
-            branches.append((decision[1], calls))
+            branches.append((call_words, calls))
         close = _Lit(think_close)
-        if thought is not None and thought.decide_last:  # one thought, then the branches (one stack)
+        if decides.decide_last:  # one thought, then the branches (one stack)
             root = _seq(thinks, _alt(*(_seq(_Lit(w), close, a) for w, a in branches if a is not None)))
         else:
             root = _alt(*(_seq(_Lit(w), thinks, close, a) for w, a in branches if a is not None))

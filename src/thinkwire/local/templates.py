@@ -166,6 +166,21 @@ class ThoughtShape(msgspec.Struct, frozen=True, kw_only=True):
     decide_last: bool = False
     lead: str = ""
 
+    @property
+    def per_tool(self) -> bool:
+        """The call words name a tool (``{tool}``): one decision per tool."""
+        return self.decision is not None and TOOL_SLOT in self.decision[1]
+
+    def call_words(self, tool: str) -> str:
+        """The decision's call words naming ``tool`` (as they are when they name none)."""
+        if self.decision is None:
+            raise ValueError("this thought has no decision")
+        return self.decision[1].replace(TOOL_SLOT, tool)
+
+
+TOOL_SLOT: Final = "{tool}"
+"""In a ``ThoughtShape.decision``'s call words: the tool's name."""
+
 
 class ChatTemplate(msgspec.Struct, frozen=True, kw_only=True):
     """Everything model-specific about rendering prompts and parsing completions.
