@@ -343,3 +343,24 @@ def test_run_takes_a_seed_and_a_temperature_and_the_trace_records_them(home: Pat
     bad = thinkwire(*args, "--seed", "-1", cwd=tmp_path)
     assert bad.returncode == 2
     assert "--seed" in bad.stderr
+
+
+def test_run_passes_threads_to_the_local_model_and_refuses_zero(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thinkwire.agent import models
+
+    seen: list[object] = []
+    real = models.open_model
+
+    def opened(spec: str, **options: object) -> models.Model:
+        seen.append(options.get("threads"))
+        return real("scripted")
+
+    monkeypatch.setattr(models, "open_model", opened)
+    done = invoke("run", "-q", "hello", "--threads", "1", "--trace", str(tmp_path / "t.jsonl"))
+    assert done.exit_code == 0, done.stderr
+    assert seen == [1]
+    bad = invoke("run", "-q", "hello", "--threads", "0")
+    assert bad.exit_code == 2
+    assert "--threads" in bad.stderr

@@ -386,3 +386,24 @@ async def test_the_key_checked_in_environ_is_the_key_sent(monkeypatch: pytest.Mo
 async def drain(events: AsyncIterator[object]) -> None:
     async for _ in events:
         pass
+
+
+async def test_local_runs_on_the_threads_it_is_given(nowhere: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``threads`` reaches the engine's options (the scripted engine stands in for the model file);
+    without it the engine takes every core."""
+    import dataclasses
+
+    from thinkwire.local import build
+
+    seen: list[int | None] = []
+    real = build.build_engine
+
+    def built(options: build.EngineOptions) -> object:
+        seen.append(options.threads)
+        return real(dataclasses.replace(options, model="scripted"))
+
+    monkeypatch.setattr(build, "build_engine", built)
+    for threads in (1, None):
+        model = open_model("local", home=nowhere, environ={}, threads=threads)
+        await model.aclose()
+    assert seen == [1, None]

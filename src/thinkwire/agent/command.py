@@ -82,6 +82,14 @@ def run_command(
         float | None,
         typer.Option(help="Sampling temperature (default: the model's own; 0 is greedy).", min=0),
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="The local model's CPU threads (default: every core; on a machine other jobs load, "
+            "fewer can be much faster).",
+            min=1,
+        ),
+    ] = None,
     system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
     trace: Annotated[
         Path | None,
@@ -118,7 +126,9 @@ def run_command(
     console = Console(stderr=True, highlight=False)
     if not quiet:
         console.print(f"[dim]loading model {model}...[/dim]")
-    chosen = _or_fail(lambda: open_model(model, config=config, home=home, max_tokens=max_tokens))
+    chosen = _or_fail(
+        lambda: open_model(model, config=config, home=home, max_tokens=max_tokens, threads=threads)
+    )
     limits = Limits(
         max_steps=max_steps, max_seconds=max_seconds, max_tokens=max_run_tokens, max_cost=max_cost
     )

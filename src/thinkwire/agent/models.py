@@ -147,10 +147,12 @@ def open_model(
     home: Path | None = None,
     environ: dict[str, str] | None = None,
     max_tokens: int = 1024,
+    threads: int | None = None,
 ) -> Model:
     """The model ``spec`` names (module docstring); ``ModelSpecError`` when it names nothing
     or its key is missing. ``local`` loads the model file (seconds). ``max_tokens``: per turn
-    when a request sets none."""
+    when a request sets none. ``threads``: the local model's CPU threads (default: every core);
+    other models ignore it."""
     env = dict(os.environ) if environ is None else environ
     head, sep, rest = spec.partition(":")
     if spec == "scripted":
@@ -158,7 +160,7 @@ def open_model(
 
         return FunctionModel(reply, name="scripted")
     if head == "local":
-        return _local(rest if sep else None, home=home, max_tokens=max_tokens)
+        return _local(rest if sep else None, home=home, max_tokens=max_tokens, threads=threads)
     if head in VENDORS and sep:
         if not rest:
             raise ModelSpecError(f"model {spec!r}: give the model name after {head}:")
@@ -193,7 +195,7 @@ def open_model(
     if routed is None:
         raise ModelSpecError(f"unknown model {spec!r}; expected {FORMS}")
     if routed.kind == "local":
-        return _local(None, home=home, max_tokens=max_tokens)
+        return _local(None, home=home, max_tokens=max_tokens, threads=threads)
     if routed.api_key_env and routed.api_key(env) is None:
         raise ModelSpecError(
             f"model {spec!r} (upstream {routed.name}) needs ${routed.api_key_env} in the environment"
@@ -216,11 +218,13 @@ def _configured(spec: str, config: Path | None, home: Path | None, env: dict[str
     return None
 
 
-def _local(name: str | None, *, home: Path | None, max_tokens: int) -> Model:
+def _local(name: str | None, *, home: Path | None, max_tokens: int, threads: int | None) -> Model:
     from thinkwire.local.build import EngineOptions, build_engine
     from thinkwire.local.service import EngineService
 
-    engine = build_engine(EngineOptions(model=name, home=home, max_tokens=max_tokens, log_level="warning"))
+    engine = build_engine(
+        EngineOptions(model=name, home=home, max_tokens=max_tokens, threads=threads, log_level="warning")
+    )
     return EngineModel(EngineService(engine), name=engine.model_id)
 
 
