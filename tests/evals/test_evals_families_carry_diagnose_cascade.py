@@ -261,6 +261,18 @@ def test_diagnose_the_answer_must_name_the_cause(task_id: str) -> None:
     assert "does not name" in outcome.detail
 
 
+def test_diagnose_the_answer_may_name_the_cause_by_another_name() -> None:
+    """A real run answered "The billing service was fixed by restarting the database." after
+    fixing db: the answer names the cause. A name the component does not go by still fails."""
+    [task_id] = [i for i in of("diagnose") if diagnose_episode(i).data.cause.name == "db"][:1]
+    actions = list(diagnose_episode(task_id).turns[0].actions)
+    named = replay(TASKS[task_id], actions, "The billing service was fixed by restarting the database.")
+    assert named.passed, named.detail
+    unnamed = replay(TASKS[task_id], actions, "The billing service was fixed by restarting the data store.")
+    assert not unnamed.passed
+    assert "does not name" in unnamed.detail
+
+
 def test_diagnose_unknown_names_are_errors_the_model_sees() -> None:
     episode = diagnose_episode("diagnose-01")
     with pytest.raises(ValueError, match="no component"):

@@ -48,10 +48,12 @@ class Component:
     limit: int
     fixed: str
     symptom: str
+    aliases: tuple[str, ...] = ()
+    """Other names an answer may give it ("the database" names ``db``)."""
 
 
 _COMPONENTS = (
-    Component("db", "latency", " ms", 200, "restarted", "db latency high"),
+    Component("db", "latency", " ms", 200, "restarted", "db latency high", aliases=("database",)),
     Component("queue", "depth", "", 1000, "drained", "queue backing up"),
     Component("cache", "misses", "%", 60, "flushed", "cache misses rising"),
     Component("disk", "used", "%", 90, "cleaned", "disk writes slow"),
@@ -213,7 +215,7 @@ class DiagnoseEpisode(Episode):
         if not self.healthy:
             return Check(passed=False, detail=f"{d.cause.name} was the cause and was not fixed")
         answer = answers[0] if answers else None
-        if not answer_has(answer, d.cause.name):
+        if not any(answer_has(answer, name) for name in (d.cause.name, *d.cause.aliases)):
             return Check(passed=False, detail=f"fixed {d.cause.name} but the answer does not name it")
         return Check(passed=True, detail=f"fixed {d.cause.name}, left {d.trap.name} alone")
 
