@@ -113,17 +113,29 @@ def result(
 
 class FakeRuntime:
     """``complete(params) -> result`` and ``stream(params, on_chunk)`` from scripted results, one
-    per call in order; ``calls`` records the params of each call (a budgeted turn makes two)."""
+    per call in order; ``calls`` records the params of each call (a budgeted turn makes two).
+    A call that generates nothing (``n_predict`` 0: the engine settling its cache before a
+    seeded first turn) takes no result; ``settled`` records its prompt."""
 
     def __init__(self, *results: dict[str, Any], piece: int = 4, delay: float = 0.0) -> None:
         self.results = list(results)
         self.calls: list[dict[str, Any]] = []
+        self.settled: list[str] = []
         self.piece = piece
         self.delay = delay  # seconds per chunk, as a model takes per token
         self.chunks_sent = 0
         self.stopped_early = False
 
     def complete(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["n_predict"] == 0:
+            assert params == {
+                "prompt": params["prompt"],
+                "n_predict": 0,
+                "cache_prompt": True,
+                "temperature": 0.0,
+            }
+            self.settled.append(params["prompt"])
+            return result("", "length", prompt_n=1, predicted_n=0)
         self.calls.append(params)
         return self.results.pop(0)
 
@@ -319,6 +331,41 @@ def test_client_dialect_and_carrier_go_into_the_origin() -> None:
     assert isinstance(thinking, Thinking)
     assert thinking.origin is not None
     assert (thinking.origin.dialect, thinking.origin.carrier) == ("anthropic", None)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_seeded_first_turn_settles_the_cache_on_the_system_part_first(streaming: bool) -> None:
+    """Twice, so that the system part's last token is evaluated alone whatever was cached;
+    nothing of it reaches the turn. Unseeded turns and later turns (which continue the cache
+    their own run left) are not settled."""
+    fake = FakeRuntime(result(CALL_TEXT), result(CALL_TEXT), result(ANSWER_TEXT))
+    eng = engine(fake, streaming=streaming)
+
+    def turn(req: Request, seed: int | None) -> EngineResult:
+        if not streaming:
+            return eng.complete(req, seed=seed)
+        with eng.stream(req, seed=seed) as events:
+            list(events)
+            assert events.result is not None
+            return events.result
+
+    rendered = render(request(), TEMPLATE)
+    system = rendered.system
+    assert system.endswith(
+        "</tools>\n\nFor each function call, return a json object with function name and "
+        "arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+        '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
+    )
+    first = turn(request(), seed=5)
+    assert fake.settled == [system, system]
+    assert fake.calls[0]["prompt"] == rendered.prompt
+    assert first.completion.startswith("I should check the weather in Lisbon.")
+    turn(request(), seed=None)
+    assert len(fake.settled) == 2
+    [call] = [b for b in first.response.blocks if isinstance(b, ToolCall)]
+    turn(request(first.response.to_message(), tool_result(call)), seed=5)
+    assert len(fake.settled) == 2
+    assert len(fake.calls) == 3
 
 
 def test_max_tokens_mid_thinking() -> None:
@@ -804,6 +851,22 @@ def test_real_two_step_tool_loop_reuses_the_cache(real_engine: LocalEngine) -> N
     assert second.processed_tokens < second.prompt_tokens
     assert second.cached_tokens >= first.prompt_tokens  # at least the whole first prompt was reused
     assert second.response.stop_reason in ("end_turn", "tool_use")
+
+
+@pytest.mark.model
+def test_real_a_seeded_first_turn_repeats_whatever_was_cached_before(real_engine: LocalEngine) -> None:
+    """Without settling, the same prompt and seed sampled different text after different
+    earlier requests (docs/local-engine.md)."""
+    ask = Message(role="user", blocks=(Text(text="Write two lines about the sea."),))
+    other = Message(role="user", blocks=(Text(text="Name three rivers in Europe."),))
+    short = Sampling(max_tokens=40)
+    once = real_engine.complete(Request(messages=(ask,), sampling=short), seed=11)
+    real_engine.complete(Request(messages=(other,), sampling=short), seed=12)  # another prompt cached
+    after_other = real_engine.complete(Request(messages=(ask,), sampling=short), seed=11)
+    again = real_engine.complete(Request(messages=(ask,), sampling=short), seed=11)  # all of it cached
+    assert once.completion
+    assert after_other.completion == once.completion
+    assert again.completion == once.completion
 
 
 @pytest.mark.model

@@ -362,3 +362,32 @@ def test_writing_back_a_generated_turn_reproduces_its_bytes(
     assert render_assistant(turn.blocks, template, tools=(WEATHER,)) == prefill + completion
     if mode == "off" and "<think>" not in completion:
         assert not any(isinstance(b, Thinking) for b in turn.blocks)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_the_system_part_is_the_prompts_beginning_and_the_same_for_every_turn(name: str) -> None:
+    template = TEMPLATES[name]
+    tool = WEATHER
+    first = render(Request(messages=(user("Hi"),), tools=(tool,)), template)
+    other = render(Request(messages=(user("Something else"),), tools=(tool,)), template)
+    later = render(
+        Request(
+            messages=(user("Hi"), Message(role="assistant", blocks=(Text(text="Hello."),)), user("Bye")),
+            tools=(tool,),
+        ),
+        template,
+    )
+    assert first.system
+    assert first.system.endswith(template.markup.system_footer)
+    assert template.markup.user_header not in first.system
+    for rendered in (first, other, later):
+        assert rendered.system == first.system
+        assert rendered.prompt.startswith(rendered.system)
+        assert rendered.prompt[len(rendered.system) :].startswith(template.markup.user_header)
+
+
+def test_no_system_section_no_system_part() -> None:
+    bare = msgspec.structs.replace(QWEN25, default_system=None, think_instruction="")
+    rendered = render(Request(messages=(user("Hi"),)), bare)
+    assert rendered.system == ""
+    assert rendered.prompt.startswith(bare.markup.user_header)

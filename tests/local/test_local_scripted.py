@@ -157,3 +157,14 @@ def test_serves_scripted_model_calls_as_asked_and_recalls_its_note_only_when_it_
     discarded = loop("discard", calls)[-1].blocks[-1]
     assert isinstance(discarded, Text)
     assert discarded.text.endswith("I have no note of a code word.")
+
+
+def test_settling_the_cache_uses_up_no_reply() -> None:
+    """A seeded first turn first sends the system part with ``n_predict`` 0 (twice): the script's
+    first reply is still the turn's."""
+    engine, runtime = scripted_engine([REPLY, "never used"])
+    ask = Message(role="user", blocks=(Text(text="2+2?"),))
+    out = engine.complete(Request(messages=(ask,)), seed=3)
+    assert [c["n_predict"] for c in runtime.calls][:2] == [0, 0]
+    assert len(runtime.calls) == 3
+    assert out.response.blocks[-1] == Text(text="The answer is 4.")

@@ -7,9 +7,8 @@ under ``OUT/traces/TASK/tTRIAL-POLICY.jsonl``. ``OUT/meta.json`` records what is
 ``results.jsonl`` (``retry_errors`` reruns those that ended in an error, e.g. a lost
 connection) and refuses to mix in runs of another model or suite.
 
-The seed of a (task, trial) is a hash of both, so every policy of a pair samples alike as far
-as the model repeats itself (the local engine's KV cache can change its logits' last bits, so
-the same prompt and seed may still sample differently: docs/evals.md). Up to
+The seed of a (task, trial) is a hash of both, so every policy of a pair samples alike (the
+local engine settles its KV cache before a seeded first turn so that it does). Up to
 ``concurrency`` runs go at once; ``min_interval`` spaces model requests for remote APIs'
 rate limits (``RateLimited``, which also waits out a 429's ``retry-after``). The local engine
 runs one generation at a time whatever the concurrency.

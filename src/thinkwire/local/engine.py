@@ -23,7 +23,9 @@ one ``ChatTemplate``. Every request goes through the same steps:
    the client's) and sampling (the request's values win), ``cache_prompt``, ``n_predict`` =
    ``sampling.max_tokens`` or ``max_tokens``. Under a thinking budget, two calls
    (``budget.generate``): the thinking up to the budget, then, after the close the engine
-   writes, the rest of the turn under the rest of ``n_predict``;
+   writes, the rest of the turn under the rest of ``n_predict``. A seeded first turn (no
+   assistant message yet) first settles the cache on the prompt's system part (``settle``), so
+   that the same seed samples the same turn whatever was cached before;
 6. **append the kept stop**: llama.cpp leaves a matched stop string out of the text and its
    OpenAI-shaped result does not say which one matched (``finish_reason`` is ``"stop"`` for
    end-of-turn and for every stop string). The matched string is read from
@@ -196,6 +198,7 @@ class _Prepared(msgspec.Struct, frozen=True, kw_only=True):
     plan: ThinkingPlan
     rest_grammar: Callable[[str], str | Written] | None = None  # after phase 1's thought (phase 2)
     bare_calls: bool = False  # the parser reads bare calls
+    settle: str = ""  # a seeded first turn: the system part the KV cache is settled on first
 
 
 def _import_runtime() -> Any:
@@ -420,7 +423,9 @@ class LocalEngine:
         ):
             if value is not None:
                 params[key] = value
+        first_turn = not any(m.role == "assistant" for m in request.messages)
         return _Prepared(
+            settle=rendered.system if seed is not None and first_turn else "",
             rendered=rendered,
             params=params,
             tools=tools,
@@ -433,6 +438,8 @@ class LocalEngine:
 
     def _generate(self, prepared: _Prepared, run: Run) -> Generator[str, None, Result]:
         """The turn's text pieces (both phases under a thinking budget); returns the result."""
+        if prepared.settle and self._complete is not None:
+            settle(self._complete, prepared.settle)
         return generate(
             prepared.params,
             run,
@@ -451,6 +458,23 @@ class LocalEngine:
     def _recalled(self, signature: str) -> str | None:
         with self._recall_lock:
             return self._recall.get(signature)
+
+
+def settle(complete: CompleteFn, system: str) -> None:
+    """Leave the KV cache holding ``system`` with its last token evaluated alone, whatever the
+    cache held before, so that the prompt that follows (which starts with ``system``) is
+    evaluated the same way every time.
+
+    What is cached changes the last bits of the next logits (llama.cpp evaluates the uncached
+    rest of a prompt as one batch, and a batch's size changes its arithmetic), and at a
+    temperature above 0 that can change the sample: the same first turn with the same seed
+    sampled different text after different earlier requests (docs/local-engine.md). The first
+    call puts ``system`` in the cache (only its last token when it is there already), the
+    second evaluates that last token alone; both generate at most one greedy token, which the
+    next prompt overwrites or, being the same each time, reuses.
+    """
+    for _ in range(2):
+        complete({"prompt": system, "n_predict": 0, "cache_prompt": True, "temperature": 0.0})
 
 
 def decided(

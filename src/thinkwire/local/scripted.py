@@ -259,11 +259,12 @@ class ScriptedRuntime:
             if self._record:
                 self.calls.append(dict(params))
                 del self.calls[: -self._record]
-        reply = self._continued(prompt_text)
-        if reply is None:
-            reply = self._reply(prompt_text)
-        with self._lock:
-            self._last = (prompt_text, reply)
+        reply = ""  # n_predict 0: the prompt only (the engine settling its cache), no reply used up
+        if params.get("n_predict") != 0:
+            continued = self._continued(prompt_text)
+            reply = self._reply(prompt_text) if continued is None else continued
+            with self._lock:
+                self._last = (prompt_text, reply)
         finish = "stop"
         stops = [s for s in params.get("stop") or () if isinstance(s, str) and s]
         cut = min((i for i in (reply.find(s) for s in stops) if i >= 0), default=-1)
