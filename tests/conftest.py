@@ -8,6 +8,8 @@
 ``apps_project``: ``tests/apps`` (the coding agents of the app matrix), installed.
 ``default_model``: the path of the pulled default model; skips the test when the model or the
 runtime is missing (the tests marked ``model``).
+``opened_options``: ``open_model`` records the options each call got and opens the scripted
+model whatever the spec (for what a command passes on to the model it opens).
 """
 
 from __future__ import annotations
@@ -58,6 +60,21 @@ def default_model() -> Path:
         return model_path(DEFAULT_MODEL, default_home())
     except ModelStoreError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def opened_options(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    from thinkwire.agent import models
+
+    seen: list[dict[str, object]] = []
+    real = models.open_model
+
+    def opened(spec: str, **options: object) -> models.Model:
+        seen.append(options)
+        return real("scripted")
+
+    monkeypatch.setattr(models, "open_model", opened)
+    return seen
 
 
 @pytest.fixture

@@ -1,15 +1,25 @@
-"""What every ``thinkwire`` command shares: the one-line error exit and the choice enums."""
+"""What every ``thinkwire`` command shares: the one-line error exit, the choice enums and shared options."""
 
 from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Final, NoReturn
+from typing import Annotated, Final, NoReturn
 
 import typer
 
 from thinkwire.ir.blocks import CARRIERS, Carrier
 from thinkwire.policy import POLICIES, Policy
+
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        help="The local model's CPU threads (default: every core; on a machine other jobs load, "
+        "fewer can be much faster).",
+        min=1,
+    ),
+]
+"""``--threads`` of the commands that run the local model in-process (``run``, ``eval``)."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

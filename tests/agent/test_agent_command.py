@@ -346,21 +346,11 @@ def test_run_takes_a_seed_and_a_temperature_and_the_trace_records_them(home: Pat
 
 
 def test_run_passes_threads_to_the_local_model_and_refuses_zero(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, opened_options: list[dict[str, object]]
 ) -> None:
-    from thinkwire.agent import models
-
-    seen: list[object] = []
-    real = models.open_model
-
-    def opened(spec: str, **options: object) -> models.Model:
-        seen.append(options.get("threads"))
-        return real("scripted")
-
-    monkeypatch.setattr(models, "open_model", opened)
     done = invoke("run", "-q", "hello", "--threads", "1", "--trace", str(tmp_path / "t.jsonl"))
     assert done.exit_code == 0, done.stderr
-    assert seen == [1]
+    assert [o["threads"] for o in opened_options] == [1]
     bad = invoke("run", "-q", "hello", "--threads", "0")
     assert bad.exit_code == 2
     assert "--threads" in bad.stderr

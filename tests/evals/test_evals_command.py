@@ -289,22 +289,12 @@ def test_another_models_out_dir_is_refused_before_anything_runs(home: Path, tmp_
 
 
 def test_threads_reach_the_local_model_and_zero_is_refused(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, opened_options: list[dict[str, object]]
 ) -> None:
-    from thinkwire.agent import models
-
-    seen: list[object] = []
-    real = models.open_model
-
-    def opened(spec: str, **options: object) -> models.Model:
-        seen.append(options.get("threads"))
-        return real("scripted")
-
-    monkeypatch.setattr(models, "open_model", opened)
     result = invoke(
         "--tasks", "control-01", "--policies", "keep", "--threads", "1", "--out", str(tmp_path / "o")
     )
-    assert seen == [1]
+    assert [o["threads"] for o in opened_options] == [1]
     assert (tmp_path / "o" / RESULTS).is_file(), result.stderr
     bad = invoke("--threads", "0", "--out", str(tmp_path / "never"))
     assert bad.exit_code == 2

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.options import POLICY, PolicyName, fail
+from thinkwire.options import POLICY, PolicyName, Threads, fail
 
 T = TypeVar("T")
 
@@ -82,14 +82,7 @@ def run_command(
         float | None,
         typer.Option(help="Sampling temperature (default: the model's own; 0 is greedy).", min=0),
     ] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="The local model's CPU threads (default: every core; on a machine other jobs load, "
-            "fewer can be much faster).",
-            min=1,
-        ),
-    ] = None,
+    threads: Threads = None,
     system: Annotated[str | None, typer.Option(help="A system prompt.")] = None,
     trace: Annotated[
         Path | None,

@@ -13,7 +13,7 @@ import msgspec
 import typer
 
 from thinkwire.errors import ThinkwireError
-from thinkwire.options import fail
+from thinkwire.options import Threads, fail
 from thinkwire.policy import POLICIES, Policy
 
 
@@ -62,14 +62,7 @@ def eval_command(
     max_steps: Annotated[int, typer.Option(help="Model turns per user turn.", min=1)] = 12,
     max_tokens: Annotated[int, typer.Option(help="Tokens per model turn (thinking included).", min=1)] = 1024,
     max_seconds: Annotated[float | None, typer.Option(help="Wall-time limit of each run.", min=0)] = None,
-    threads: Annotated[
-        int | None,
-        typer.Option(
-            help="The local model's CPU threads (default: every core; on a machine other jobs load, "
-            "fewer can be much faster).",
-            min=1,
-        ),
-    ] = None,
+    threads: Threads = None,
     retry_errors: Annotated[bool, typer.Option(help="Rerun runs that ended in an error.")] = False,
     config: Annotated[Path | None, typer.Option(help="thinkwire.toml routing model names.")] = None,
     home: Annotated[Path | None, typer.Option(help="Where models live (default $THINKWIRE_HOME).")] = None,
