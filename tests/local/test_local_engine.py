@@ -894,7 +894,9 @@ def test_real_thinking_off_and_a_small_thinking_budget(
     monkeypatch.setattr(real_engine, "_complete", recording)
     request = Request(messages=(ask,), thinking=budget(16), sampling=Sampling(max_tokens=48))
     out = real_engine.complete(request, seed=7)
-    (first, thought), (second, rest) = calls
+    settling = [params for params, _ in calls if params["n_predict"] == 0]  # a seeded first turn
+    assert len(settling) == 2
+    (first, thought), (second, rest) = [(params, done) for params, done in calls if params["n_predict"] != 0]
     assert (first["n_predict"], first["stop"]) == (16, ["</think>"])
     assert thought["usage"]["completion_tokens"] <= 16
     assert second["prompt"].startswith(first["prompt"] + thought["choices"][0]["text"])
