@@ -15,7 +15,7 @@ from thinkwire.convert import StreamConverter, convert
 from thinkwire.dialects._wire import DEFAULT_MAX_BYTES, loads
 from thinkwire.errors import DecodeError, ThinkwireError
 from thinkwire.ir.losses import Loss
-from thinkwire.options import CARRIER, CarrierName, DialectName, DurabilityName, PolicyName, fail
+from thinkwire.options import CARRIER, CarrierName, DialectName, DurabilityName, PolicyName, Threads, fail
 
 if TYPE_CHECKING:
     from thinkwire.local.model_files import ModelSpec
@@ -340,7 +340,7 @@ def serve_command(
         ),
     ] = None,
     home: Annotated[Path | None, typer.Option(help=_HOME_HELP)] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all cores).", min=1)] = None,
+    threads: Threads = None,
     calls: Annotated[
         int,
         typer.Option(

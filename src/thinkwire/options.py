@@ -19,7 +19,7 @@ Threads = Annotated[
         min=1,
     ),
 ]
-"""``--threads`` of the commands that run the local model in-process (``run``, ``eval``)."""
+"""``--threads`` of the commands that run the local model (``serve``, ``run``, ``eval``)."""
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -48,9 +48,7 @@ class Rendered(msgspec.Struct, frozen=True, kw_only=True):
     ``prompt`` ends with the assistant header and ``prefill`` (which is also given alone: the
     output parser starts from it). ``stop`` are the template's stop sequences. ``policy`` says
     what thinking the policy removed; ``skipped`` names what could not be written at all.
-    ``system`` is the prompt's beginning up to the end of its system section (the same for
-    every turn of a conversation and for every conversation with the same system text and
-    tools; ``""`` when there is no system section).
+    ``system_end`` is where the prompt's system section ends (0 when there is none).
     """
 
     prompt: str
@@ -58,7 +56,14 @@ class Rendered(msgspec.Struct, frozen=True, kw_only=True):
     stop: tuple[str, ...]
     policy: PolicyReport
     skipped: tuple[str, ...] = ()
-    system: str = ""
+    system_end: int = 0
+
+    @property
+    def system(self) -> str:
+        """The prompt's beginning up to the end of its system section: the same for every turn
+        of a conversation and for every conversation with the same system text and tools
+        (``""`` when there is no system section)."""
+        return self.prompt[: self.system_end]
 
 
 def _record(block: Block) -> dict[str, Any]:
@@ -242,7 +247,7 @@ def render(
     out = [markup.bos]
     if section:
         out += [markup.system_header, section, markup.system_footer]
-    system_part = "".join(out) if section else ""
+    system_end = sum(map(len, out)) if section else 0
     results: list[ToolResult] = []
     for message in seen[start:]:
         blocks = message.blocks
@@ -283,5 +288,5 @@ def render(
         stop=template.stop,
         policy=report,
         skipped=tuple(skipped),
-        system=system_part,
+        system_end=system_end,
     )
